@@ -1,0 +1,35 @@
+import type { Logger } from 'pino';
+import type { ApiError } from '../src/errors.js';
+import type { BatchState } from '../src/batch-state.js';
+import type { Ledger } from '../src/ledger.js';
+import type { RateLimiter } from '../src/ratelimit.js';
+import type { CircuitBreaker } from '../src/circuit-breaker.js';
+import type { Inflight } from '../src/inflight.js';
+import type { Stash } from '../src/stash.js';
+import type { StabilityClient } from '../src/stability/client.js';
+
+/** Everything the processor touches, passed in so tests can use real parts or fail them on purpose. */
+export interface ProcessorDeps {
+  logger: Logger;
+  client: Pick<StabilityClient, 'generate'>;
+  limiter: Pick<RateLimiter, 'acquire' | 'lockout'>;
+  ledger: Pick<Ledger, 'reserve' | 'settle'>;
+  state: Pick<BatchState, 'setState'>;
+  breaker: Pick<CircuitBreaker, 'recordFailure' | 'recordSuccess'>;
+  inflight: Inflight;
+  stash: Stash;
+  /** The API this worker calls: `mock` or the host URL. */
+  api: string;
+  workerId: string;
+  batchDir: (batch: string) => string;
+  now: () => number;
+  lockoutMs: number;
+  timeoutRetries: number;
+  breakerThreshold: number;
+  inflightRenewMs: number;
+  /** Pauses the whole queue and records why (auth, payment, storage, circuit). */
+  pauseQueue: (reason: 'auth' | 'payment' | 'storage' | 'circuit', message: string) => Promise<void>;
+  /** A 401/402: the worker stops and exits 4. */
+  onStop: (err: ApiError) => void;
+  onBudgetReached?: (batch: string) => void;
+}

@@ -1,0 +1,62 @@
+import type { Job } from 'bullmq';
+import type { Config } from './config.js';
+import type { QueueContext } from './cli/context.js';
+import type { JobData } from './job-data.js';
+import { batchDir, sidecarPathFor } from './output/paths.js';
+import { readSidecar, writeSidecar } from './output/sidecar.js';
+import { appendManifest } from './output/manifest.js';
+import { buildRecord } from './finalize.js';
+import { join } from 'node:path';
+
+const PAGE = 500;
+
+async function* jobsOf(ctx: QueueContext, types: Array<'wait' | 'delayed' | 'prioritized' | 'failed'>): AsyncGenerator<Job<JobData>> {
+  for (let start = 0; ; start += PAGE) {
+    const page = (await ctx.queue.getJobs(types, start, start + PAGE - 1, true)) as Job<JobData>[];
+    for (const j of page) if (j) yield j;
+    if (page.length < PAGE) return;
+  }
+}
+
+/** Removes a batch's waiting and delayed jobs; each gets a final `cancelled` record so the report shows it. */
+export async function cancelBatch(ctx: QueueContext, config: Config, batch: string): Promise<number> {
+  const victims: Job<JobData>[] = [];
+  for await (const j of jobsOf(ctx, ['wait', 'delayed', 'prioritized'])) if (j.data?.batch === batch) victims.push(j);
+  let n = 0;
+  for (const j of victims) {
+    try {
+      await j.remove();
+    } catch {
+      continue; // became active meanwhile: it finishes
+    }
+    const record = buildRecord(j.id!, j.data, j.attemptsMade, {
+      status: 'failed', file: null, bytes: null, sha256: null, seed: j.data.seed, credits: 0, startedAt: null,
+      error: { class: 'cancelled', status: null, name: 'cancelled', message: 'cancelled with `nightshift cancel`' },
+    }, Date.now());
+    const dir = batchDir(config.out, batch);
+    await writeSidecar(dir, j.data.file, record);
+    await appendManifest(dir, record);
+    await ctx.state.setState(batch, j.id!, 'cancelled');
+    n++;
+  }
+  return n;
+}
+
+/** Puts failed jobs back (by batch, by error class read from their sidecars), with fresh retry counters. */
+export async function retryFailed(ctx: QueueContext, config: Config, opts: { batch?: string | undefined; errorClass?: string | undefined }): Promise<number> {
+  const chosen: Job<JobData>[] = [];
+  for await (const j of jobsOf(ctx, ['failed'])) {
+    if (!j.data || (opts.batch && j.data.batch !== opts.batch)) continue;
+    if (opts.errorClass) {
+      const side = await readSidecar(join(batchDir(config.out, j.data.batch), sidecarPathFor(j.data.file))).catch(() => null);
+      if (side?.error?.class !== opts.errorClass) continue;
+    }
+    chosen.push(j);
+  }
+  for (const j of chosen) {
+    await j.updateData({ ...j.data, maybe_billed: 0, rate_limited: 0 });
+    await ctx.state.setState(j.data.batch, j.id!, 'pending');
+    await j.retry('failed');
+  }
+  return chosen.length;
+}

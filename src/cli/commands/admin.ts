@@ -1,0 +1,92 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../config.js';
+import { UsageError } from '../../errors.js';
+import { openQueueContext, redisUrlOf } from '../context.js';
+import { common } from '../options.js';
+import { queueStatus, formatStatus } from '../../status.js';
+import { buildReport } from '../../report.js';
+import { cancelBatch, retryFailed } from '../../batch-actions.js';
+import { createCircuitBreaker } from '../../circuit-breaker.js';
+
+async function withContext<T>(o: Record<string, unknown>, fn: (ctx: Awaited<ReturnType<typeof openQueueContext>>, config: ReturnType<typeof loadConfig>) => Promise<T>): Promise<T> {
+  const config = loadConfig(o);
+  const ctx = await openQueueContext(config, redisUrlOf(config));
+  try {
+    return await fn(ctx, config);
+  } finally {
+    await ctx.close();
+  }
+}
+
+export function adminCommands(program: Command): void {
+  common(program.command('status').description('counts for the queue and per batch'))
+    .option('--batch <name>', 'only this batch')
+    .option('--json', 'print one JSON object')
+    .option('--watch', 'refresh every 2 seconds until interrupted')
+    .action(async (o: Record<string, unknown>) => {
+      await withContext(o, async (ctx, config) => {
+        for (;;) {
+          const s = await queueStatus(ctx, config.queue, o.batch as string | undefined);
+          const text = o.json ? JSON.stringify(s) : formatStatus(s);
+          process.stdout.write(o.watch && !o.json && process.stdout.isTTY ? `\x1b[2J\x1b[H${text}\n` : `${text}\n`);
+          if (!o.watch) return;
+          await new Promise((r) => setTimeout(r, 2000));
+        }
+      });
+    });
+
+  common(program.command('report').description('rebuild manifest.jsonl and index.html of a batch from what is on disk'))
+    .requiredOption('--batch <name>', 'the batch')
+    .option('--json', 'print the summary as JSON')
+    .action(async (o: Record<string, unknown>) => {
+      const config = loadConfig(o);
+      const r = await buildReport(config.out, String(o.batch));
+      const { records: _records, ...summary } = r;
+      process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` :
+        `${r.jobs} jobs: ${r.succeeded} succeeded, ${r.filtered} filtered, ${r.failed} failed; ${r.credits} credits` +
+        (r.repaired.missing || r.repaired.truncated ? ` (repaired: ${r.repaired.missing} missing, ${r.repaired.truncated} bad lines)` : '') +
+        `\nmanifest: ${r.manifest}\ngallery:  ${r.gallery}\n`);
+    });
+
+  common(program.command('pause').description('stop taking jobs, for every worker on the queue')).action(async (o: Record<string, unknown>) => {
+    await withContext(o, async (ctx, config) => {
+      await ctx.control.pause('manual', 'paused with `nightshift pause`');
+      process.stdout.write(`queue ${config.queue} paused; in-flight requests finish\n`);
+    });
+  });
+
+  common(program.command('resume').description('start taking jobs again (also after a 401/402, a full disk or the circuit breaker)'))
+    .action(async (o: Record<string, unknown>) => {
+      await withContext(o, async (ctx, config) => {
+        await createCircuitBreaker({ redis: ctx.redis, prefix: config.prefix }).close();
+        await ctx.control.resume();
+        process.stdout.write(`queue ${config.queue} resumed\n`);
+      });
+    });
+
+  common(program.command('cancel').description("remove a batch's waiting and delayed jobs (in-flight ones finish)"))
+    .requiredOption('--batch <name>', 'the batch')
+    .action(async (o: Record<string, unknown>) => {
+      await withContext(o, async (ctx, config) => {
+        const n = await cancelBatch(ctx, config, String(o.batch));
+        process.stdout.write(`cancelled ${n} jobs of batch ${String(o.batch)}\n`);
+      });
+    });
+
+  common(program.command('retry').description('put failed jobs back'))
+    .option('--batch <name>', 'only this batch')
+    .option('--class <class>', 'only failures of this error class (transient, timeout, budget, …)')
+    .option('--max-credits <n>', "raise the batch's budget first")
+    .action(async (o: Record<string, unknown>) => {
+      if (o.maxCredits !== undefined && o.batch === undefined) throw new UsageError('--max-credits needs --batch');
+      await withContext(o, async (ctx, config) => {
+        if (o.maxCredits !== undefined) {
+          const n = Number(o.maxCredits);
+          if (!Number.isFinite(n) || n < 0) throw new UsageError(`--max-credits: "${String(o.maxCredits)}" must be a number ≥ 0`);
+          await ctx.ledger.setBudget(String(o.batch), n);
+        }
+        const n = await retryFailed(ctx, config, { batch: o.batch as string | undefined, errorClass: o.class as string | undefined });
+        process.stdout.write(`${n} failed jobs put back\n`);
+      });
+    });
+}

@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../config.js';
+import { createLogger } from '../../logger.js';
+import { enqueuePromptFiles, formatSummary, type EnqueueSummary } from '../../enqueue.js';
+import { openApiTarget } from '../../api-target.js';
+import { openQueueContext, redisUrlOf } from '../context.js';
+import { common, generation, generationDefaults, maxCredits, maxJobs } from '../options.js';
+import { createRateLimiter, apiKeyId } from '../../ratelimit.js';
+import { parseRate } from '../../config.js';
+
+export function enqueueCommand(program: Command): void {
+  const cmd = program
+    .command('enqueue')
+    .description('validate prompt files whole, expand them and add their jobs to the queue')
+    .argument('<file...>', 'prompt files (.txt, .jsonl, .csv)')
+    .option('--rate <count/seconds>', 'the shared rate limit the balance check counts against', '150/10');
+  generation(common(cmd)).action(async (files: string[], o: Record<string, unknown>) => {
+    const config = loadConfig(o);
+    const logger = createLogger({ level: String(o.logLevel), stream: process.stderr });
+    const summary = await runEnqueue(files, o, config, logger, redisUrlOf(config));
+    process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
+  });
+}
+
+/** Shared by `enqueue` and `run`. The balance check is a request like any other: it takes a rate-limit slot. */
+export async function runEnqueue(
+  files: string[],
+  o: Record<string, unknown>,
+  config: ReturnType<typeof loadConfig>,
+  logger: ReturnType<typeof createLogger>,
+  redisUrl: string,
+): Promise<EnqueueSummary> {
+  const opts = {
+    files, defaults: generationDefaults(o), maxJobs: maxJobs(o), dryRun: o.dryRun === true, force: o.force === true,
+    ...(o.batch !== undefined ? { batch: String(o.batch) } : {}),
+    ...(maxCredits(o) !== undefined ? { maxCredits: maxCredits(o)! } : {}),
+  };
+  if (opts.dryRun) return enqueuePromptFiles(opts, { logger, api: config.api.identity });
+  const ctx = await openQueueContext(config, redisUrl);
+  const target = !config.mock && config.api.key ? await openApiTarget(config, { requestTimeoutMs: 30_000 }) : null;
+  try {
+    const rate = parseRate(String(o.rate ?? '150/10'));
+    const limiter = target
+      ? createRateLimiter({ redis: ctx.redis, prefix: config.prefix, keyId: apiKeyId(target.apiKey), count: rate.count, windowMs: rate.windowMs })
+      : null;
+    return await enqueuePromptFiles(opts, {
+      logger,
+      api: config.api.identity,
+      redis: { redis: ctx.redis, queue: ctx.queue, prefix: config.prefix, queueName: config.queue, state: ctx.state, ledger: ctx.ledger },
+      ...(target && limiter ? { getBalance: async () => { await limiter.acquire(); return target.client.getBalance(); } } : {}),
+    });
+  } finally {
+    await target?.close();
+    await ctx.close();
+  }
+}

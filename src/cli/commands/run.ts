@@ -1,0 +1,86 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig, loadWorkerConfig } from '../../config.js';
+import { createLogger } from '../../logger.js';
+import { openApiTarget } from '../../api-target.js';
+import { startWorker } from '../../worker-runtime.js';
+import { defaultBatchName, formatSummary } from '../../enqueue.js';
+import { buildReport } from '../../report.js';
+import { batchDir } from '../../output/paths.js';
+import { common, generation, worker } from '../options.js';
+import { openQueueContext, resolveRunRedis } from '../context.js';
+import { runEnqueue } from './enqueue.js';
+import { onStopSignals } from '../signals.js';
+import { createProgress } from '../progress.js';
+
+export function runCommand(program: Command): void {
+  const cmd = program
+    .command('run')
+    .description('enqueue prompt files, work until that batch is finished, write its manifest and gallery')
+    .argument('<file...>', 'prompt files (.txt, .jsonl, .csv)');
+  worker(generation(common(cmd))).action(async (files: string[], o: Record<string, unknown>) => {
+    process.exitCode = await run(files, o);
+  });
+}
+
+async function run(files: string[], o: Record<string, unknown>): Promise<number> {
+  const config = loadConfig(o);
+  const wc = loadWorkerConfig(o);
+  const batch = o.batch !== undefined ? String(o.batch) : defaultBatchName(files[0] ?? 'batch');
+  const console = createLogger({ level: String(o.logLevel), stream: process.stderr });
+  if (o.dryRun) {
+    const summary = await runEnqueue(files, o, config, console, '');
+    process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
+    return 0;
+  }
+  const redis = await resolveRunRedis(config, console);
+  try {
+    const summary = await runEnqueue(files, { ...o, batch }, config, console, redis.url);
+    process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
+    const logger = createLogger({
+      level: String(o.logLevel), stream: process.stderr,
+      files: [join(batchDir(config.out, batch), 'run.log'), ...(wc.logFile ? [wc.logFile] : [])],
+    });
+    const target = await openApiTarget(config, { requestTimeoutMs: wc.requestTimeoutMs, logger });
+    const handle = await startWorker({ config, wc, redisUrl: redis.url, logger, client: target.client, apiKey: target.apiKey });
+    const ctx = await openQueueContext(config, redis.url);
+    let interrupted = false;
+    const off = onStopSignals(logger, () => { interrupted = true; void handle.stop(130); }, () => handle.kill(130));
+    const progress = createProgress({
+      batch, tty: process.stderr.isTTY === true, write: (s) => process.stderr.write(s),
+      intervalMs: Number(process.env.NIGHTSHIFT_PROGRESS_INTERVAL ?? 60_000),
+    });
+    let stoppedCode: number | null = null;
+    void handle.done.then((code) => (stoppedCode = code));
+    // Work until this batch has no pending job (other batches' jobs are worked too, but not waited for).
+    for (;;) {
+      if (stoppedCode !== null) break;
+      try {
+        const counts = await ctx.state.counts(batch);
+        const ledger = await ctx.ledger.get(batch);
+        progress.update({ counts, credits: ledger.billed, at: Date.now() });
+        if (counts.pending === 0) break;
+      } catch {
+        // Redis away for a moment: the worker reconnects; keep waiting.
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    progress.end();
+    await handle.stop(interrupted ? 130 : 0);
+    const workerCode = await handle.done;
+    off();
+    await target.close().catch(() => {});
+    await ctx.close();
+    const report = await buildReport(config.out, batch);
+    const budgetHit = (report.byClass.budget ?? 0) > 0;
+    process.stdout.write(
+      `${report.succeeded} succeeded, ${report.filtered} filtered, ${report.failed} failed; ${report.credits} credits\n` +
+        `images:   ${report.images}\nmanifest: ${report.manifest}\ngallery:  ${report.gallery}\n`,
+    );
+    if (workerCode === 130 || interrupted) return 130;
+    if (workerCode === 4 || budgetHit) return 4;
+    return report.failed > 0 ? 1 : 0;
+  } finally {
+    await redis.private?.stop();
+  }
+}

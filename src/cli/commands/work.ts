@@ -1,0 +1,30 @@
+import type { Command } from 'commander';
+import { loadConfig, loadWorkerConfig } from '../../config.js';
+import { createLogger } from '../../logger.js';
+import { openApiTarget } from '../../api-target.js';
+import { startWorker } from '../../worker-runtime.js';
+import { connectRedis } from '../../redis.js';
+import { common, worker } from '../options.js';
+import { redisUrlOf } from '../context.js';
+import { onStopSignals } from '../signals.js';
+
+export function workCommand(program: Command): void {
+  const cmd = program
+    .command('work')
+    .description('run a worker until SIGINT/SIGTERM: take jobs, call the API under the shared rate limit, write results')
+    .option('--exit-when-idle', 'exit once nothing is active and nothing can be taken (4 when a 401/402 paused the queue)');
+  worker(common(cmd)).action(async (o: Record<string, unknown>) => {
+    const config = loadConfig(o);
+    const wc = loadWorkerConfig(o);
+    const logger = createLogger({ level: String(o.logLevel), files: wc.logFile ? [wc.logFile] : [] });
+    const redisUrl = redisUrlOf(config);
+    (await connectRedis(redisUrl)).disconnect(); // exit 3 now rather than retrying forever on a wrong URL
+    const target = await openApiTarget(config, { requestTimeoutMs: wc.requestTimeoutMs, logger });
+    const handle = await startWorker({ config, wc, redisUrl, logger, client: target.client, apiKey: target.apiKey });
+    const off = onStopSignals(logger, () => void handle.stop(130), () => handle.kill(130));
+    const code = await handle.done;
+    off();
+    await target.close().catch(() => {});
+    process.exitCode = code;
+  });
+}

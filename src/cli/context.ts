@@ -1,0 +1,59 @@
+import { join } from 'node:path';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { JobData } from '../job-data.js';
+import { connectRedis, createRedis, LOCAL_REDIS_URL, redisAnswers, startPrivateRedis, type PrivateRedis } from '../redis.js';
+import { createQueue } from '../queue.js';
+import { createBatchState, type BatchState } from '../batch-state.js';
+import { createLedger, type Ledger } from '../ledger.js';
+import { createControl, type Control } from '../control.js';
+
+export interface QueueContext {
+  redisUrl: string;
+  redis: Redis;
+  queue: Queue<JobData>;
+  state: BatchState;
+  ledger: Ledger;
+  control: Control;
+  close(): Promise<void>;
+}
+
+export async function openQueueContext(config: Config, redisUrl: string): Promise<QueueContext> {
+  const redis = await connectRedis(redisUrl);
+  const qconn = createRedis(redisUrl, { lazyConnect: false });
+  qconn.on('error', () => {});
+  const queue = createQueue(qconn, config.queue, config.prefix);
+  queue.on('error', () => {});
+  return {
+    redisUrl,
+    redis,
+    queue,
+    state: createBatchState({ redis, prefix: config.prefix }),
+    ledger: createLedger({ redis, prefix: config.prefix }),
+    control: createControl({ redis, queue, prefix: config.prefix, queueName: config.queue }),
+    async close() {
+      await Promise.race([queue.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
+      qconn.disconnect();
+      redis.disconnect();
+    },
+  };
+}
+
+/** --redis / REDIS_URL, else 127.0.0.1:6379 (commands other than `run` need one of these). */
+export function redisUrlOf(config: Config): string {
+  return config.redisUrl ?? LOCAL_REDIS_URL;
+}
+
+/**
+ * `run` may start its own Redis: the given URL, else 127.0.0.1:6379 if it answers, else a private
+ * redis-server with its append-only file under the output folder (an interrupted run resumes).
+ */
+export async function resolveRunRedis(config: Config, logger: Logger): Promise<{ url: string; private: PrivateRedis | null }> {
+  if (config.redisUrl) return { url: config.redisUrl, private: null };
+  if (await redisAnswers(LOCAL_REDIS_URL)) return { url: LOCAL_REDIS_URL, private: null };
+  logger.info('no Redis on 127.0.0.1:6379; starting a private redis-server');
+  const priv = await startPrivateRedis(join(config.out, '.redis'), logger);
+  return { url: priv.url, private: priv };
+}

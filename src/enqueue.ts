@@ -1,0 +1,134 @@
+import { basename, extname } from 'node:path';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { ApiError, EnvironmentError, StoppedError, UsageError } from './errors.js';
+import { BATCH_NAME, planJobs, renumber, sumCredits } from './jobs.js';
+import type { JobData } from './job-data.js';
+import { loadPromptFilesOrThrow } from './prompts/load.js';
+import type { GenerationDefaults } from './prompts/types.js';
+import { addJobs, existingJobIds } from './queue.js';
+import type { BatchState } from './batch-state.js';
+import type { Ledger } from './ledger.js';
+
+export interface EnqueueOptions {
+  files: string[];
+  defaults: GenerationDefaults;
+  batch?: string;
+  maxCredits?: number;
+  maxJobs: number;
+  dryRun: boolean;
+  force: boolean;
+}
+
+export interface EnqueueDeps {
+  logger: Logger;
+  /** `mock` or the API host; recorded in every job. */
+  api: string;
+  /** Absent for --dry-run: nothing touches Redis. */
+  redis?: { redis: Redis; queue: Queue<JobData>; prefix: string; queueName: string; state: BatchState; ledger: Ledger };
+  /** Present when a key is set: the balance is checked before paying for anything. */
+  getBalance?: () => Promise<number>;
+}
+
+export interface EnqueueSummary {
+  batch: string;
+  queue: string | null;
+  files: string[];
+  prompts: number;
+  jobs: number;
+  collapsed: number;
+  added: number;
+  present: number;
+  /** Credits of the jobs this call added (all planned jobs for --dry-run). */
+  estimatedCredits: number;
+  balance: number | null;
+  maxCredits: number | null;
+  warnings: string[];
+  dryRun: boolean;
+}
+
+export function defaultBatchName(file: string): string {
+  const base = basename(file, extname(file)).replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+  return base.slice(0, 64) || 'batch';
+}
+
+/** Parse and validate whole files, expand, then add what is not there yet. Nothing is added if any line is bad. */
+export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps): Promise<EnqueueSummary> {
+  if (opts.files.length === 0) throw new UsageError('give at least one prompt file');
+  const batch = opts.batch ?? defaultBatchName(opts.files[0]!);
+  if (!BATCH_NAME.test(batch)) {
+    throw new UsageError(`--batch: "${batch}" is not a valid batch name (1–64 letters, digits, . _ -, starting with a letter or digit)`);
+  }
+  const { specs } = await loadPromptFilesOrThrow(opts.files, opts.defaults, { maxPrompts: opts.maxJobs });
+  const plan = planJobs(specs, { batch, api: deps.api });
+  if (plan.jobs.length > opts.maxJobs) {
+    throw new UsageError(`the batch would make ${plan.jobs.length} jobs, more than --max-jobs ${opts.maxJobs}; raise --max-jobs or split the file`);
+  }
+  const summary: EnqueueSummary = {
+    batch, queue: deps.redis?.queueName ?? null, files: opts.files, prompts: specs.length, jobs: plan.jobs.length,
+    collapsed: plan.collapsed, added: 0, present: 0, estimatedCredits: sumCredits(plan.jobs), balance: null,
+    maxCredits: opts.maxCredits ?? null, warnings: [], dryRun: opts.dryRun,
+  };
+  if (opts.dryRun || !deps.redis) {
+    budgetWarning(summary);
+    return summary;
+  }
+  const r = deps.redis;
+  const present = await existingJobIds(r.redis, r.prefix, r.queueName, plan.jobs.map((j) => j.id));
+  const counts = await r.state.counts(batch);
+  const fresh = renumber(plan.jobs.filter((j) => !present.has(j.id)), counts.total + 1);
+  summary.present = present.size;
+  summary.estimatedCredits = sumCredits(fresh);
+  budgetWarning(summary);
+
+  if (fresh.length > 0 && deps.getBalance) {
+    summary.balance = await checkBalance(deps.getBalance);
+    if (summary.estimatedCredits > summary.balance && !opts.force) {
+      throw new StoppedError(
+        'balance',
+        `the batch needs about ${summary.estimatedCredits} credits but the account has ${summary.balance}; buy credits, shrink the batch, or pass --force`,
+      );
+    }
+  }
+  if (opts.maxCredits !== undefined) await r.ledger.setBudget(batch, opts.maxCredits);
+  // Register before adding, so a worker's final state always finds its job registered.
+  await r.state.addJobs(batch, fresh.map((j) => j.id));
+  await r.state.setMeta(batch, { queue: r.queueName, created_at: new Date().toISOString(), api: deps.api });
+  await addJobs(r.queue, fresh);
+  summary.added = fresh.length;
+  deps.logger.info({ batch, added: summary.added, present: summary.present, credits: summary.estimatedCredits }, 'enqueued');
+  return summary;
+}
+
+function budgetWarning(s: EnqueueSummary): void {
+  if (s.maxCredits !== null && s.estimatedCredits > s.maxCredits) {
+    s.warnings.push(`the estimate (${s.estimatedCredits} credits) exceeds --max-credits ${s.maxCredits}: jobs past the budget will fail unsent`);
+  }
+}
+
+async function checkBalance(getBalance: () => Promise<number>): Promise<number> {
+  try {
+    return await getBalance();
+  } catch (err) {
+    if (err instanceof ApiError && (err.errorClass === 'auth' || err.errorClass === 'payment')) {
+      throw new StoppedError(err.errorClass, `the API refused the key while checking the balance (${err.status}): ${err.message}`);
+    }
+    if (err instanceof ApiError && err.status === null) {
+      throw new EnvironmentError(`the API host is unreachable: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+export function formatSummary(s: EnqueueSummary): string {
+  const lines = [
+    `${s.dryRun ? 'dry run: ' : ''}batch ${s.batch}${s.queue ? ` on queue ${s.queue}` : ''}: ${s.prompts} prompts → ${s.jobs} jobs` +
+      (s.collapsed ? ` (${s.collapsed} identical collapsed)` : ''),
+    s.dryRun ? `would enqueue up to ${s.jobs} jobs` : `added ${s.added}, already present ${s.present}`,
+    `estimated credits: ${s.estimatedCredits}${s.maxCredits !== null ? ` (budget ${s.maxCredits})` : ''}` +
+      (s.balance !== null ? `, account balance: ${s.balance}` : ''),
+    ...s.warnings.map((w) => `warning: ${w}`),
+  ];
+  return lines.join('\n');
+}

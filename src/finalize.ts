@@ -1,0 +1,63 @@
+import type { Job } from 'bullmq';
+import type { JobData } from './job-data.js';
+import type { ManifestRecord } from './output/record.js';
+import type { ErrorRecord } from './errors.js';
+import { appendManifest } from './output/manifest.js';
+import { writeSidecar } from './output/sidecar.js';
+import type { BatchState } from './batch-state.js';
+
+export interface FinalOutcome {
+  status: ManifestRecord['status'];
+  file: string | null;
+  bytes: number | null;
+  sha256: string | null;
+  seed: number;
+  credits: number;
+  error: ErrorRecord | null;
+  startedAt: number | null;
+}
+
+/** Builds the manifest line of a job that reached a final state. */
+export function buildRecord(jobId: string, data: JobData, attempts: number, o: FinalOutcome, now: number): ManifestRecord {
+  return {
+    id: jobId,
+    batch: data.batch,
+    source: data.source,
+    line: data.line,
+    index: data.index,
+    sample: data.sample,
+    prompt: data.prompt,
+    negative_prompt: data.negative_prompt,
+    model: data.model,
+    params: data.params,
+    seed: o.seed,
+    status: o.status,
+    file: o.file,
+    bytes: o.bytes,
+    sha256: o.sha256,
+    credits: o.credits,
+    attempts,
+    started_at: o.startedAt === null ? null : new Date(o.startedAt).toISOString(),
+    finished_at: new Date(now).toISOString(),
+    duration_ms: o.startedAt === null ? null : Math.max(0, now - o.startedAt),
+    error: o.error as ManifestRecord['error'],
+  };
+}
+
+/**
+ * Sidecar first (the truth `report` rebuilds from), then the manifest line, then the
+ * batch counters, so a crash between steps is repaired by `report`, never lost.
+ */
+export async function recordFinal(
+  deps: { state: Pick<BatchState, 'setState'>; batchDir: (batch: string) => string; now: () => number },
+  job: Pick<Job<JobData>, 'id' | 'attemptsMade'> & { id?: string | undefined },
+  data: JobData,
+  outcome: FinalOutcome,
+): Promise<ManifestRecord> {
+  const record = buildRecord(job.id!, data, job.attemptsMade + 1, outcome, deps.now());
+  const dir = deps.batchDir(data.batch);
+  await writeSidecar(dir, data.file, record);
+  await appendManifest(dir, record);
+  await deps.state.setState(data.batch, job.id!, outcome.status);
+  return record;
+}

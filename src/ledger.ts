@@ -1,0 +1,134 @@
+/**
+ * Credits per batch and the batch's budget (`--max-credits`), enforced atomically across workers:
+ * a worker reserves a job's credits before calling the API and settles them after (SPEC §6 `budget`).
+ *
+ * Amounts are stored as integer micro-credits (×1e6) and changed with HINCRBY, so thousands of
+ * fractional prices (0.2, 6.5, …) add up exactly.
+ */
+import type { Redis } from 'ioredis';
+
+export type SettleOutcome = 'billed' | 'maybe_billed' | 'unbilled';
+
+export type ReserveResult = { ok: true } | { ok: false; budget: number; committed: number };
+
+export interface LedgerTotals {
+  /** Credits the API charged. */
+  billed: number;
+  /** Credits for requests that may have been charged (timeouts, lost connections). */
+  maybeBilled: number;
+  /** Credits held by requests in flight. */
+  reserved: number;
+  /** The batch's budget; null means no limit. */
+  budget: number | null;
+}
+
+export interface Ledger {
+  /** Sets the budget; null removes it. */
+  setBudget(batch: string, credits: number | null): Promise<void>;
+  /** Raises the budget to `credits` if it is lower; a batch without a budget stays unlimited. Returns the budget. */
+  raiseBudget(batch: string, credits: number): Promise<number | null>;
+  /** Holds `credits` unless billed + maybeBilled + reserved + credits would exceed the budget. */
+  reserve(batch: string, credits: number): Promise<ReserveResult>;
+  /** Releases a reservation and books it as billed, maybe billed, or not at all. */
+  settle(batch: string, credits: number, outcome: SettleOutcome): Promise<void>;
+  get(batch: string): Promise<LedgerTotals>;
+}
+
+const MICRO = 1_000_000;
+
+function toMicro(credits: number): number {
+  if (!Number.isFinite(credits) || credits < 0) throw new RangeError(`credits must be a finite number >= 0, got ${credits}`);
+  return Math.round(credits * MICRO);
+}
+
+const fromMicro = (micro: number): number => micro / MICRO;
+
+// KEYS: ledger hash. ARGV: micro-credits -> {1} | {0, budget, committed}
+const RESERVE_LUA = `
+local h = redis.call('HMGET', KEYS[1], 'billed', 'maybe_billed', 'reserved', 'budget')
+local committed = (tonumber(h[1]) or 0) + (tonumber(h[2]) or 0) + (tonumber(h[3]) or 0)
+local credits = tonumber(ARGV[1])
+local budget = tonumber(h[4])
+if budget and committed + credits > budget then
+  return {0, budget, committed}
+end
+redis.call('HINCRBY', KEYS[1], 'reserved', credits)
+return {1}
+`;
+
+// KEYS: ledger hash. ARGV: micro-credits, outcome. A settle without a reservation (or twice) never
+// drives reserved below zero.
+const SETTLE_LUA = `
+local credits = tonumber(ARGV[1])
+local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved')) or 0
+local release = math.min(reserved, credits)
+if release > 0 then redis.call('HINCRBY', KEYS[1], 'reserved', -release) end
+if ARGV[2] == 'billed' then
+  redis.call('HINCRBY', KEYS[1], 'billed', credits)
+elseif ARGV[2] == 'maybe_billed' then
+  redis.call('HINCRBY', KEYS[1], 'maybe_billed', credits)
+end
+return 1
+`;
+
+// KEYS: ledger hash. ARGV: micro-credits -> the budget after (false when there is none)
+const RAISE_LUA = `
+local budget = tonumber(redis.call('HGET', KEYS[1], 'budget'))
+if not budget then return false end
+local wanted = tonumber(ARGV[1])
+if wanted > budget then
+  redis.call('HSET', KEYS[1], 'budget', ARGV[1])
+  return wanted
+end
+return budget
+`;
+
+type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+
+function script(redis: Redis, name: string, numberOfKeys: number, lua: string): ScriptFn {
+  // defineCommand runs EVALSHA and falls back to EVAL after a NOSCRIPT (e.g. a Redis restart).
+  redis.defineCommand(name, { numberOfKeys, lua });
+  const fn = (redis as unknown as Record<string, ScriptFn | undefined>)[name];
+  if (!fn) throw new Error(`ioredis did not define ${name}`);
+  return fn.bind(redis);
+}
+
+export function createLedger(opts: { redis: Redis; prefix: string }): Ledger {
+  const { redis, prefix } = opts;
+  const key = (batch: string) => `${prefix}:ns:ledger:${batch}`;
+  const reserveScript = script(redis, 'nsLedgerReserve', 1, RESERVE_LUA);
+  const settleScript = script(redis, 'nsLedgerSettle', 1, SETTLE_LUA);
+  const raiseScript = script(redis, 'nsLedgerRaise', 1, RAISE_LUA);
+
+  return {
+    async setBudget(batch, credits) {
+      if (credits === null) await redis.hdel(key(batch), 'budget');
+      else await redis.hset(key(batch), 'budget', toMicro(credits));
+    },
+
+    async raiseBudget(batch, credits) {
+      const r = (await raiseScript(key(batch), toMicro(credits))) as number | null;
+      return r === null ? null : fromMicro(Number(r));
+    },
+
+    async reserve(batch, credits) {
+      const r = (await reserveScript(key(batch), toMicro(credits))) as number[];
+      if (r[0] === 1) return { ok: true };
+      return { ok: false, budget: fromMicro(Number(r[1])), committed: fromMicro(Number(r[2])) };
+    },
+
+    async settle(batch, credits, outcome) {
+      await settleScript(key(batch), toMicro(credits), outcome);
+    },
+
+    async get(batch) {
+      const [billed, maybe, reserved, budget] = await redis.hmget(key(batch), 'billed', 'maybe_billed', 'reserved', 'budget');
+      return {
+        billed: fromMicro(Number(billed ?? 0)),
+        maybeBilled: fromMicro(Number(maybe ?? 0)),
+        reserved: fromMicro(Number(reserved ?? 0)),
+        budget: budget === null || budget === undefined ? null : fromMicro(Number(budget)),
+      };
+    },
+  };
+}

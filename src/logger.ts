@@ -1,0 +1,45 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import pino, { type Logger, type DestinationStream, type StreamEntry } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger };
+
+/** Anything that could carry the API key is censored, whatever the log call passes. */
+export const REDACT_PATHS = [
+  'apiKey', 'key', 'authorization', 'Authorization', 'headers.authorization', 'headers.Authorization',
+  '*.apiKey', '*.authorization', '*.headers.authorization', 'password', '*.password',
+];
+
+export interface LoggerOptions {
+  level: string;
+  /** Where the main stream goes; stdout for long-running commands, stderr when stdout carries results. */
+  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Extra JSON log files (`--log-file`, `<out>/<batch>/run.log`). */
+  files?: string[];
+  /** Readable lines instead of JSON (default: when the stream is a TTY). */
+  pretty?: boolean;
+}
+
+export function createLogger(opts: LoggerOptions): Logger {
+  const out = opts.stream ?? process.stdout;
+  const usePretty = opts.pretty ?? out.isTTY === true;
+  const main: DestinationStream = usePretty
+    ? pretty({ destination: out, sync: true, colorize: out.isTTY === true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss' })
+    : (out as unknown as DestinationStream);
+  const streams: StreamEntry[] = [{ level: opts.level as pino.Level, stream: main }];
+  for (const file of opts.files ?? []) {
+    mkdirSync(dirname(file), { recursive: true });
+    streams.push({ level: opts.level as pino.Level, stream: pino.destination({ dest: file, append: true, sync: false, mkdir: true }) });
+  }
+  return pino(
+    { level: opts.level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { pid: process.pid } },
+    pino.multistream(streams),
+  );
+}
+
+/** Removes an API key from any text (error messages from libraries may echo headers). */
+export function scrubSecret(text: string, secret: string | null): string {
+  if (!secret || secret.length < 4) return text;
+  return text.split(secret).join('[redacted]');
+}

@@ -1,0 +1,91 @@
+/** Public types of the fake Stability API. */
+
+export interface FaultContext {
+  /** Model id (`core`, `sd3.5-large`, `stable-diffusion-v1-6`, …); '' for balance/engines. */
+  model: string;
+  prompt: string;
+  /** The seed as requested (0 when absent). */
+  seed: number;
+  /** How many times this (model, prompt, seed) has been requested, this one included. */
+  attempt: number;
+  path: string;
+}
+
+export type Fault =
+  | { status: number; name?: string; message?: string; retryAfterSec?: number }
+  /** Never answer until the mock is closed. */
+  | { kind: 'hang' }
+  /** Wait, then answer normally. */
+  | { kind: 'delay'; ms: number }
+  /** Destroy the socket (TCP RST) after reading the request. */
+  | { kind: 'reset' }
+  /** 200 with a broken body (not billed). */
+  | { kind: 'malformed' }
+  /** Finish reason ERROR (v1's failed generation; not billed). */
+  | { kind: 'error-finish' }
+  /** Finish reason CONTENT_FILTERED (billed). */
+  | { kind: 'filtered' };
+
+export type FaultFn = (ctx: FaultContext) => Fault | undefined;
+
+export interface MockRateLimit {
+  count: number;
+  windowMs: number;
+  lockoutMs: number;
+  /** Send Retry-After on 429 (the real API is not known to). */
+  retryAfter?: boolean;
+}
+
+export interface MockLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface MockApiOptions {
+  host?: string;
+  port?: number;
+  /** Per generation request, fixed or [min, max]; derived from the request hash so runs repeat. */
+  latencyMs?: number | [number, number];
+  /** Accept only this key; when unset any non-empty key is accepted. */
+  apiKey?: string;
+  /** Starting credits (default 1,000,000). */
+  balance?: number;
+  rateLimit?: MockRateLimit;
+  fault?: FaultFn;
+  /** Pad PNG/JPEG placeholders to about this many bytes. */
+  imageBytes?: number;
+  /** Share (0..1) of generations answered 500, decided by hash(prompt, seed, attempt). */
+  failRate?: number;
+  logger?: MockLogger;
+  /** Clock for arrival times and the rate limit (tests); defaults to Date.now. */
+  now?: () => number;
+}
+
+export interface MockStats {
+  /** Every request received. */
+  total: number;
+  byStatus: Map<number, number>;
+  /** `${model}|${prompt}|${seed}` (requested seed) → billed (200) answers. */
+  generations: Map<string, number>;
+  billedCredits: number;
+  /** 429 answers. */
+  rateLimited: number;
+  /** Arrival time (ms) of every request, in arrival order. */
+  arrivals: number[];
+  /** Sockets currently open (live, not reset by reset()). */
+  openSockets: number;
+  /** Most arrivals in any window (t - windowMs, t]. */
+  maxInWindow(windowMs: number): number;
+}
+
+export interface MockApi {
+  url: string;
+  port: number;
+  stats: MockStats;
+  close(): Promise<void>;
+  setFault(fn?: FaultFn): void;
+  setBalance(n: number): void;
+  /** Clear stats, attempt counts and rate-limit state; restore the starting balance and fault. */
+  reset(): void;
+}

@@ -1,0 +1,104 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { StorageError } from '../errors.js';
+
+/**
+ * Atomic writes (SPEC §6): a reader sees the old file or the whole new one, never a part,
+ * even when the process is killed or the disk fills mid-write.
+ */
+
+/** Turns a filesystem error into a StorageError that keeps its errno code and names the path. */
+export function toStorageError(err: unknown, what: string): StorageError {
+  if (err instanceof StorageError) return err;
+  const e = err as NodeJS.ErrnoException | undefined;
+  const code = typeof e?.code === 'string' ? e.code : 'EIO';
+  const detail = e instanceof Error ? e.message : String(err);
+  return new StorageError(`${what}: ${detail}`, code, { cause: err });
+}
+
+/** Temp files start with '.' and end with '.tmp' so listings and cleanups can tell them apart. */
+export function isTempName(name: string): boolean {
+  return name.startsWith('.') && name.endsWith('.tmp');
+}
+
+function tempPathFor(target: string): string {
+  // Keep the temp name well under NAME_MAX (255) however long the target's name is.
+  const base = path.basename(target).slice(0, 120);
+  return path.join(path.dirname(target), `.${base}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** fsync a directory so the rename itself survives a power cut. Not possible everywhere: best effort. */
+async function fsyncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // Windows and some network filesystems cannot open or sync a directory.
+  } finally {
+    await fh?.close().catch(() => {});
+  }
+}
+
+/**
+ * Writes `data` to `target` atomically: temp file in the same folder (same filesystem, so the
+ * rename is atomic), fsync, rename over the target, fsync the folder. Creates parent folders.
+ * Throws a StorageError carrying the errno code (ENOSPC, EACCES, EROFS, EDQUOT, …); on
+ * failure the temp file is removed and the target is untouched.
+ */
+export async function writeFileAtomic(target: string, data: Buffer | string, opts: { fsync?: boolean } = {}): Promise<void> {
+  const doSync = opts.fsync ?? true;
+  const dir = path.dirname(target);
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    throw toStorageError(err, `cannot create folder ${dir} for ${target}`);
+  }
+  const tmp = tempPathFor(target);
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(tmp, 'wx'); // 'wx': never follow or reuse something already there
+    await fh.writeFile(data);
+    if (doSync) await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await rename(tmp, target);
+  } catch (err) {
+    await fh?.close().catch(() => {});
+    await rm(tmp, { force: true }).catch(() => {});
+    throw toStorageError(err, `cannot write ${target}`);
+  }
+  if (doSync) await fsyncDir(dir);
+}
+
+/**
+ * Removes temp files (`.*.tmp`) older than `olderThanMs` left in `dir` by killed processes.
+ * Not recursive. Returns how many were removed; a missing folder is not an error.
+ */
+export async function cleanStaleTemps(dir: string, olderThanMs: number): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw toStorageError(err, `cannot list ${dir}`);
+  }
+  const cutoff = Date.now() - olderThanMs;
+  let removed = 0;
+  for (const name of names) {
+    if (!isTempName(name)) continue;
+    const p = path.join(dir, name);
+    try {
+      const st = await stat(p);
+      // Young temp files may belong to a write in progress in another process.
+      if (!st.isFile() || st.mtimeMs > cutoff) continue;
+      await rm(p, { force: true });
+      removed++;
+    } catch {
+      // Gone already (another cleaner) or unreadable: nothing to do.
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,98 @@
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import type { JobData } from '../job-data.js';
+import type { ManifestRecord } from './record.js';
+import { addPngTextChunks, isPng } from '../png/text-chunk.js';
+import { writeFileAtomic } from './atomic.js';
+import { formatParameters } from './parameters.js';
+import { resolveInBatch, sidecarPathFor } from './paths.js';
+import { readSidecar } from './sidecar.js';
+
+export type SaveJob = JobData & { id: string };
+
+export interface SavedImage {
+  /** Relative to the batch folder (the job's `file`). */
+  file: string;
+  /** Size and digest of the bytes written, text chunks included. */
+  bytes: number;
+  sha256: string;
+}
+
+/** The PNG text chunks of a job: A1111 `parameters` and a `nightshift` JSON with exact values. */
+export function pngTextFor(job: SaveJob, seed: number): Record<string, string> {
+  return {
+    parameters: formatParameters({ ...job, seed }, { jobId: job.id }),
+    nightshift: JSON.stringify({
+      v: 1,
+      id: job.id,
+      batch: job.batch,
+      index: job.index,
+      sample: job.sample,
+      model: job.model,
+      prompt: job.prompt,
+      negative_prompt: job.negative_prompt,
+      params: job.params,
+      seed,
+      requested_seed: job.seed,
+    }),
+  };
+}
+
+/**
+ * Writes a generated image to `<batchDir>/<job.file>` atomically. PNGs get `parameters`
+ * and `nightshift` text chunks with the seed the API returned. Throws StorageError on
+ * filesystem failures (the caller keeps the bytes and retries the write, never the request).
+ */
+export async function saveImage(
+  batchDir: string,
+  job: SaveJob,
+  bytes: Buffer,
+  meta: { seed: number; mime: string },
+): Promise<SavedImage> {
+  const target = resolveInBatch(batchDir, job.file);
+  let out = bytes;
+  if (isPng(bytes) || meta.mime === 'image/png') {
+    try {
+      out = addPngTextChunks(bytes, pngTextFor(job, meta.seed));
+    } catch {
+      // Not a well-formed PNG: the bytes are paid for, so keep them exactly as received
+      // rather than lose them; judging the body is the API client's job.
+      out = bytes;
+    }
+  }
+  await writeFileAtomic(target, out);
+  return { file: job.file, bytes: out.length, sha256: createHash('sha256').update(out).digest('hex') };
+}
+
+/**
+ * The job's finished record when its image is already on disk: a sidecar for this job id
+ * with status succeeded or filtered, and the image file present with exactly the recorded
+ * size (a truncated or replaced file does not count). How a worker avoids paying twice.
+ * With `verifyHash`, the image's sha256 must match too (reads the whole file).
+ */
+export async function findExistingImage(
+  batchDir: string,
+  job: Pick<SaveJob, 'id' | 'file'>,
+  opts: { verifyHash?: boolean } = {},
+): Promise<ManifestRecord | null> {
+  let record: ManifestRecord;
+  try {
+    record = await readSidecar(resolveInBatch(batchDir, sidecarPathFor(job.file)));
+  } catch {
+    return null; // no sidecar, or one we cannot trust: do the work
+  }
+  if (record.id !== job.id || (record.status !== 'succeeded' && record.status !== 'filtered')) return null;
+  if (record.file === null || record.bytes === null) return null;
+  try {
+    const abs = resolveInBatch(batchDir, record.file);
+    const st = await stat(abs);
+    if (!st.isFile() || st.size !== record.bytes) return null;
+    if (opts.verifyHash) {
+      const digest = createHash('sha256').update(await readFile(abs)).digest('hex');
+      if (digest !== record.sha256) return null;
+    }
+  } catch {
+    return null;
+  }
+  return record;
+}

@@ -1,0 +1,169 @@
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { manifestRecordSchema } from './record.js';
+import type { ManifestRecord } from './record.js';
+import { cleanStaleTemps, toStorageError, writeFileAtomic } from './atomic.js';
+import { IMAGES_DIR, MANIFEST_FILE, resolveInBatch } from './paths.js';
+import { compareRecords, listSidecars, mapLimit, normalizeRecord } from './sidecar.js';
+
+/**
+ * `<batch>/manifest.jsonl` (SPEC §8): append-only while workers run, one line per job
+ * reaching a final state; readers take the last line per id; `report` compacts it.
+ */
+
+export function manifestPath(batchDir: string): string {
+  return path.join(batchDir, MANIFEST_FILE);
+}
+
+/**
+ * Appends one record as one line. The line goes out in a single write() on an O_APPEND
+ * descriptor: on a local filesystem concurrent appenders (threads or processes) never
+ * interleave, so lines stay whole. (NFS does not honour O_APPEND atomically; the sidecars
+ * let `report` repair whatever such a mount mangles.)
+ */
+export async function appendManifest(batchDir: string, record: ManifestRecord): Promise<void> {
+  const line = Buffer.from(`${JSON.stringify(normalizeRecord(record))}\n`, 'utf8');
+  const file = manifestPath(batchDir);
+  let fh: FileHandle | undefined;
+  try {
+    await mkdir(batchDir, { recursive: true });
+    fh = await open(file, 'a');
+    const { bytesWritten } = await fh.write(line, 0, line.length);
+    // A short write (disk full mid-line) leaves a partial line that readers skip; say so.
+    if (bytesWritten !== line.length) {
+      throw Object.assign(new Error(`short write (${bytesWritten} of ${line.length} bytes)`), { code: 'ENOSPC' });
+    }
+  } catch (err) {
+    throw toStorageError(err, `cannot append to ${file}`);
+  } finally {
+    await fh?.close().catch(() => {});
+  }
+}
+
+function parseLine(text: string): ManifestRecord | null {
+  try {
+    const r = manifestRecordSchema.safeParse(JSON.parse(text));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface ManifestRead {
+  /** Last record per id, in order of each id's first appearance. */
+  records: ManifestRecord[];
+  /** Lines that are not a valid record (garbage, partial writes, a truncated last line). */
+  badLines: number;
+  /** True when the file does not end with a newline: a write was cut short. */
+  truncatedTail: boolean;
+}
+
+/** Reads a manifest tolerantly; a missing file is an empty manifest. */
+export async function readManifest(file: string): Promise<ManifestRead> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], badLines: 0, truncatedTail: false };
+    throw toStorageError(err, `cannot read ${file}`);
+  }
+  const byId = new Map<string, ManifestRecord>();
+  let badLines = 0;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '') continue;
+    let rec = parseLine(line);
+    if (rec === null) {
+      badLines++;
+      // A partial line followed by a whole one glued to it (the next append after a cut-short
+      // write): recover the whole one, which starts where the last '{"id":' does.
+      const at = line.lastIndexOf('{"id":');
+      if (at > 0) rec = parseLine(line.slice(at));
+    }
+    if (rec !== null) byId.set(rec.id, rec); // a Map keeps an id's first position while its value updates
+  }
+  return { records: [...byId.values()], badLines, truncatedTail: text.length > 0 && !text.endsWith('\n') };
+}
+
+/** Dedupes by id (last wins), sorts by index then id, and replaces the manifest atomically. */
+export async function compactManifest(batchDir: string, records: ManifestRecord[]): Promise<void> {
+  const byId = new Map<string, ManifestRecord>();
+  for (const r of records) byId.set(r.id, r);
+  const sorted = [...byId.values()].sort(compareRecords);
+  const body = sorted.map((r) => `${JSON.stringify(normalizeRecord(r))}\n`).join('');
+  await writeFileAtomic(manifestPath(batchDir), body);
+}
+
+export interface RebuildResult {
+  records: ManifestRecord[];
+  repaired: {
+    /** Jobs that had a sidecar but no valid manifest line. */
+    missing: number;
+    /** Garbage, partial or truncated manifest lines dropped. */
+    truncated: number;
+  };
+  /** Skipped sidecars, images that are missing or differ from their sidecar. */
+  warnings: string[];
+}
+
+/** Temp files this old cannot belong to a write still in progress. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+async function sha256File(file: string): Promise<string> {
+  return createHash('sha256').update(await readFile(file)).digest('hex');
+}
+
+/**
+ * The `report` logic: sidecars are the truth; a manifest line stands in for a job without
+ * one (or wins when it is strictly newer, e.g. the sidecar write failed after a retry).
+ * `bytes`/`sha256` are recomputed from the image when it exists and its size differs from
+ * the record (or they are missing; `verify` hashes every image). The manifest is then
+ * compacted. Sidecars are not rewritten: a sidecar that disagrees with its image keeps
+ * findExistingImage from accepting a damaged file.
+ */
+export async function rebuildFromDisk(batchDir: string, opts: { verify?: boolean } = {}): Promise<RebuildResult> {
+  await cleanStaleTemps(batchDir, STALE_TEMP_MS);
+  await cleanStaleTemps(path.join(batchDir, IMAGES_DIR), STALE_TEMP_MS);
+  const { records: sidecars, warnings } = await listSidecars(batchDir);
+  const manifest = await readManifest(manifestPath(batchDir));
+  const fromManifest = new Map(manifest.records.map((r) => [r.id, r]));
+
+  const merged = new Map<string, ManifestRecord>();
+  let missing = 0;
+  for (const s of sidecars) {
+    const m = fromManifest.get(s.id);
+    if (m === undefined) missing++;
+    merged.set(s.id, m !== undefined && m.finished_at > s.finished_at ? m : s);
+  }
+  for (const m of manifest.records) if (!merged.has(m.id)) merged.set(m.id, m);
+
+  const records = await mapLimit([...merged.values()], 16, async (rec) => {
+    if (rec.file === null) return rec;
+    let abs: string;
+    try {
+      abs = resolveInBatch(batchDir, rec.file);
+    } catch {
+      warnings.push(`${rec.id}: file path ${JSON.stringify(rec.file)} is outside the batch folder`);
+      return rec;
+    }
+    try {
+      const st = await stat(abs);
+      if (!st.isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
+      if (!opts.verify && st.size === rec.bytes && rec.sha256 !== null) return rec;
+      const sha256 = await sha256File(abs);
+      if (st.size === rec.bytes && sha256 === rec.sha256) return rec;
+      warnings.push(`${rec.file}: on disk ${st.size} bytes, recorded ${rec.bytes ?? 'none'}; manifest updated from the file`);
+      return { ...rec, bytes: st.size, sha256 };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw toStorageError(err, `cannot read ${abs}`);
+      if (rec.status !== 'failed') warnings.push(`${rec.file}: image missing for ${rec.status} job ${rec.id}`);
+      return rec;
+    }
+  });
+  records.sort(compareRecords);
+  await compactManifest(batchDir, records);
+  const truncated = manifest.badLines;
+  return { records, repaired: { missing, truncated }, warnings };
+}

@@ -1,0 +1,94 @@
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { manifestRecordSchema } from './record.js';
+import type { ManifestRecord } from './record.js';
+import { isTempName, toStorageError, writeFileAtomic } from './atomic.js';
+import { IMAGES_DIR, resolveInBatch, sidecarPathFor } from './paths.js';
+
+/**
+ * One `.json` per job next to its image (SPEC §8). Sidecars are the source of truth that
+ * `report` rebuilds the manifest from, and how a worker sees that an image is already paid
+ * for, so every job that reaches a final state writes one, with or without an image.
+ */
+
+/** The record with its keys in schema order, so files read the same whoever wrote them. */
+export function normalizeRecord(record: ManifestRecord): ManifestRecord {
+  const parsed = manifestRecordSchema.safeParse(record);
+  if (!parsed.success) {
+    throw new Error(`invalid manifest record ${JSON.stringify(record.id)}: ${parsed.error.message}`);
+  }
+  const ordered: Record<string, unknown> = {};
+  for (const k of Object.keys(manifestRecordSchema.shape)) ordered[k] = (parsed.data as Record<string, unknown>)[k];
+  return ordered as ManifestRecord;
+}
+
+/**
+ * Writes the sidecar of the job whose image path (fixed at enqueue) is `intendedFile`, even
+ * when `record.file` is null, atomically. Returns the sidecar's absolute path.
+ * The path comes from `intendedFile`, the job's stable key, which is also where
+ * findExistingImage looks.
+ */
+export async function writeSidecar(batchDir: string, intendedFile: string, record: ManifestRecord): Promise<string> {
+  const target = resolveInBatch(batchDir, sidecarPathFor(intendedFile));
+  await writeFileAtomic(target, `${JSON.stringify(normalizeRecord(record), null, 2)}\n`);
+  return target;
+}
+
+/** Reads and validates one sidecar; throws on a missing, unreadable or invalid file. */
+export async function readSidecar(file: string): Promise<ManifestRecord> {
+  const text = await readFile(file, 'utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file}: not valid JSON (${(err as Error).message})`);
+  }
+  const parsed = manifestRecordSchema.safeParse(json);
+  if (!parsed.success) throw new Error(`${file}: not a nightshift record (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+  return parsed.data;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight (10,000 sidecars must not hit EMFILE). */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+export function compareRecords(a: ManifestRecord, b: ManifestRecord): number {
+  return a.index - b.index || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/**
+ * Every valid sidecar in `<batchDir>/images/`, sorted by index then id. Temp files are
+ * ignored; unreadable or invalid sidecars are skipped and named in `warnings`.
+ */
+export async function listSidecars(batchDir: string): Promise<{ records: ManifestRecord[]; warnings: string[] }> {
+  const dir = path.join(batchDir, IMAGES_DIR);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], warnings: [] };
+    throw toStorageError(err, `cannot list ${dir}`);
+  }
+  const files = names.filter((n) => n.endsWith('.json') && !isTempName(n) && !n.startsWith('.')).sort();
+  const warnings: string[] = [];
+  const results = await mapLimit(files, 32, async (name) => {
+    try {
+      return await readSidecar(path.join(dir, name));
+    } catch (err) {
+      warnings.push(`skipped sidecar ${IMAGES_DIR}/${name}: ${(err as Error).message}`);
+      return null;
+    }
+  });
+  const records = results.filter((r): r is ManifestRecord => r !== null).sort(compareRecords);
+  return { records, warnings: warnings.sort() };
+}

@@ -1,0 +1,162 @@
+import { inflateSync } from 'node:zlib';
+import { crc32 } from './crc32.js';
+
+/**
+ * PNG text chunks (PNG spec §11.3.4): how an image carries its generation parameters so
+ * other Stable Diffusion tools (A1111, ComfyUI, image viewers) can show and re-run it.
+ */
+
+export const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+const TEXT_TYPES = new Set(['tEXt', 'iTXt', 'zTXt']);
+
+export function isPng(buf: Buffer): boolean {
+  return buf.length >= 8 && buf.subarray(0, 8).equals(PNG_SIGNATURE);
+}
+
+interface ChunkRef {
+  type: string;
+  /** Offset of the chunk's length field. */
+  start: number;
+  /** Offset just past its CRC. */
+  end: number;
+  data: Buffer;
+}
+
+/** Walks the chunks after the signature; stops at IEND or where the structure breaks. */
+function* chunks(png: Buffer): Generator<ChunkRef> {
+  let off = 8;
+  while (off + 12 <= png.length) {
+    const len = png.readUInt32BE(off);
+    const end = off + 12 + len;
+    if (len > 0x7fffffff || end > png.length) return;
+    const type = png.toString('latin1', off + 4, off + 8);
+    yield { type, start: off, end, data: png.subarray(off + 8, off + 8 + len) };
+    if (type === 'IEND') return;
+    off = end;
+  }
+}
+
+function crcOk(png: Buffer, c: ChunkRef): boolean {
+  return crc32(png.subarray(c.start + 4, c.end - 4)) === png.readUInt32BE(c.end - 4);
+}
+
+/** Throws unless `png` starts with the PNG signature and a well-formed IHDR. */
+export function assertPngHeader(png: Buffer): ChunkRef {
+  if (!isPng(png)) throw new Error('not a PNG: bad signature');
+  const first = chunks(png).next();
+  if (first.done || first.value.type !== 'IHDR' || first.value.data.length !== 13) {
+    throw new Error('not a PNG: IHDR missing or malformed');
+  }
+  const ihdr = first.value;
+  if (!crcOk(png, ihdr)) throw new Error('not a PNG: IHDR CRC mismatch');
+  if (ihdr.data.readUInt32BE(0) === 0 || ihdr.data.readUInt32BE(4) === 0) throw new Error('not a PNG: zero width or height');
+  return ihdr;
+}
+
+function makeChunk(type: string, data: Buffer): Buffer {
+  const out = Buffer.alloc(12 + data.length);
+  out.writeUInt32BE(data.length, 0);
+  out.write(type, 4, 'latin1');
+  data.copy(out, 8);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+  return out;
+}
+
+/** Keywords: 1–79 printable Latin-1 characters, no leading, trailing or double spaces. */
+function checkKeyword(key: string): void {
+  if (
+    key.length < 1 ||
+    key.length > 79 ||
+    !/^[\x20-\x7e\xa1-\xff]+$/.test(key) ||
+    key.startsWith(' ') ||
+    key.endsWith(' ') ||
+    key.includes('  ')
+  ) {
+    throw new Error(`invalid PNG text keyword: ${JSON.stringify(key)}`);
+  }
+}
+
+function textChunk(key: string, value: string): Buffer {
+  checkKeyword(key);
+  // NUL separates fields in text chunks and cannot appear in the text itself.
+  const text = value.replace(/\0/g, '');
+  if (/^[\x01-\xff]*$/.test(text)) {
+    return makeChunk('tEXt', Buffer.concat([Buffer.from(key, 'latin1'), Buffer.from([0]), Buffer.from(text, 'latin1')]));
+  }
+  // iTXt: keyword NUL, compression flag 0, method 0, empty language tag NUL, empty translated keyword NUL, UTF-8 text.
+  return makeChunk(
+    'iTXt',
+    Buffer.concat([Buffer.from(key, 'latin1'), Buffer.from([0, 0, 0, 0, 0]), Buffer.from(text, 'utf8')]),
+  );
+}
+
+function chunkKeyword(data: Buffer): string | null {
+  const nul = data.indexOf(0);
+  return nul <= 0 ? null : data.toString('latin1', 0, nul);
+}
+
+/**
+ * Returns a copy of `png` with one text chunk per entry right after IHDR: `tEXt` when the
+ * text is Latin-1, else `iTXt` (UTF-8, uncompressed). Existing text chunks with the same
+ * keywords are dropped, so readers that keep the last one see ours.
+ */
+export function addPngTextChunks(png: Buffer, entries: Record<string, string>): Buffer {
+  const ihdr = assertPngHeader(png);
+  const added = Object.entries(entries).map(([k, v]) => textChunk(k, v));
+  const keys = new Set(Object.keys(entries));
+  const parts: Buffer[] = [png.subarray(0, ihdr.end), ...added];
+  let off = ihdr.end;
+  for (const c of chunks(png)) {
+    if (c.start < ihdr.end) continue;
+    if (TEXT_TYPES.has(c.type)) {
+      const kw = chunkKeyword(c.data);
+      if (kw !== null && keys.has(kw)) {
+        parts.push(png.subarray(off, c.start));
+        off = c.end;
+      }
+    }
+  }
+  parts.push(png.subarray(off)); // the rest verbatim, trailing bytes included
+  return Buffer.concat(parts);
+}
+
+function decodeText(type: string, data: Buffer): [string, string] | null {
+  const nul = data.indexOf(0);
+  if (nul <= 0) return null;
+  const key = data.toString('latin1', 0, nul);
+  const rest = data.subarray(nul + 1);
+  if (type === 'tEXt') return [key, rest.toString('latin1')];
+  if (type === 'zTXt') {
+    if (rest.length < 1 || rest[0] !== 0) return null;
+    return [key, inflateSync(rest.subarray(1)).toString('latin1')];
+  }
+  // iTXt
+  if (rest.length < 2) return null;
+  const compressed = rest[0] === 1;
+  const langEnd = rest.indexOf(0, 2);
+  const transEnd = langEnd < 0 ? -1 : rest.indexOf(0, langEnd + 1);
+  if (transEnd < 0) return null;
+  const body = rest.subarray(transEnd + 1);
+  return [key, (compressed ? inflateSync(body) : body).toString('utf8')];
+}
+
+/**
+ * Every tEXt, iTXt and zTXt chunk of `png` as keyword → text (the last one wins, as in
+ * PIL). Chunks with a bad CRC or that fail to decode are skipped; a truncated file yields
+ * what precedes the damage. Throws only when `png` is not a PNG at all.
+ */
+export function readPngTextChunks(png: Buffer): Record<string, string> {
+  if (!isPng(png)) throw new Error('not a PNG: bad signature');
+  const out: Record<string, string> = {};
+  for (const c of chunks(png)) {
+    if (!TEXT_TYPES.has(c.type) || !crcOk(png, c)) continue;
+    try {
+      const kv = decodeText(c.type, c.data);
+      if (kv) out[kv[0]] = kv[1];
+    } catch {
+      // A corrupt compressed stream: skip this chunk, keep the others.
+    }
+  }
+  return out;
+}

@@ -1,0 +1,203 @@
+/**
+ * The shared sliding-window rate limiter (SPEC §6): never more than `count` requests to the API in any
+ * window of `windowMs`, for every worker on every machine using the same API key, plus the 429 lockout.
+ *
+ * BullMQ's own limiter is a fixed window counting job starts (reference/bullmq.md §1); the API judges a
+ * strict sliding window and answers one excess request with a 60 s lockout, so we keep a sorted set of
+ * grant times in Redis and decide each grant atomically in one Lua script.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+export interface RateLimiterOptions {
+  /** The shared Redis connection (ioredis). */
+  redis: Redis;
+  /** Key prefix holding the cluster hash tag, e.g. `{nightshift}`; every key starts with it. */
+  prefix: string;
+  /** Identifies the API key: use `apiKeyId(key)`, never the key itself. */
+  keyId: string;
+  /** Requests allowed per window (the API's 150). */
+  count: number;
+  /** Window length in milliseconds (the API's 10 000). */
+  windowMs: number;
+  /** Extra milliseconds added to the window; see below. Default 250. */
+  marginMs?: number;
+  /** Clock in epoch milliseconds, for tests. Without it the script uses Redis `TIME`. */
+  now?: () => number;
+  /** Cancellable sleep, for tests. Must reject (or return) when the signal aborts. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Source of randomness in [0, 1) for the wake-up jitter, for tests. Default Math.random. */
+  random?: () => number;
+}
+
+export type AcquireResult = { granted: true } | { granted: false; waitMs: number; reason: 'window' | 'lockout' };
+
+export interface RateLimiter {
+  /** Takes a slot now if one is free; otherwise says how long to wait and why. */
+  tryAcquire(): Promise<AcquireResult>;
+  /** Waits until a slot is taken. Rejects with `signal.reason` when aborted. */
+  acquire(signal?: AbortSignal): Promise<void>;
+  /** Locks every worker using this key out for `ms` (after a 429). Never shortens a longer lockout. */
+  lockout(ms: number): Promise<void>;
+  lockoutRemainingMs(): Promise<number>;
+  /** Grants inside the current (margin-extended) window. */
+  inWindow(): Promise<number>;
+}
+
+/** First 16 hex digits of the key's sha256: names the key in Redis and logs without revealing it. */
+export function apiKeyId(apiKey: string): string {
+  return createHash('sha256').update(apiKey).digest('hex').slice(0, 16);
+}
+
+/** Longest single sleep in acquire(): a lockout set (or a window freed) elsewhere is noticed within it. */
+const MAX_SLEEP_MS = 1000;
+/** Spread wake-ups so hundreds of waiters don't hit Redis in the same millisecond for one free slot. */
+const JITTER_MS = 25;
+/** Idle limiters vanish this long after their window would have emptied. */
+const IDLE_TTL_MS = 60_000;
+
+// Every script takes ARGV[1] = the caller's clock, or '' to use Redis TIME: one clock for all machines,
+// so skewed local clocks cannot let two workers both believe a slot is free.
+const NOW_LUA = `
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`;
+
+// KEYS: grants (zset), lockout (string holding the lockout's end time)
+// ARGV: now, count, span (= windowMs + marginMs), unique member suffix, idle ttl
+// -> {1, now} granted | {0, waitMs, reason}
+const ACQUIRE_LUA = `${NOW_LUA}
+local untilMs = tonumber(redis.call('GET', KEYS[2]))
+if untilMs and untilMs > now then
+  return {0, untilMs - now, 'lockout'}
+end
+local count = tonumber(ARGV[2])
+local span = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - span)
+local n = redis.call('ZCARD', KEYS[1])
+if n < count then
+  redis.call('ZADD', KEYS[1], now, now .. '-' .. ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], span + tonumber(ARGV[5]))
+  return {1, now}
+end
+-- A slot frees when the grant that pushes us to the limit leaves the window (n > count only if
+-- another worker runs with a larger count on the same key).
+local entry = redis.call('ZRANGE', KEYS[1], n - count, n - count, 'WITHSCORES')
+return {0, tonumber(entry[2]) + span - now, 'window'}
+`;
+
+// KEYS: lockout. ARGV: now, ms. The value is the end time so an injected clock works too; PX only cleans up.
+const LOCKOUT_LUA = `${NOW_LUA}
+local ms = tonumber(ARGV[2])
+local cur = tonumber(redis.call('GET', KEYS[1]))
+if cur and cur >= now + ms then
+  return cur - now
+end
+redis.call('SET', KEYS[1], now + ms, 'PX', ms)
+return ms
+`;
+
+// KEYS: grants, lockout. ARGV: now, span -> {grants in window, lockout remaining ms}
+const PEEK_LUA = `${NOW_LUA}
+local span = tonumber(ARGV[2])
+local inWindow = redis.call('ZCOUNT', KEYS[1], '(' .. (now - span), '+inf')
+local untilMs = tonumber(redis.call('GET', KEYS[2]))
+local remaining = 0
+if untilMs and untilMs > now then remaining = untilMs - now end
+return {inWindow, remaining}
+`;
+
+type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+
+function script(redis: Redis, name: string, numberOfKeys: number, lua: string): ScriptFn {
+  // defineCommand runs EVALSHA and falls back to EVAL after a NOSCRIPT (e.g. a Redis restart).
+  redis.defineCommand(name, { numberOfKeys, lua });
+  const fn = (redis as unknown as Record<string, ScriptFn | undefined>)[name];
+  if (!fn) throw new Error(`ioredis did not define ${name}`);
+  return fn.bind(redis);
+}
+
+function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
+  const { redis, prefix, keyId, count, windowMs } = opts;
+  // The API counts a request in the window where it *arrives*. Between taking a slot here and the
+  // request reaching the API lies a variable delay (event loop, connection setup, TLS, network), so two
+  // requests granted exactly windowMs apart can arrive less than windowMs apart. Enforcing
+  // windowMs + marginMs absorbs that jitter; the price is a best throughput of count / (windowMs + marginMs).
+  const marginMs = opts.marginMs ?? 250;
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`count must be a positive integer, got ${count}`);
+  if (!(windowMs > 0)) throw new RangeError(`windowMs must be positive, got ${windowMs}`);
+  if (!(marginMs >= 0)) throw new RangeError(`marginMs must be >= 0, got ${marginMs}`);
+  const span = Math.ceil(windowMs + marginMs);
+  const sleep = opts.sleep ?? defaultSleep;
+  const random = opts.random ?? Math.random;
+  const clock = () => (opts.now ? Math.floor(opts.now()) : '');
+
+  const base = `${prefix}:ns:rl:${keyId}`;
+  const grantsKey = `${base}:grants`;
+  const lockoutKey = `${base}:lockout`;
+  // Members must be unique even for grants in the same millisecond from different processes.
+  const member = randomBytes(6).toString('hex');
+  let seq = 0;
+
+  const acquireScript = script(redis, 'nsRateAcquire', 2, ACQUIRE_LUA);
+  const lockoutScript = script(redis, 'nsRateLockout', 1, LOCKOUT_LUA);
+  const peekScript = script(redis, 'nsRatePeek', 2, PEEK_LUA);
+
+  async function tryAcquire(): Promise<AcquireResult> {
+    seq = (seq + 1) % Number.MAX_SAFE_INTEGER;
+    const r = (await acquireScript(grantsKey, lockoutKey, clock(), count, span, `${member}-${seq}`, IDLE_TTL_MS)) as [
+      number,
+      number,
+      string?,
+    ];
+    if (r[0] === 1) return { granted: true };
+    return { granted: false, waitMs: Math.max(1, Number(r[1])), reason: r[2] === 'lockout' ? 'lockout' : 'window' };
+  }
+
+  async function acquire(signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      signal?.throwIfAborted();
+      const r = await tryAcquire();
+      if (r.granted) return;
+      const jitter = Math.floor(random() * JITTER_MS);
+      await sleep(Math.min(r.waitMs, MAX_SLEEP_MS) + jitter, signal);
+    }
+  }
+
+  async function lockout(ms: number): Promise<void> {
+    const whole = Math.ceil(ms);
+    if (!(whole > 0)) return;
+    await lockoutScript(lockoutKey, clock(), whole);
+  }
+
+  async function peek(): Promise<[number, number]> {
+    const r = (await peekScript(grantsKey, lockoutKey, clock(), span)) as [number, number];
+    return [Number(r[0]), Number(r[1])];
+  }
+
+  return {
+    tryAcquire,
+    acquire,
+    lockout,
+    lockoutRemainingMs: async () => (await peek())[1],
+    inWindow: async () => (await peek())[0],
+  };
+}
