@@ -42,7 +42,8 @@ export function deriveSeed(batch: string, spec: PromptSpec, sample: number): num
 }
 
 export function seedFor(batch: string, spec: PromptSpec, sample: number): number {
-  return spec.seed === null ? deriveSeed(batch, spec, sample) : spec.seed + sample;
+  // Seed 0 means "random" to the API; a derived seed keeps retries asking for the same image.
+  return spec.seed === null || spec.seed === 0 ? deriveSeed(batch, spec, sample) : spec.seed + sample;
 }
 
 /** Job id = batch + a hash of what is generated, or batch + the line's id + sample. */

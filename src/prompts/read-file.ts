@@ -57,7 +57,7 @@ export function decodePromptBytes(file: string, bytes: Uint8Array): ReadResult {
     const line = firstBadUtf8Line(bytes);
     return fileProblem(file, `not valid UTF-8${line > 0 ? ` (first bad byte on line ${line})` : ''}; save the file as UTF-8`, line);
   }
-  
+  text = text.replace(/\r\n/g, '\n');
   const hasContent = text.split('\n').some((l) => {
     const t = l.trim();
     return t !== '' && !t.startsWith('#');
