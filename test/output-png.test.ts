@@ -56,7 +56,7 @@ describe('PNG text chunks', () => {
       Buffer.concat([Buffer.from('ikey\0\x01\0en\0Schlüssel\0', 'latin1'), deflateSync(Buffer.from('ünïcödé ✓', 'utf8'))]),
     );
     const bad = pngChunk('tEXt', Buffer.from('badkey\0text', 'latin1'));
-    bad[bad.length - 1] ^= 0xff;
+    bad[bad.length - 1] = bad[bad.length - 1]! ^ 0xff;
     const png = tinyPng(2, 2, [ztxt, itxt, bad]);
     expect(readPngTextChunks(png)).toEqual({ zkey: 'zipped text', ikey: 'ünïcödé ✓' });
   });
@@ -71,7 +71,7 @@ describe('PNG text chunks', () => {
     const noIhdr = Buffer.concat([tinyPng().subarray(0, 8), pngChunk('IDAT', Buffer.alloc(3))]);
     expect(() => addPngTextChunks(noIhdr, { a: 'b' })).toThrow(/IHDR/);
     const badCrc = Buffer.from(tinyPng());
-    badCrc[8 + 8 + 13] ^= 0xff; // first byte of IHDR's CRC
+    badCrc[8 + 8 + 13] = badCrc[8 + 8 + 13]! ^ 0xff; // first byte of IHDR's CRC
     expect(() => addPngTextChunks(badCrc, { a: 'b' })).toThrow(/CRC/);
     for (const key of ['', 'x'.repeat(80), ' lead', 'trail ', 'dou  ble', 'nul\0', 'ünï✓']) {
       expect(() => addPngTextChunks(tinyPng(), { [key]: 'v' }), JSON.stringify(key)).toThrow(/keyword/);
@@ -191,7 +191,7 @@ describe('saveImage and findExistingImage', () => {
     // Same size, different content: only the hash check notices.
     const abs = path.join(dir, job.file);
     const bytes = await readFile(abs);
-    bytes[bytes.length - 20] ^= 0xff;
+    bytes[bytes.length - 20] = bytes[bytes.length - 20]! ^ 0xff;
     await writeFile(abs, bytes);
     expect(await findExistingImage(dir, job)).not.toBeNull();
     expect(await findExistingImage(dir, job, { verifyHash: true })).toBeNull();
