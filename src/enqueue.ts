@@ -25,10 +25,19 @@ export interface EnqueueDeps {
   logger: Logger;
   /** `mock` or the API host; recorded in every job. */
   api: string;
-  /** Absent for --dry-run: nothing touches Redis. */
-  redis?: { redis: Redis; queue: Queue<JobData>; prefix: string; queueName: string; state: BatchState; ledger: Ledger };
+  /** Connects only after the files validated (a bad file leaves no trace in Redis); absent for --dry-run. */
+  connect?: () => Promise<EnqueueRedis>;
   /** Present when a key is set: the balance is checked before paying for anything. */
   getBalance?: () => Promise<number>;
+}
+
+export interface EnqueueRedis {
+  redis: Redis;
+  queue: Queue<JobData>;
+  prefix: string;
+  queueName: string;
+  state: BatchState;
+  ledger: Ledger;
 }
 
 export interface EnqueueSummary {
@@ -66,15 +75,16 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
     throw new UsageError(`the batch would make ${plan.jobs.length} jobs, more than --max-jobs ${opts.maxJobs}; raise --max-jobs or split the file`);
   }
   const summary: EnqueueSummary = {
-    batch, queue: deps.redis?.queueName ?? null, files: opts.files, prompts: specs.length, jobs: plan.jobs.length,
+    batch, queue: null, files: opts.files, prompts: specs.length, jobs: plan.jobs.length,
     collapsed: plan.collapsed, added: 0, present: 0, estimatedCredits: sumCredits(plan.jobs), balance: null,
     maxCredits: opts.maxCredits ?? null, warnings: [], dryRun: opts.dryRun,
   };
-  if (opts.dryRun || !deps.redis) {
+  if (opts.dryRun || !deps.connect) {
     budgetWarning(summary);
     return summary;
   }
-  const r = deps.redis;
+  const r = await deps.connect();
+  summary.queue = r.queueName;
   const present = await existingJobIds(r.redis, r.prefix, r.queueName, plan.jobs.map((j) => j.id));
   const counts = await r.state.counts(batch);
   const fresh = renumber(plan.jobs.filter((j) => !present.has(j.id)), counts.total + 1);

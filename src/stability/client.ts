@@ -67,7 +67,7 @@ export function createStabilityClient(opts: StabilityClientOptions): StabilityCl
 
   /** Defence in depth: no message leaves the client containing the key, whatever the server echoed. */
   function scrub(err: unknown): unknown {
-    if (err instanceof Error && opts.apiKey.length >= 4 && err.message.includes(opts.apiKey)) {
+    if (err instanceof Error && opts.apiKey.length >= 8 && err.message.includes(opts.apiKey)) {
       err.message = err.message.split(opts.apiKey).join('[redacted]');
     }
     return err;

@@ -67,8 +67,8 @@ export function parseV2Success(headers: HeaderMap, body: Buffer, requestedSeed: 
   const ctype = (header(headers, 'content-type') ?? '').toLowerCase();
   if (ctype.startsWith('application/json')) {
     const json = parseJson(body);
-    const img = checkedImage(decodeBase64(json.image), 'image');
     const reason = finishReason(json.finish_reason, 'finish_reason');
+    const img = checkedImage(decodeBase64(json.image), 'image');
     return withRequestId({ ...img, seed: toSeed(json.seed, requestedSeed), finishReason: reason }, requestId);
   }
   const img = checkedImage(body, 'image body');

@@ -3,7 +3,9 @@ import { loadConfig } from '../../config.js';
 import { createLogger } from '../../logger.js';
 import { enqueuePromptFiles, formatSummary, type EnqueueSummary } from '../../enqueue.js';
 import { openApiTarget } from '../../api-target.js';
-import { openQueueContext, redisUrlOf } from '../context.js';
+import { openQueueContext, redisUrlOf, type QueueContext } from '../context.js';
+import { EnvironmentError } from '../../errors.js';
+import type { ApiTarget } from '../../api-target.js';
 import { common, generation, generationDefaults, maxCredits, maxJobs } from '../options.js';
 import { createRateLimiter, apiKeyId } from '../../ratelimit.js';
 import { parseRate } from '../../config.js';
@@ -36,21 +38,32 @@ export async function runEnqueue(
     ...(maxCredits(o) !== undefined ? { maxCredits: maxCredits(o)! } : {}),
   };
   if (opts.dryRun) return enqueuePromptFiles(opts, { logger, api: config.api.identity });
-  const ctx = await openQueueContext(config, redisUrl);
-  const target = !config.mock && config.api.key ? await openApiTarget(config, { requestTimeoutMs: 30_000 }) : null;
+  if (!config.mock && !config.api.key) {
+    throw new EnvironmentError('STABILITY_API_KEY is not set: export your key, or add --mock to use the built-in mock API');
+  }
+  let ctx: QueueContext | null = null;
+  let target: ApiTarget | null = null;
   try {
     const rate = parseRate(String(o.rate ?? '150/10'));
-    const limiter = target
-      ? createRateLimiter({ redis: ctx.redis, prefix: config.prefix, keyId: apiKeyId(target.apiKey), count: rate.count, windowMs: rate.windowMs })
-      : null;
     return await enqueuePromptFiles(opts, {
       logger,
       api: config.api.identity,
-      redis: { redis: ctx.redis, queue: ctx.queue, prefix: config.prefix, queueName: config.queue, state: ctx.state, ledger: ctx.ledger },
-      ...(target && limiter ? { getBalance: async () => { await limiter.acquire(); return target.client.getBalance(); } } : {}),
+      connect: async () => {
+        ctx = await openQueueContext(config, redisUrl);
+        return { redis: ctx.redis, queue: ctx.queue, prefix: config.prefix, queueName: config.queue, state: ctx.state, ledger: ctx.ledger };
+      },
+      ...(config.mock ? {} : {
+        getBalance: async () => {
+          target = await openApiTarget(config, { requestTimeoutMs: 30_000 });
+          // The balance check is a request like any other: it takes a slot of the shared limit.
+          const limiter = createRateLimiter({ redis: ctx!.redis, prefix: config.prefix, keyId: apiKeyId(target.apiKey), count: rate.count, windowMs: rate.windowMs });
+          await limiter.acquire();
+          return target.client.getBalance();
+        },
+      }),
     });
   } finally {
-    await target?.close();
-    await ctx.close();
+    await (target as ApiTarget | null)?.close();
+    await (ctx as QueueContext | null)?.close();
   }
 }
