@@ -61,7 +61,7 @@ describe('nightshift run, end to end as a child process', () => {
     const second = await runCli(args, env);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toMatch(/added 0, already present 8|added 0, already present \d+/);
-    expect(second.stderr).toMatch(/mock API served 0 requests/);
+    expect(second.stdout).toMatch(/mock API served 0 requests/);
     expect(await manifest(batchDir)).toEqual(lines);
   });
 

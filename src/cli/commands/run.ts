@@ -27,7 +27,7 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
   const config = loadConfig(o);
   const wc = loadWorkerConfig(o);
   const batch = o.batch !== undefined ? String(o.batch) : defaultBatchName(files[0] ?? 'batch');
-  const console = createLogger({ level: String(o.logLevel), stream: process.stderr });
+  const console = createLogger({ level: String(o.logLevel), stream: o.json ? process.stderr : process.stdout });
   if (o.dryRun) {
     const summary = await runEnqueue(files, o, config, console, '');
     process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
@@ -38,7 +38,7 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     const summary = await runEnqueue(files, { ...o, batch }, config, console, redis.url);
     process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
     const logger = createLogger({
-      level: String(o.logLevel), stream: process.stderr,
+      level: String(o.logLevel), stream: o.json ? process.stderr : process.stdout,
       files: [join(batchDir(config.out, batch), 'run.log'), ...(wc.logFile ? [wc.logFile] : [])],
     });
     const target = await openApiTarget(config, { requestTimeoutMs: wc.requestTimeoutMs, logger });
