@@ -37,8 +37,10 @@ export interface WorkerFlags {
 }
 
 export interface Config {
-  /** Null: none given; `run` then tries 127.0.0.1:6379 and finally a private redis-server. */
+  /** Null: none given; `run` then tries the default (127.0.0.1:6379) and finally a private redis-server. */
   redisUrl: string | null;
+  /** The Redis tried when none is given (tests point it elsewhere to exercise the fallback). */
+  defaultRedisUrl: string;
   queue: string;
   /** Key prefix for BullMQ and our own keys; a {hash tag} so Redis Cluster keeps them in one slot. */
   prefix: string;
@@ -96,6 +98,7 @@ export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.
   const accept = env.NIGHTSHIFT_ACCEPT === 'json' ? 'json' : 'image';
   return {
     redisUrl: flags.redis ?? (env.REDIS_URL || null),
+    defaultRedisUrl: env.NIGHTSHIFT_DEFAULT_REDIS || 'redis://127.0.0.1:6379',
     queue,
     prefix,
     out: resolve(flags.out ?? env.NIGHTSHIFT_OUT ?? './out'),

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { JobData } from '../job-data.js';
-import { connectRedis, createRedis, LOCAL_REDIS_URL, redisAnswers, startPrivateRedis, type PrivateRedis } from '../redis.js';
+import { connectRedis, createRedis, redactRedisUrl, redisAnswers, startPrivateRedis, type PrivateRedis } from '../redis.js';
 import { createQueue } from '../queue.js';
 import { createBatchState, type BatchState } from '../batch-state.js';
 import { createLedger, type Ledger } from '../ledger.js';
@@ -43,7 +43,7 @@ export async function openQueueContext(config: Config, redisUrl: string): Promis
 
 /** --redis / REDIS_URL, else 127.0.0.1:6379 (commands other than `run` need one of these). */
 export function redisUrlOf(config: Config): string {
-  return config.redisUrl ?? LOCAL_REDIS_URL;
+  return config.redisUrl ?? config.defaultRedisUrl;
 }
 
 /**
@@ -52,8 +52,8 @@ export function redisUrlOf(config: Config): string {
  */
 export async function resolveRunRedis(config: Config, logger: Logger): Promise<{ url: string; private: PrivateRedis | null }> {
   if (config.redisUrl) return { url: config.redisUrl, private: null };
-  if (await redisAnswers(LOCAL_REDIS_URL)) return { url: LOCAL_REDIS_URL, private: null };
-  logger.info('no Redis on 127.0.0.1:6379; starting a private redis-server');
+  if (await redisAnswers(config.defaultRedisUrl)) return { url: config.defaultRedisUrl, private: null };
+  logger.info(`no Redis answers at ${redactRedisUrl(config.defaultRedisUrl)}; starting a private redis-server`);
   const priv = await startPrivateRedis(join(config.out, '.redis'), logger);
   return { url: priv.url, private: priv };
 }
