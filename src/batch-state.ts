@@ -5,6 +5,7 @@
  * delivery) or a failed job is retried and succeeds.
  */
 import type { Redis } from 'ioredis';
+import { script } from './redis-script.js';
 
 export const JOB_STATES = ['pending', 'succeeded', 'filtered', 'failed', 'cancelled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -72,15 +73,6 @@ if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end
 return 1
 `;
 
-type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
-
-function script(redis: Redis, name: string, numberOfKeys: number, lua: string): ScriptFn {
-  // defineCommand runs EVALSHA and falls back to EVAL after a NOSCRIPT (e.g. a Redis restart).
-  redis.defineCommand(name, { numberOfKeys, lua });
-  const fn = (redis as unknown as Record<string, ScriptFn | undefined>)[name];
-  if (!fn) throw new Error(`ioredis did not define ${name}`);
-  return fn.bind(redis);
-}
 
 /** Ids per script call: bounds the time one call blocks Redis and the size of its argument list. */
 const CHUNK = 2000;

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { script } from './redis-script.js';
 
 export interface CircuitBreaker {
   /** Counts a transient failure; `tripped` is true only for the call that reached the threshold. */
@@ -31,15 +32,6 @@ end
 return 0
 `;
 
-type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
-
-function script(redis: Redis, name: string, numberOfKeys: number, lua: string): ScriptFn {
-  // defineCommand runs EVALSHA and falls back to EVAL after a NOSCRIPT (e.g. a Redis restart).
-  redis.defineCommand(name, { numberOfKeys, lua });
-  const fn = (redis as unknown as Record<string, ScriptFn | undefined>)[name];
-  if (!fn) throw new Error(`ioredis did not define ${name}`);
-  return fn.bind(redis);
-}
 
 export function createCircuitBreaker(opts: { redis: Redis; prefix: string; threshold?: number }): CircuitBreaker {
   const { redis, prefix } = opts;

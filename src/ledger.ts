@@ -6,6 +6,7 @@
  * fractional prices (0.2, 6.5, …) add up exactly.
  */
 import type { Redis } from 'ioredis';
+import { script } from './redis-script.js';
 
 export type SettleOutcome = 'billed' | 'maybe_billed' | 'unbilled';
 
@@ -83,15 +84,6 @@ end
 return budget
 `;
 
-type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
-
-function script(redis: Redis, name: string, numberOfKeys: number, lua: string): ScriptFn {
-  // defineCommand runs EVALSHA and falls back to EVAL after a NOSCRIPT (e.g. a Redis restart).
-  redis.defineCommand(name, { numberOfKeys, lua });
-  const fn = (redis as unknown as Record<string, ScriptFn | undefined>)[name];
-  if (!fn) throw new Error(`ioredis did not define ${name}`);
-  return fn.bind(redis);
-}
 
 export function createLedger(opts: { redis: Redis; prefix: string }): Ledger {
   const { redis, prefix } = opts;

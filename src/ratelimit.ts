@@ -8,6 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { script } from './redis-script.js';
 
 export interface RateLimiterOptions {
   /** The shared Redis connection (ioredis). */
@@ -110,15 +111,6 @@ if untilMs and untilMs > now then remaining = untilMs - now end
 return {inWindow, remaining}
 `;
 
-type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
-
-function script(redis: Redis, name: string, numberOfKeys: number, lua: string): ScriptFn {
-  // defineCommand runs EVALSHA and falls back to EVAL after a NOSCRIPT (e.g. a Redis restart).
-  redis.defineCommand(name, { numberOfKeys, lua });
-  const fn = (redis as unknown as Record<string, ScriptFn | undefined>)[name];
-  if (!fn) throw new Error(`ioredis did not define ${name}`);
-  return fn.bind(redis);
-}
 
 function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

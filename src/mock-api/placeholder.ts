@@ -10,6 +10,8 @@ import { crc32 } from '../png/crc32.js';
 import type { OutputFormat } from '../models.js';
 import { encodeBlockJpeg, jpegPadding, type Rgb } from './tiny-jpeg.js';
 import { encodeSolidWebp } from './tiny-webp.js';
+import { pngChunk } from '../png/chunk.js';
+export { pngChunk };
 
 export type ImageMime = 'image/png' | 'image/jpeg' | 'image/webp';
 
@@ -28,14 +30,6 @@ export function imageHash(model: string, prompt: string, seed: number): Buffer {
   return createHash('sha256').update(`${model}\0${prompt}\0${seed}`).digest();
 }
 
-export function pngChunk(type: string, data: Buffer): Buffer {
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  out.write(type, 4, 'latin1');
-  data.copy(out, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
-  return out;
-}
 
 const IEND = pngChunk('IEND', Buffer.alloc(0));
 

@@ -1,5 +1,6 @@
 import { inflateSync } from 'node:zlib';
 import { crc32 } from './crc32.js';
+import { pngChunk } from './chunk.js';
 
 /**
  * PNG text chunks (PNG spec §11.3.4): how an image carries its generation parameters so
@@ -54,14 +55,6 @@ export function assertPngHeader(png: Buffer): ChunkRef {
   return ihdr;
 }
 
-function makeChunk(type: string, data: Buffer): Buffer {
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  out.write(type, 4, 'latin1');
-  data.copy(out, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
-  return out;
-}
 
 /** Keywords: 1–79 printable Latin-1 characters, no leading, trailing or double spaces. */
 function checkKeyword(key: string): void {
@@ -82,10 +75,10 @@ function textChunk(key: string, value: string): Buffer {
   // NUL separates fields in text chunks and cannot appear in the text itself.
   const text = value.replace(/\0/g, '');
   if (/^[\x01-\xff]*$/.test(text)) {
-    return makeChunk('tEXt', Buffer.concat([Buffer.from(key, 'latin1'), Buffer.from([0]), Buffer.from(text, 'latin1')]));
+    return pngChunk('tEXt', Buffer.concat([Buffer.from(key, 'latin1'), Buffer.from([0]), Buffer.from(text, 'latin1')]));
   }
   // iTXt: keyword NUL, compression flag 0, method 0, empty language tag NUL, empty translated keyword NUL, UTF-8 text.
-  return makeChunk(
+  return pngChunk(
     'iTXt',
     Buffer.concat([Buffer.from(key, 'latin1'), Buffer.from([0, 0, 0, 0, 0]), Buffer.from(text, 'utf8')]),
   );
