@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { rebuildFromDisk } from './output/manifest.js';
 import { writeGallery } from './output/gallery.js';
+import { makeThumbnails } from './output/thumbnails.js';
 import { batchDir } from './output/paths.js';
 import type { ManifestRecord } from './output/record.js';
 
@@ -17,6 +18,7 @@ export interface ReportSummary {
   credits: number;
   byClass: Record<string, number>;
   repaired: { missing: number; truncated: number };
+  thumbnails: { made: number; upToDate: number; failed: number };
   records: ManifestRecord[];
 }
 
@@ -31,11 +33,13 @@ export async function buildReport(out: string, batch: string): Promise<ReportSum
   const starts = records.map((r) => (r.started_at ? Date.parse(r.started_at) : NaN)).filter(Number.isFinite);
   const ends = records.map((r) => Date.parse(r.finished_at)).filter(Number.isFinite);
   const durationMs = starts.length && ends.length ? Math.max(...ends) - Math.min(...starts) : null;
+  const thumbs = await makeThumbnails(dir, records);
   await writeGallery(dir, records, {
-    batch, images: records.filter((r) => r.file !== null).length, credits, durationMs, generatedAt: new Date().toISOString(),
+    thumbs: thumbs.thumbs, batch, images: records.filter((r) => r.file !== null).length, credits, durationMs, generatedAt: new Date().toISOString(),
   });
   return {
     batch, dir, manifest: join(dir, 'manifest.jsonl'), gallery: join(dir, 'index.html'), images: join(dir, 'images'),
-    jobs: records.length, succeeded: count('succeeded'), filtered: count('filtered'), failed: count('failed'), credits, byClass, repaired, records,
+    jobs: records.length, succeeded: count('succeeded'), filtered: count('filtered'), failed: count('failed'), credits, byClass, repaired,
+    thumbnails: { made: thumbs.made, upToDate: thumbs.upToDate, failed: thumbs.failed.length }, records,
   };
 }

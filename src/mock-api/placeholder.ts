@@ -6,7 +6,6 @@
  */
 import { createHash } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
-import { crc32 } from '../png/crc32.js';
 import type { OutputFormat } from '../models.js';
 import { encodeBlockJpeg, jpegPadding, type Rgb } from './tiny-jpeg.js';
 import { encodeSolidWebp } from './tiny-webp.js';

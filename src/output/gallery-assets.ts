@@ -60,6 +60,9 @@ export const GALLERY_JS = `
   function safeSrc(f) {
     return typeof f === 'string' && /^images\\/[A-Za-z0-9._-]+$/.test(f) ? f : null;
   }
+  function safeThumb(f) {
+    return typeof f === 'string' && /^thumbs\/[A-Za-z0-9._-]+\.webp$/.test(f) ? f : null;
+  }
   function card(c) {
     var fig = el('figure', 'card ' + c.st);
     var src = safeSrc(c.f);
@@ -69,7 +72,7 @@ export const GALLERY_JS = `
       var img = el('img');
       img.loading = 'lazy';
       img.decoding = 'async';
-      img.src = src;
+      img.src = safeThumb(c.t) || src;
       img.alt = c.p;
       a.appendChild(img);
       fig.appendChild(a);

@@ -20,6 +20,8 @@ export interface GalleryTotals {
   credits: number;
   durationMs: number | null;
   generatedAt: string;
+  /** Image file → thumbnail file (both relative to the batch); images without one are shown full size. */
+  thumbs?: ReadonlyMap<string, string>;
 }
 
 /** What the JS needs per card; prompts and messages cut so the page stays small. */
@@ -31,6 +33,8 @@ interface CardData {
   m: string;
   st: ManifestRecord['status'];
   f: string | null;
+  /** Thumbnail, when there is one. */
+  t: string | null;
   e: string | null;
   em: string | null;
 }
@@ -42,7 +46,7 @@ function cut(s: string, max: number): string {
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 
-function toCard(r: ManifestRecord): CardData {
+function toCard(r: ManifestRecord, thumbs: ReadonlyMap<string, string> | undefined): CardData {
   return {
     id: r.id,
     i: r.index,
@@ -51,6 +55,7 @@ function toCard(r: ManifestRecord): CardData {
     m: r.model,
     st: r.status,
     f: r.file,
+    t: r.file !== null ? thumbs?.get(r.file) ?? null : null,
     e: r.error?.class ?? null,
     em: r.error ? cut(r.error.message, MESSAGE_MAX) : null,
   };
@@ -61,11 +66,16 @@ function safeSrc(file: string | null): string | null {
   return file !== null && /^images\/[A-Za-z0-9._-]+$/.test(file) ? file : null;
 }
 
+function safeThumb(file: string | null): string | null {
+  return file !== null && /^thumbs\/[A-Za-z0-9._-]+\.webp$/.test(file) ? file : null;
+}
+
 /** The static twin of the JS `card()` (same markup, so paging looks the same). */
 function renderCard(c: CardData): string {
   const src = safeSrc(c.f);
+  const shown = safeThumb(c.t) ?? src;
   const media = src
-    ? `<a href="${escapeHtml(src)}"><img loading="lazy" decoding="async" src="${escapeHtml(src)}" alt="${escapeHtml(c.p)}"></a>`
+    ? `<a href="${escapeHtml(src)}"><img loading="lazy" decoding="async" src="${escapeHtml(shown)}" alt="${escapeHtml(c.p)}"></a>`
     : `<div class="noimg">${escapeHtml(c.e ?? 'no image')}</div>`;
   const err = c.em ? `<p class="err">${escapeHtml(c.e ? `${c.e}: ${c.em}` : c.em)}</p>` : '';
   return (
@@ -121,7 +131,7 @@ function renderFailures(records: ManifestRecord[]): string {
 /** The whole page as a string (exported for tests and for callers that serve it). */
 export function renderGallery(records: ManifestRecord[], totals: GalleryTotals): string {
   const sorted = [...records].sort(compareRecords);
-  const cards = sorted.map(toCard);
+  const cards = sorted.map((r) => toCard(r, totals.thumbs));
   const count = (s: ManifestRecord['status']) => sorted.filter((r) => r.status === s).length;
   const counts = { succeeded: count('succeeded'), filtered: count('filtered'), failed: count('failed') };
   const credits = Math.round(totals.credits * 1e6) / 1e6;
