@@ -10,6 +10,7 @@ export const GALLERY_CSS = `
 :root { color-scheme: light dark; --fg: #1d1d1f; --bg: #fafafa; --card: #fff; --muted: #6e6e73; --line: #ddd; }
 @media (prefers-color-scheme: dark) { :root { --fg: #eee; --bg: #161618; --card: #222225; --muted: #a1a1a6; --line: #3a3a3c; } }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; } /* else the display rules below would show hidden controls */
 body { margin: 0; padding: 1rem 1.5rem 3rem; font: 14px/1.45 system-ui, sans-serif; color: var(--fg); background: var(--bg); }
 h1 { margin: 0 0 .5rem; font-size: 1.4rem; word-break: break-all; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
@@ -61,7 +62,7 @@ export const GALLERY_JS = `
     return typeof f === 'string' && /^images\\/[A-Za-z0-9._-]+$/.test(f) ? f : null;
   }
   function safeThumb(f) {
-    return typeof f === 'string' && /^thumbs\/[A-Za-z0-9._-]+\.webp$/.test(f) ? f : null;
+    return typeof f === 'string' && /^thumbs\\/[A-Za-z0-9._-]+\\.webp$/.test(f) ? f : null;
   }
   function card(c) {
     var fig = el('figure', 'card ' + c.st);

@@ -1,0 +1,83 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import type { ManifestRecord } from './record.js';
+import { writeFileAtomic } from './atomic.js';
+import { resolveInBatch } from './paths.js';
+import { mapLimit } from './sidecar.js';
+
+/**
+ * `<batch>/thumbs/`: one small WebP per image, so a gallery of 10,000 images loads
+ * megabytes, not gigabytes. Made by `report` (the end of `run`, and `nightshift report`);
+ * a thumbnail newer than its image is kept, so a second report costs a stat per image.
+ */
+
+export const THUMBS_DIR = 'thumbs';
+
+export interface ThumbnailOptions {
+  /** Longest side in pixels. Default 256. */
+  size?: number;
+  /** Images decoded at once. Default 4: each decode of a 1024² image holds ~4 MiB, and sharp adds its own threads. */
+  concurrency?: number;
+}
+
+export interface ThumbnailResult {
+  /** Image file (relative to the batch) → its thumbnail (relative to the batch). */
+  thumbs: Map<string, string>;
+  made: number;
+  upToDate: number;
+  /** Images that could not be decoded (the gallery shows the full image instead). */
+  failed: Array<{ file: string; message: string }>;
+}
+
+/** `images/00001-cat-ab12cd34.png` → `thumbs/00001-cat-ab12cd34.webp`; null for anything else. */
+export function thumbPathFor(file: string): string | null {
+  const m = /^images\/([A-Za-z0-9._-]+)$/.exec(file);
+  if (!m) return null;
+  const base = m[1]!.replace(/\.[A-Za-z0-9]+$/, '');
+  return `${THUMBS_DIR}/${base}.webp`;
+}
+
+async function mtimeOf(file: string): Promise<number | null> {
+  try {
+    return (await stat(file)).mtimeMs;
+  } catch {
+    return null;
+  }
+}
+
+/** Makes the missing or stale thumbnails of the records that have an image. */
+export async function makeThumbnails(batchDir: string, records: readonly ManifestRecord[], opts: ThumbnailOptions = {}): Promise<ThumbnailResult> {
+  const size = opts.size ?? 256;
+  const result: ThumbnailResult = { thumbs: new Map(), made: 0, upToDate: 0, failed: [] };
+  const todo = records.filter((r) => r.file !== null && thumbPathFor(r.file) !== null);
+  await mapLimit(todo, Math.max(1, opts.concurrency ?? 4), async (r) => {
+    const file = r.file!;
+    const rel = thumbPathFor(file)!;
+    try {
+      const src = resolveInBatch(batchDir, file);
+      const dst = resolveInBatch(batchDir, rel);
+      const [srcTime, dstTime] = await Promise.all([mtimeOf(src), mtimeOf(dst)]);
+      if (srcTime === null) return; // image gone: the gallery shows no picture either way
+      if (dstTime !== null && dstTime >= srcTime) {
+        result.upToDate++;
+      } else {
+        const webp = await sharp(src, { failOn: 'error' })
+          .resize(size, size, { fit: 'inside', withoutEnlargement: true })
+          .webp({ quality: 75 })
+          .toBuffer();
+        // No fsync: a thumbnail is rebuilt from its image; the rename alone keeps readers from half files.
+        await writeFileAtomic(dst, webp, { fsync: false });
+        result.made++;
+      }
+      result.thumbs.set(file, rel);
+    } catch (err) {
+      result.failed.push({ file, message: err instanceof Error ? err.message : String(err) });
+    }
+  });
+  return result;
+}
+
+export function thumbsDir(batchDir: string): string {
+  return path.join(batchDir, THUMBS_DIR);
+}
