@@ -8,6 +8,7 @@ import { checkRow, defaultsSchema, issuesToProblems, type ParseResult, type Row 
 import type { GenerationDefaults, PromptSpec } from './types.js';
 import { DEFAULT_FLAGS, promptLengthProblem, resolveRow, type ResolvedRow } from './validate.js';
 import { countVariants, iterateVariants } from './variants.js';
+import { exactKindOf, readExactRows } from './from-image.js';
 
 export interface LoadOptions {
   /** Largest file accepted, in bytes. Default 50 MiB. */
@@ -40,6 +41,8 @@ interface GoodRow {
   line: number;
   row: Row;
   resolved: ResolvedRow;
+  /** From a PNG or a manifest: taken literally (no variants, no command-line defaults). */
+  exact?: boolean;
 }
 
 /** Checks the CLI defaults; a bad one is reported against its flag and left out. */
@@ -77,17 +80,23 @@ export async function loadPromptFiles(
   let lines = 0;
   for (const file of files) {
     if (full()) break;
+    const exact = exactKindOf(file);
     const parser = PARSERS[extname(file).toLowerCase()];
-    if (!parser) {
-      add([{ file, line: 0, field: 'file', message: 'unsupported extension; use .txt, .jsonl or .csv' }]);
-      continue;
+    let parsed: ParseResult;
+    if (exact !== null) {
+      parsed = await readExactRows(file, exact, opts.maxFileBytes);
+    } else {
+      if (!parser) {
+        add([{ file, line: 0, field: 'file', message: 'unsupported extension; use .txt, .jsonl or .csv' }]);
+        continue;
+      }
+      const read = await readPromptFile(file, opts.maxFileBytes);
+      if (!read.ok) {
+        add([read.problem]);
+        continue;
+      }
+      parsed = parser(file, read.text);
     }
-    const read = await readPromptFile(file, opts.maxFileBytes);
-    if (!read.ok) {
-      add([read.problem]);
-      continue;
-    }
-    const parsed = parser(file, read.text);
     lines += parsed.rows.length;
     // Gathered per file and sorted, so problems read top to bottom like the file.
     const found: PromptProblem[] = [...parsed.problems];
@@ -99,9 +108,9 @@ export async function loadPromptFiles(
         found.push(...checkedRow.problems);
         continue;
       }
-      const res = resolveRow(file, raw.line, checkedRow.row, checked.defaults);
+      const res = resolveRow(file, raw.line, checkedRow.row, exact !== null ? {} : checked.defaults);
       if (!res.ok) found.push(...res.problems);
-      else if (!badLines.has(raw.line)) good.push({ file, line: raw.line, row: checkedRow.row, resolved: res.resolved });
+      else if (!badLines.has(raw.line)) good.push({ file, line: raw.line, row: checkedRow.row, resolved: res.resolved, ...(exact !== null ? { exact: true } : {}) });
     }
     add(found.sort((a, b) => a.line - b.line));
   }
@@ -109,7 +118,7 @@ export async function loadPromptFiles(
   // Count before expanding, so a runaway `{a|b}` product is refused without filling memory.
   if (opts.maxPrompts !== undefined && !full()) {
     let total = 0;
-    for (const g of good) total += countVariants(g.row.prompt);
+    for (const g of good) total += g.exact ? 1 : countVariants(g.row.prompt);
     if (total > opts.maxPrompts) {
       const file = files.length === 1 ? files[0]! : files.join(', ');
       add([{
@@ -141,9 +150,9 @@ function finish(specs: PromptSpec[], problems: PromptProblem[], lines: number): 
 function expandRow(g: GoodRow, specs: PromptSpec[], ids: Map<string, string>): PromptProblem[] {
   const { file, line, row, resolved } = g;
   const problems: PromptProblem[] = [];
-  const count = countVariants(row.prompt);
+  const count = g.exact ? 1 : countVariants(row.prompt);
   let n = 0;
-  for (const prompt of iterateVariants(row.prompt)) {
+  for (const prompt of g.exact ? [row.prompt] : iterateVariants(row.prompt)) {
     n++;
     const which = count > 1 ? `variant ${n} of ${count}` : 'prompt';
     if (prompt === '') {
