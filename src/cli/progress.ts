@@ -1,3 +1,4 @@
+import cliProgress from 'cli-progress';
 import type { BatchCounts } from '../batch-state.js';
 
 export interface ProgressSample {
@@ -29,30 +30,52 @@ export function progressLine(batch: string, s: ProgressSample, perSec: number, e
     `${(perSec * 60).toFixed(1)}/min, ETA ${formatDuration(etaSec)}, ${s.credits} credits`;
 }
 
-/**
- * A live bar on a TTY; a summary line every `intervalMs` otherwise (logs stay readable).
- */
-export function createProgress(opts: { batch: string; tty: boolean; intervalMs: number; write: (s: string) => void }) {
+export interface ProgressOptions {
+  batch: string;
+  /** A live bar (cli-progress) when true; else a summary line every `intervalMs`, so logs stay readable. */
+  tty: boolean;
+  intervalMs: number;
+  /** Where the non-TTY summary lines go. */
+  write: (s: string) => void;
+  /** Where the bar draws; default process.stderr. */
+  stream?: NodeJS.WritableStream;
+}
+
+/** A live bar with rate, ETA, credits and failures on a TTY; a summary line every `intervalMs` otherwise. */
+export function createProgress(opts: ProgressOptions) {
   const samples: ProgressSample[] = [];
   let lastPrint = 0;
+  let bar: cliProgress.SingleBar | null = null;
   return {
     update(s: ProgressSample) {
       samples.push(s);
       while (samples.length > 2 && s.at - samples[0]!.at > 5 * 60_000) samples.shift();
       const { perSec, etaSec } = rateAndEta(samples[0]!, s);
+      const c = s.counts;
       if (opts.tty) {
-        const c = s.counts;
-        const frac = c.total ? (c.total - c.pending) / c.total : 1;
-        const width = 24;
-        const bar = '█'.repeat(Math.round(frac * width)).padEnd(width, '░');
-        opts.write(`\r${bar} ${progressLine(opts.batch, s, perSec, etaSec)}\x1b[K`);
+        const payload = {
+          batch: opts.batch, rate: (perSec * 60).toFixed(1), etaText: formatDuration(etaSec), credits: s.credits,
+          ok: c.succeeded, filtered: c.filtered, failed: c.failed,
+        };
+        if (bar === null) {
+          bar = new cliProgress.SingleBar({
+            format: '{batch} {bar} {value}/{total} | {ok} ok, {filtered} filtered, {failed} failed | {rate}/min | ETA {etaText} | {credits} credits',
+            barCompleteChar: '█', barIncompleteChar: '░', barsize: 24, hideCursor: true, fps: 4,
+            stream: opts.stream ?? process.stderr,
+          });
+          bar.start(c.total, c.total - c.pending, payload);
+        } else {
+          bar.setTotal(c.total); // `run` may add jobs to a batch that is already running
+          bar.update(c.total - c.pending, payload);
+        }
       } else if (s.at - lastPrint >= opts.intervalMs) {
         lastPrint = s.at;
         opts.write(`${progressLine(opts.batch, s, perSec, etaSec)}\n`);
       }
     },
     end() {
-      if (opts.tty) opts.write('\n');
+      bar?.stop();
+      bar = null;
     },
   };
 }

@@ -12,12 +12,14 @@ import { openQueueContext, resolveRunRedis } from '../context.js';
 import { runEnqueue } from './enqueue.js';
 import { onStopSignals } from '../signals.js';
 import { createProgress } from '../progress.js';
+import { checkNotifyUrl, noticeFromReport, sendNotice } from '../../notify.js';
 
 export function runCommand(program: Command): void {
   const cmd = program
     .command('run')
     .description('enqueue prompt files, work until that batch is finished, write its manifest and gallery')
     .argument('<file...>', 'prompt files (.txt, .jsonl, .csv)');
+  cmd.option('--notify-url <url>', 'POST the batch summary as JSON here when the run ends (failures are logged, never fatal)');
   worker(generation(common(cmd))).action(async (files: string[], o: Record<string, unknown>) => {
     process.exitCode = await run(files, o);
   });
@@ -27,6 +29,8 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
   const config = loadConfig(o);
   const wc = loadWorkerConfig(o);
   const batch = o.batch !== undefined ? String(o.batch) : defaultBatchName(files[0] ?? 'batch');
+  const notifyUrl = o.notifyUrl !== undefined ? checkNotifyUrl(String(o.notifyUrl)) : null;
+  const startedAt = Date.now();
   const console = createLogger({ level: String(o.logLevel), stream: o.json ? process.stderr : process.stdout });
   if (o.dryRun) {
     const summary = await runEnqueue(files, o, config, console, '');
@@ -77,9 +81,9 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
       `${report.succeeded} succeeded, ${report.filtered} filtered, ${report.failed} failed; ${report.credits} credits\n` +
         `images:   ${report.images}\nmanifest: ${report.manifest}\ngallery:  ${report.gallery}\n`,
     );
-    if (workerCode === 130 || interrupted) return 130;
-    if (workerCode === 4 || budgetHit) return 4;
-    return report.failed > 0 ? 1 : 0;
+    const code = workerCode === 130 || interrupted ? 130 : workerCode === 4 || budgetHit ? 4 : report.failed > 0 ? 1 : 0;
+    if (notifyUrl) await sendNotice(notifyUrl, noticeFromReport(report, code, Date.now() - startedAt), { logger });
+    return code;
   } finally {
     await redis.private?.stop();
   }
