@@ -1,5 +1,26 @@
 import type { QueueContext } from './cli/context.js';
 import type { PauseRecord } from './control.js';
+import type { ManifestRecord } from './output/record.js';
+import { readSidecar } from './output/sidecar.js';
+import { batchDir, resolveInBatch, sidecarPathFor } from './output/paths.js';
+import { nsKey } from './queue.js';
+
+export interface StatusOptions {
+  queue: string;
+  prefix: string;
+  /** The output folder, where failed jobs' sidecars carry their error class (absent: failedReason only). */
+  out?: string;
+  batch?: string;
+  /** The limiter the workers share: `apiKeyId(key)` and their `--rate`; absent: no rate figures. */
+  rate?: { keyId: string; count: number; windowMs: number };
+  /** Minutes of finished jobs the throughput is averaged over. Default 5. */
+  throughputMinutes?: number;
+}
+
+export interface ErrorSummary {
+  count: number;
+  last: { job: string; batch: string | null; message: string; at: string | null };
+}
 
 export interface QueueStatus {
   queue: string;
@@ -7,33 +28,176 @@ export interface QueueStatus {
   paused_by: PauseRecord | null;
   counts: { waiting: number; active: number; delayed: number; completed: number; failed: number };
   batches: Record<string, { total: number; succeeded: number; filtered: number; failed: number; cancelled: number; pending: number; credits: number; maybe_billed_credits: number; budget: number | null }>;
+  /** Jobs that reached completed or failed in the last `minutes` (BullMQ scores both sets by finish time). */
+  throughput: { minutes: number; finished: number; per_minute: number; last_minute: number };
+  /** Seconds until the pending jobs are done at the current throughput; null when nothing moves or nothing is left. */
+  eta_s: number | null;
+  /** Among the most recent failed jobs, per error class. */
+  last_errors: Record<string, ErrorSummary>;
+  rate: { count: number; window_s: number; used_in_window: number; lockout_remaining_ms: number } | null;
+  /** Workers registered under `<prefix>:ns:<queue>:workers` (workerId → concurrency); null when none registered. */
+  workers: { count: number; concurrency: number } | null;
+  hints: string[];
 }
 
-/** The numbers `status` prints (SPEC §3 `status --json`). */
-export async function queueStatus(ctx: QueueContext, queueName: string, onlyBatch?: string): Promise<QueueStatus> {
+/** Failed jobs looked at for `last_errors`: enough to see a pattern, few enough for `--watch`. */
+const RECENT_FAILED = 20;
+/** A worker registration older than this is from a worker that died without cleaning up. */
+const WORKER_STALE_MS = 60_000;
+
+async function redisNow(ctx: QueueContext): Promise<number> {
+  const [s, us] = await ctx.redis.time();
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}
+
+/** The numbers `status` prints (SPEC §3 `status --json`), plus throughput, ETA, recent errors and hints. */
+export async function queueStatus(ctx: QueueContext, opts: StatusOptions): Promise<QueueStatus> {
+  const { queue: queueName, prefix } = opts;
   const c = await ctx.queue.getJobCounts('wait', 'prioritized', 'active', 'delayed', 'completed', 'failed');
-  const names = onlyBatch ? [onlyBatch] : await ctx.state.batches();
+  const names = opts.batch ? [opts.batch] : await ctx.state.batches();
   const batches: QueueStatus['batches'] = {};
   for (const name of names.sort()) {
     const meta = await ctx.state.getMeta(name);
-    if (!onlyBatch && meta.queue && meta.queue !== queueName) continue;
+    if (!opts.batch && meta.queue && meta.queue !== queueName) continue;
     const counts = await ctx.state.counts(name);
     const l = await ctx.ledger.get(name);
     batches[name] = { ...counts, credits: l.billed, maybe_billed_credits: l.maybeBilled, budget: l.budget };
   }
-  return {
+  const counts = {
+    waiting: (c.wait ?? 0) + (c.prioritized ?? 0),
+    active: c.active ?? 0,
+    delayed: c.delayed ?? 0,
+    completed: c.completed ?? 0,
+    failed: c.failed ?? 0,
+  };
+
+  const now = await redisNow(ctx);
+  const minutes = opts.throughputMinutes ?? 5;
+  const finishedSince = async (ms: number) => {
+    const from = `(${now - ms}`;
+    const [done, failed] = await Promise.all([
+      ctx.redis.zcount(`${prefix}:${queueName}:completed`, from, '+inf'),
+      ctx.redis.zcount(`${prefix}:${queueName}:failed`, from, '+inf'),
+    ]);
+    return done + failed;
+  };
+  const finished = await finishedSince(minutes * 60_000);
+  const throughput = { minutes, finished, per_minute: round(finished / minutes), last_minute: await finishedSince(60_000) };
+  const left = counts.waiting + counts.active + counts.delayed;
+  const eta_s = left > 0 && finished > 0 ? Math.ceil((left / finished) * minutes * 60) : null;
+
+  const rate = opts.rate ? await rateFigures(ctx, prefix, opts.rate, now) : null;
+  const workers = await registeredWorkers(ctx, prefix, queueName, now);
+  const s: QueueStatus = {
     queue: queueName,
     paused: await ctx.queue.isPaused(),
     paused_by: await ctx.control.pausedBy(),
-    counts: {
-      waiting: (c.wait ?? 0) + (c.prioritized ?? 0),
-      active: c.active ?? 0,
-      delayed: c.delayed ?? 0,
-      completed: c.completed ?? 0,
-      failed: c.failed ?? 0,
-    },
+    counts,
     batches,
+    throughput,
+    eta_s,
+    last_errors: await lastErrors(ctx, opts.out),
+    rate,
+    workers,
+    hints: [],
   };
+  s.hints = hintsFor(s);
+  return s;
+}
+
+async function rateFigures(ctx: QueueContext, prefix: string, r: NonNullable<StatusOptions['rate']>, now: number): Promise<QueueStatus['rate']> {
+  const base = `${prefix}:ns:rl:${r.keyId}`;
+  const [used, lockoutEnd] = await Promise.all([
+    ctx.redis.zcount(`${base}:grants`, `(${now - r.windowMs}`, '+inf'),
+    ctx.redis.get(`${base}:lockout`),
+  ]);
+  return { count: r.count, window_s: r.windowMs / 1000, used_in_window: used, lockout_remaining_ms: Math.max(0, Number(lockoutEnd ?? 0) - now) };
+}
+
+/** Reads `workerId → concurrency` (a number, or JSON `{concurrency, heartbeat}` whose stale entries are skipped). */
+async function registeredWorkers(ctx: QueueContext, prefix: string, queueName: string, now: number): Promise<QueueStatus['workers']> {
+  const h = await ctx.redis.hgetall(nsKey(prefix, queueName, 'workers'));
+  let count = 0;
+  let concurrency = 0;
+  for (const raw of Object.values(h)) {
+    let n = Number(raw);
+    if (!Number.isFinite(n)) {
+      try {
+        const v = JSON.parse(raw) as { concurrency?: unknown; heartbeat?: unknown };
+        if (typeof v.heartbeat === 'number' && now - v.heartbeat > WORKER_STALE_MS) continue;
+        n = Number(v.concurrency);
+      } catch {
+        continue;
+      }
+    }
+    if (!(n > 0)) continue;
+    count++;
+    concurrency += n;
+  }
+  return count > 0 ? { count, concurrency } : null;
+}
+
+/** Error classes of the newest failed jobs: the sidecar's record when the output folder is readable, else BullMQ's failedReason. */
+async function lastErrors(ctx: QueueContext, out: string | undefined): Promise<Record<string, ErrorSummary>> {
+  const jobs = await ctx.queue.getFailed(0, RECENT_FAILED - 1);
+  const result: Record<string, ErrorSummary> = {};
+  for (const job of jobs) {
+    if (!job?.id) continue;
+    const data = job.data as { batch?: string; file?: string } | undefined;
+    let record: ManifestRecord | null = null;
+    if (out && data?.batch && data.file) {
+      try {
+        record = await readSidecar(resolveInBatch(batchDir(out, data.batch), sidecarPathFor(data.file)));
+      } catch {
+        record = null;
+      }
+    }
+    const cls = record?.error?.class ?? 'unknown';
+    const entry = (result[cls] ??= {
+      count: 0,
+      last: {
+        job: job.id,
+        batch: data?.batch ?? null,
+        message: record?.error?.message ?? job.failedReason ?? '',
+        at: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
+      },
+    });
+    entry.count++;
+  }
+  return result;
+}
+
+/** Says what bounds throughput when the numbers show it. */
+function hintsFor(s: QueueStatus): string[] {
+  const hints: string[] = [];
+  const backlog = s.counts.waiting > 0;
+  if (s.rate && s.rate.lockout_remaining_ms > 0) {
+    hints.push(`the API rate-limited this key: every worker waits ${Math.ceil(s.rate.lockout_remaining_ms / 1000)} s more`);
+  }
+  if (s.rate && s.workers && backlog && !s.paused && s.rate.lockout_remaining_ms === 0) {
+    const limit = s.rate.count;
+    if (s.rate.used_in_window < 0.9 * limit && s.counts.active >= s.workers.concurrency) {
+      hints.push(
+        `concurrency, not the rate limit, bounds throughput: all ${s.workers.concurrency} slots of ${s.workers.count} worker(s) are busy ` +
+          `but only ${s.rate.used_in_window} of ${limit} requests were sent in the last ${s.rate.window_s} s; ` +
+          'start more workers or raise --concurrency',
+      );
+    } else if (s.rate.used_in_window >= 0.9 * limit) {
+      hints.push(`the rate limit (${limit}/${s.rate.window_s} s) bounds throughput; more workers would not help`);
+    }
+  }
+  if (s.paused && s.paused_by) hints.push(`paused by ${s.paused_by.reason}: ${s.paused_by.message}; \`nightshift resume\` after fixing it`);
+  return hints;
+}
+
+function round(n: number): number {
+  return Math.round(n * 10) / 10;
+}
+
+function duration(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
+  const m = Math.floor(seconds / 60);
+  return m < 60 ? `${m} min ${seconds % 60} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
 export function formatStatus(s: QueueStatus): string {
@@ -41,7 +205,11 @@ export function formatStatus(s: QueueStatus): string {
   const lines = [
     `queue ${s.queue}${s.paused ? ` (PAUSED${s.paused_by ? ` by ${s.paused_by.reason}: ${s.paused_by.message}` : ''})` : ''}`,
     `  waiting ${c.waiting}, active ${c.active}, delayed ${c.delayed}, completed ${c.completed}, failed ${c.failed}`,
+    `  throughput ${s.throughput.per_minute}/min over ${s.throughput.minutes} min (${s.throughput.last_minute} in the last minute)` +
+      (s.eta_s !== null ? `, ETA ${duration(s.eta_s)}` : ''),
   ];
+  if (s.rate) lines.push(`  rate limit: ${s.rate.used_in_window} of ${s.rate.count} used in the last ${s.rate.window_s} s`);
+  if (s.workers) lines.push(`  workers: ${s.workers.count}, total concurrency ${s.workers.concurrency}`);
   const names = Object.keys(s.batches);
   if (names.length) {
     lines.push('', 'batch'.padEnd(28) + 'total'.padStart(7) + 'ok'.padStart(7) + 'filt'.padStart(6) + 'fail'.padStart(6) + 'pend'.padStart(7) + 'credits'.padStart(10));
@@ -51,5 +219,11 @@ export function formatStatus(s: QueueStatus): string {
         String(b.failed).padStart(6) + String(b.pending).padStart(7) + String(b.credits).padStart(10));
     }
   }
+  const errs = Object.entries(s.last_errors);
+  if (errs.length) {
+    lines.push('', 'recent failures:');
+    for (const [cls, e] of errs) lines.push(`  ${cls} ×${e.count}: ${e.last.message.slice(0, 120)}`);
+  }
+  for (const h of s.hints) lines.push(`hint: ${h}`);
   return lines.join('\n');
 }

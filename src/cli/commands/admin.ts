@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../../config.js';
+import { loadConfig, parseRate } from '../../config.js';
+import { apiKeyId } from '../../ratelimit.js';
 import { UsageError } from '../../errors.js';
 import { openQueueContext, redisUrlOf } from '../context.js';
 import { common } from '../options.js';
@@ -23,10 +24,19 @@ export function adminCommands(program: Command): void {
     .option('--batch <name>', 'only this batch')
     .option('--json', 'print one JSON object')
     .option('--watch', 'refresh every 2 seconds until interrupted')
+    .option('--rate <count/seconds>', "the workers' shared rate limit, to show how much of it is used", '150/10')
     .action(async (o: Record<string, unknown>) => {
+      const rate = parseRate(String(o.rate));
       await withContext(o, async (ctx, config) => {
+        // The limiter is keyed by a hash of the API key; without a key (or --mock) there is nothing to look up.
+        const key = config.mock ? 'mock' : config.api.key;
+        const opts = {
+          queue: config.queue, prefix: config.prefix, out: config.out,
+          ...(o.batch !== undefined ? { batch: String(o.batch) } : {}),
+          ...(key ? { rate: { keyId: apiKeyId(key), ...rate } } : {}),
+        };
         for (;;) {
-          const s = await queueStatus(ctx, config.queue, o.batch as string | undefined);
+          const s = await queueStatus(ctx, opts);
           const text = o.json ? JSON.stringify(s) : formatStatus(s);
           process.stdout.write(o.watch && !o.json && process.stdout.isTTY ? `\x1b[2J\x1b[H${text}\n` : `${text}\n`);
           if (!o.watch) return;

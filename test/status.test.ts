@@ -1,0 +1,88 @@
+/** `status`: SPEC §3 fields against a batch with known outcomes, plus throughput, errors and the concurrency hint. */
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startMockApi, type MockApi } from '../src/mock-api/server.js';
+import { apiKeyId } from '../src/ratelimit.js';
+import { queueStatus, formatStatus } from '../src/status.js';
+import { cliEnv, runCli, tempDir } from './helpers/cli.js';
+import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
+import { pipeline, waitForBatch, type Pipeline } from './helpers/pipeline.js';
+
+describe('status', () => {
+  const redis = newRedis();
+  let prefix: string;
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  let mock: MockApi;
+  let p: Pipeline;
+
+  beforeEach(async () => {
+    prefix = randomPrefix();
+    tmp = await tempDir();
+    mock = await startMockApi({ latencyMs: [1, 5] });
+    p = await pipeline({ prefix, out: tmp.dir, apiUrl: mock.url });
+  });
+  afterEach(async () => {
+    await mock.close();
+    await p.close();
+    await cleanupPrefix(redis, prefix);
+    await tmp.cleanup();
+  });
+  afterAll(() => redis.disconnect());
+
+  const rate = { keyId: apiKeyId('sk-test'), count: 1000, windowMs: 60_000 };
+
+  it('counts a finished batch of 3 succeeded, 1 filtered and 2 failed', async () => {
+    mock.setFault(({ prompt }) => (prompt === 'a bad shape' ? { status: 422, name: 'invalid_language', message: 'English only.' } : undefined));
+    await p.enqueue(['ok one', 'ok two', 'ok three', 'please blur-me', 'a forbidden thing', 'a bad shape']);
+    await p.startWorker();
+    await waitForBatch(p);
+
+    const s = await queueStatus(p.ctx, { queue: 'q', prefix, out: tmp.dir, rate });
+    expect(s.queue).toBe('q');
+    expect(s.paused).toBe(false);
+    expect(s.counts).toEqual({ waiting: 0, active: 0, delayed: 0, completed: 4, failed: 2 });
+    expect(s.batches.b).toMatchObject({ total: 6, succeeded: 3, filtered: 1, failed: 2, pending: 0, credits: 12 });
+    expect(s.throughput).toMatchObject({ finished: 6, last_minute: 6 });
+    expect(s.eta_s).toBeNull();
+    expect(Object.keys(s.last_errors).sort()).toEqual(['invalid_request', 'moderated']);
+    expect(s.last_errors.invalid_request!.last.message).toContain('English only.');
+    expect(s.last_errors.moderated!.count).toBe(1);
+    expect(s.rate).toMatchObject({ count: 1000, used_in_window: 6, lockout_remaining_ms: 0 });
+    expect(s.hints).toEqual([]);
+    expect(formatStatus(s)).toMatch(/b\s+6\s+3\s+1\s+2\s+0\s+12/);
+
+    // The same through the CLI.
+    const env = cliEnv({ NIGHTSHIFT_PREFIX: prefix, REDIS_URL: redisUrl(), STABILITY_API_KEY: 'sk-test' });
+    const r = await runCli(['status', '--json', '--queue', 'q', '--out', tmp.dir, '--rate', '1000/60'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as typeof s;
+    expect(j.counts).toEqual(s.counts);
+    expect(j.batches.b).toMatchObject({ total: 6, succeeded: 3, filtered: 1, failed: 2, pending: 0, credits: 12 });
+    expect(j.last_errors.moderated!.count).toBe(1);
+    expect(j.rate!.used_in_window).toBe(6);
+  });
+
+  it('says so when concurrency rather than the rate limit bounds throughput, and gives an ETA', async () => {
+    // Two finished jobs give a throughput; five more hang, so both slots stay busy with a backlog behind them.
+    await p.enqueue(['quick one', 'quick two'], { batch: 'quick' });
+    await p.startWorker({ concurrency: '2' });
+    await waitForBatch(p, 'quick');
+    mock.setFault(({ prompt }) => (prompt.startsWith('slow') ? { kind: 'hang' } : undefined));
+    await p.enqueue(['slow 1', 'slow 2', 'slow 3', 'slow 4', 'slow 5']);
+    const end = Date.now() + 10_000;
+    while ((await p.ctx.queue.getJobCounts('active')).active! < 2) {
+      if (Date.now() > end) throw new Error('the slow jobs never became active');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const base = await queueStatus(p.ctx, { queue: 'q', prefix, rate });
+    expect(base.workers).toBeNull(); // nothing registered: no hint, no guess
+    expect(base.hints).toEqual([]);
+
+    await redis.hset(`${prefix}:ns:q:workers`, 'w1', JSON.stringify({ concurrency: 2, heartbeat: Date.now() }), 'gone', JSON.stringify({ concurrency: 64, heartbeat: Date.now() - 3_600_000 }));
+    const s = await queueStatus(p.ctx, { queue: 'q', prefix, rate });
+    expect(s.workers).toEqual({ count: 1, concurrency: 2 });
+    expect(s.counts).toMatchObject({ active: 2, waiting: 3 });
+    expect(s.eta_s).toBeGreaterThan(0);
+    expect(s.hints.join('\n')).toMatch(/concurrency, not the rate limit, bounds throughput/);
+    expect(formatStatus(s)).toContain('hint: concurrency');
+  });
+});
