@@ -51,7 +51,8 @@ describe('rate limit across worker processes (SPEC §6)', () => {
     mock = await startMockApi({ latencyMs: [100, 300], rateLimit: { count: 50, windowMs: 5000, lockoutMs: 2000 } });
     const env = cliEnv({ NIGHTSHIFT_PREFIX: prefix, REDIS_URL: redisUrl(), STABILITY_API_HOST: mock.url, STABILITY_API_KEY: KEY });
     await enqueue(env, 120, '50/5');
-    const procs = workers(env, 2, ['--concurrency', '64', '--rate', '50/5']);
+    // --lockout matches the fake's, so a 429 shows up as a failed assertion rather than a 60 s stall.
+    const procs = workers(env, 2, ['--concurrency', '64', '--rate', '50/5', '--lockout', '2']);
     const results = await Promise.all(procs.map((p) => p.result));
     for (const r of results) expect(r.code, r.stderr).toBe(0);
 
