@@ -5,6 +5,7 @@ import { workCommand } from './commands/work.js';
 import { runCommand } from './commands/run.js';
 import { adminCommands } from './commands/admin.js';
 import { mockApiCommand } from './commands/mock-api.js';
+import { dashboardCommand } from './commands/dashboard.js';
 
 export function buildProgram(): Command {
   const program = new Command('nightshift')
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   runCommand(program);
   adminCommands(program);
   mockApiCommand(program);
+  dashboardCommand(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -1,0 +1,69 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { Command } from 'commander';
+import type { Queue } from 'bullmq';
+import express from 'express';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { loadConfig } from '../../config.js';
+import { UsageError } from '../../errors.js';
+import { openQueueContext, redisUrlOf } from '../context.js';
+import { common } from '../options.js';
+
+/**
+ * `nightshift dashboard`: bull-board over the queue, for watching a night's run in a
+ * browser. Read-only unless --allow-actions (retry/clean/pause from a web page bypass the
+ * CLI's checks), and bound to 127.0.0.1 unless --host says otherwise: it has no login.
+ */
+
+export interface DashboardOptions {
+  queue: Queue;
+  port: number;
+  host: string;
+  allowActions: boolean;
+}
+
+export async function startDashboard(opts: DashboardOptions): Promise<{ url: string; close(): Promise<void> }> {
+  const adapter = new ExpressAdapter();
+  adapter.setBasePath('/');
+  createBullBoard({
+    queues: [new BullMQAdapter(opts.queue, { readOnlyMode: !opts.allowActions, allowRetries: opts.allowActions })],
+    serverAdapter: adapter,
+    options: { uiConfig: { boardTitle: 'nightshift' } },
+  });
+  const app = express();
+  app.disable('x-powered-by');
+  app.use('/', adapter.getRouter());
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(opts.port, opts.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return {
+    url: `http://${host}:${addr.port}/`,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+export function dashboardCommand(program: Command): void {
+  common(program.command('dashboard').description('serve a bull-board dashboard of the queue (read-only unless --allow-actions)'))
+    .option('--port <n>', 'port to listen on', '3000')
+    .option('--host <address>', 'address to bind (it has no login: keep it on loopback unless you put auth in front)', '127.0.0.1')
+    .option('--allow-actions', 'let the page retry, remove, promote and clean jobs')
+    .action(async (o: Record<string, unknown>) => {
+      const port = Number(o.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: "${String(o.port)}" must be a port number`);
+      const config = loadConfig(o);
+      const ctx = await openQueueContext(config, redisUrlOf(config));
+      const board = await startDashboard({ queue: ctx.queue, port, host: String(o.host), allowActions: o.allowActions === true });
+      process.stdout.write(`dashboard for queue ${config.queue}: ${board.url}${o.allowActions ? '' : ' (read-only)'}\n`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await board.close();
+      await ctx.close();
+    });
+}
