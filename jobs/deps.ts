@@ -12,7 +12,7 @@ import type { StabilityClient } from '../src/stability/client.js';
 export interface ProcessorDeps {
   logger: Logger;
   client: Pick<StabilityClient, 'generate'>;
-  limiter: Pick<RateLimiter, 'acquire' | 'lockout'>;
+  limiter: Pick<RateLimiter, 'acquireSlot' | 'lockout'>;
   ledger: Pick<Ledger, 'reserve' | 'settle'>;
   state: Pick<BatchState, 'setState'>;
   breaker: Pick<CircuitBreaker, 'recordFailure' | 'recordSuccess'>;
@@ -27,6 +27,8 @@ export interface ProcessorDeps {
   timeoutRetries: number;
   breakerThreshold: number;
   inflightRenewMs: number;
+  /** First delay before writing a stashed image again (doubles each time, at most 60 s). */
+  storageRetryMs: number;
   /** Pauses the whole queue and records why (auth, payment, storage, circuit). */
   pauseQueue: (reason: 'auth' | 'payment' | 'storage' | 'circuit', message: string) => Promise<void>;
   /** A 401/402: the worker stops and exits 4. */

@@ -15,6 +15,8 @@ export interface GenerateResult {
 
 /** A 429 sends a job back without using an attempt; this bounds how often. */
 export const MAX_RATE_LIMITED = 20;
+/** A disk that refuses a paid image delays the job without using an attempt; this bounds how often. */
+export const MAX_STORAGE_DELAYS = 30;
 
 /**
  * The job processor: payload check → already on disk? → stashed bytes? → budget →
@@ -48,7 +50,7 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     const startedAt = deps.now();
     const stashed = await deps.stash.get(jobId);
     if (stashed) {
-      return writeResult(job, data, stashed, startedAt, 0, log);
+      return writeResult(job, data, stashed, startedAt, data.credits, log);
     }
 
     const reservation = await deps.ledger.reserve(data.batch, data.credits);
@@ -75,7 +77,8 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     const keepAlive = setInterval(() => void deps.inflight.renew(jobId, owner).catch(() => {}), deps.inflightRenewMs);
     let settled = false;
     try {
-      await deps.limiter.acquire(signal);
+      const slot = await deps.limiter.acquireSlot(signal);
+      await slot.sent();
       const res = await deps.client.generate(
         { model: data.model, prompt: data.prompt, negative_prompt: data.negative_prompt, params: data.params, seed: data.seed },
         signal,
@@ -133,7 +136,17 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
 
   /** Decides what BullMQ does next; returns the error to throw. */
   async function handleError(job: Job<JobData>, data: JobData, err: unknown, startedAt: number, token: string | undefined, log: Logger): Promise<Error> {
-    if (err instanceof StorageError) return err; // retried by BullMQ from the stash
+    if (err instanceof StorageError) {
+      // The bytes are in the stash: wait for the disk without using an attempt, bounded so a dead
+      // disk ends in a `storage` failure (and `retry` still writes the stashed bytes, never pays again).
+      if (data.storage_delays + 1 > MAX_STORAGE_DELAYS) {
+        await finalFailure(job, data, toErrorRecord(err), startedAt).catch(() => {});
+        return new UnrecoverableError(err.message);
+      }
+      await job.updateData({ ...data, storage_delays: data.storage_delays + 1 });
+      await job.moveToDelayed(deps.now() + Math.min(60_000, deps.storageRetryMs * 2 ** data.storage_delays), token);
+      return new DelayedError();
+    }
     if (!(err instanceof ApiError)) {
       if (signalAborted(err)) return err instanceof Error ? err : new Error(String(err));
       return lastAttemptOr(job, data, toErrorRecord(err), startedAt, err);

@@ -54,7 +54,7 @@ export async function retryFailed(ctx: QueueContext, config: Config, opts: { bat
     chosen.push(j);
   }
   for (const j of chosen) {
-    await j.updateData({ ...j.data, maybe_billed: 0, rate_limited: 0 });
+    await j.updateData({ ...j.data, maybe_billed: 0, rate_limited: 0, storage_delays: 0 });
     await ctx.state.setState(j.data.batch, j.id!, 'pending');
     await j.retry('failed');
   }

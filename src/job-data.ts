@@ -42,6 +42,8 @@ export const jobDataSchema = z
     rate_limited: z.number().int().nonnegative().default(0),
     /** Requests whose outcome was unknowable (timeouts, lost connections): possibly billed. */
     maybe_billed: z.number().int().nonnegative().default(0),
+    /** Times a refusing disk delayed writing this job's paid image. */
+    storage_delays: z.number().int().nonnegative().default(0),
   })
   .strict();
 

@@ -91,6 +91,7 @@ export function planJobs(specs: PromptSpec[], opts: { batch: string; api: string
         file: imageFileName(index, spec.prompt, id8, outputExtension(spec.params)),
         rate_limited: 0,
         maybe_billed: 0,
+        storage_delays: 0,
       };
       jobs.push({ id, id8, data });
       index++;

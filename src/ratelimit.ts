@@ -29,15 +29,30 @@ export interface RateLimiterOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Source of randomness in [0, 1) for the wake-up jitter, for tests. Default Math.random. */
   random?: () => number;
+  /** Space grants evenly (one per (windowMs+marginMs)/count). Default true. */
+  spread?: boolean;
 }
 
-export type AcquireResult = { granted: true } | { granted: false; waitMs: number; reason: 'window' | 'lockout' };
+export type AcquireResult = { granted: true; member: string } | { granted: false; waitMs: number; reason: 'window' | 'lockout' };
+
+/**
+ * A slot taken ahead of a request. Until `sent()` it counts as if the request were sent a whole window
+ * from now, so a process that stalls between taking the slot and sending cannot let other workers'
+ * requests bunch up with its own; `sent()` moves it to the moment the request really leaves.
+ */
+export interface Slot {
+  sent(): Promise<void>;
+  /** Gives the slot back when the request is not sent after all. */
+  release(): Promise<void>;
+}
 
 export interface RateLimiter {
   /** Takes a slot now if one is free; otherwise says how long to wait and why. */
   tryAcquire(): Promise<AcquireResult>;
   /** Waits until a slot is taken. Rejects with `signal.reason` when aborted. */
   acquire(signal?: AbortSignal): Promise<void>;
+  /** Like acquire, but the slot is pending until its request is sent (see Slot). */
+  acquireSlot(signal?: AbortSignal): Promise<Slot>;
   /** Locks every worker using this key out for `ms` (after a 429). Never shortens a longer lockout. */
   lockout(ms: number): Promise<void>;
   lockoutRemainingMs(): Promise<number>;
@@ -67,9 +82,9 @@ if not now then
 end
 `;
 
-// KEYS: grants (zset), lockout (string holding the lockout's end time)
-// ARGV: now, count, span (= windowMs + marginMs), unique member suffix, idle ttl
-// -> {1, now} granted | {0, waitMs, reason}
+// KEYS: grants (zset), lockout (string holding the lockout's end time), last grant time
+// ARGV: now, count, span (= windowMs + marginMs), unique member suffix, idle ttl, min gap, pending (0/1)
+// -> {1, now, member} granted | {0, waitMs, reason}
 const ACQUIRE_LUA = `${NOW_LUA}
 local untilMs = tonumber(redis.call('GET', KEYS[2]))
 if untilMs and untilMs > now then
@@ -77,17 +92,31 @@ if untilMs and untilMs > now then
 end
 local count = tonumber(ARGV[2])
 local span = tonumber(ARGV[3])
+local gap = tonumber(ARGV[6])
+local last = tonumber(redis.call('GET', KEYS[3]))
+if last and last <= now and now < last + gap then
+  return {0, last + gap - now, 'window'}
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - span)
 local n = redis.call('ZCARD', KEYS[1])
 if n < count then
-  redis.call('ZADD', KEYS[1], now, now .. '-' .. ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], span + tonumber(ARGV[5]))
-  return {1, now}
+  local member = now .. '-' .. ARGV[4]
+  local score = now
+  if ARGV[7] == '1' then score = now + span end
+  redis.call('ZADD', KEYS[1], score, member)
+  redis.call('PEXPIRE', KEYS[1], 2 * span + tonumber(ARGV[5]))
+  redis.call('SET', KEYS[3], now, 'PX', span + tonumber(ARGV[5]))
+  return {1, now, member}
 end
 -- A slot frees when the grant that pushes us to the limit leaves the window (n > count only if
 -- another worker runs with a larger count on the same key).
 local entry = redis.call('ZRANGE', KEYS[1], n - count, n - count, 'WITHSCORES')
 return {0, tonumber(entry[2]) + span - now, 'window'}
+`;
+
+// KEYS: grants. ARGV: now, member. Moves a pending slot to the moment its request is sent.
+const SENT_LUA = `${NOW_LUA}
+return redis.call('ZADD', KEYS[1], 'XX', now, ARGV[2])
 `;
 
 // KEYS: lockout. ARGV: now, ms. The value is the end time so an injected clock works too; PX only cleans up.
@@ -138,6 +167,10 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   if (!(windowMs > 0)) throw new RangeError(`windowMs must be positive, got ${windowMs}`);
   if (!(marginMs >= 0)) throw new RangeError(`marginMs must be >= 0, got ${marginMs}`);
   const span = Math.ceil(windowMs + marginMs);
+  // Grants are also spaced evenly (one per span/count): a burst of `count` requests opening
+  // connections at once arrives spread out by the machine's load, which a steady stream avoids;
+  // the best throughput stays count / span.
+  const gapMs = opts.spread === false ? 0 : Math.floor(span / count);
   const sleep = opts.sleep ?? defaultSleep;
   const random = opts.random ?? Math.random;
   const clock = () => (opts.now ? Math.floor(opts.now()) : '');
@@ -145,33 +178,51 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   const base = `${prefix}:ns:rl:${keyId}`;
   const grantsKey = `${base}:grants`;
   const lockoutKey = `${base}:lockout`;
+  const lastKey = `${base}:last`;
   // Members must be unique even for grants in the same millisecond from different processes.
   const member = randomBytes(6).toString('hex');
   let seq = 0;
 
-  const acquireScript = script(redis, 'nsRateAcquire', 2, ACQUIRE_LUA);
+  const acquireScript = script(redis, 'nsRateAcquire3', 3, ACQUIRE_LUA);
   const lockoutScript = script(redis, 'nsRateLockout', 1, LOCKOUT_LUA);
   const peekScript = script(redis, 'nsRatePeek', 2, PEEK_LUA);
+  const sentScript = script(redis, 'nsRateSent', 1, SENT_LUA);
 
-  async function tryAcquire(): Promise<AcquireResult> {
+  async function take(pending: boolean): Promise<AcquireResult> {
     seq = (seq + 1) % Number.MAX_SAFE_INTEGER;
-    const r = (await acquireScript(grantsKey, lockoutKey, clock(), count, span, `${member}-${seq}`, IDLE_TTL_MS)) as [
+    const r = (await acquireScript(grantsKey, lockoutKey, lastKey, clock(), count, span, `${member}-${seq}`, IDLE_TTL_MS, gapMs, pending ? '1' : '0')) as [
       number,
       number,
       string?,
     ];
-    if (r[0] === 1) return { granted: true };
+    if (r[0] === 1) return { granted: true, member: String(r[2]) };
     return { granted: false, waitMs: Math.max(1, Number(r[1])), reason: r[2] === 'lockout' ? 'lockout' : 'window' };
   }
 
-  async function acquire(signal?: AbortSignal): Promise<void> {
+  async function waitFor(pending: boolean, signal?: AbortSignal): Promise<string> {
     for (;;) {
       signal?.throwIfAborted();
-      const r = await tryAcquire();
-      if (r.granted) return;
+      const r = await take(pending);
+      if (r.granted) return r.member;
       const jitter = Math.floor(random() * JITTER_MS);
       await sleep(Math.min(r.waitMs, MAX_SLEEP_MS) + jitter, signal);
     }
+  }
+
+  const tryAcquire = () => take(false);
+  async function acquire(signal?: AbortSignal): Promise<void> {
+    await waitFor(false, signal);
+  }
+  async function acquireSlot(signal?: AbortSignal): Promise<Slot> {
+    const m = await waitFor(true, signal);
+    return {
+      sent: async () => {
+        await sentScript(grantsKey, clock(), m);
+      },
+      release: async () => {
+        await redis.zrem(grantsKey, m);
+      },
+    };
   }
 
   async function lockout(ms: number): Promise<void> {
@@ -188,6 +239,7 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   return {
     tryAcquire,
     acquire,
+    acquireSlot,
     lockout,
     lockoutRemainingMs: async () => (await peek())[1],
     inWindow: async () => (await peek())[0],

@@ -75,6 +75,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandl
     api: config.api.identity, workerId, batchDir: dirOf, now,
     lockoutMs: wc.lockoutMs, timeoutRetries: wc.timeoutRetries, breakerThreshold: wc.breakerThreshold,
     inflightRenewMs: Math.floor(inflightTtl / 3),
+    storageRetryMs: Math.max(100, Math.min(5000, wc.backoffMs)),
     pauseQueue: async (reason, message) => {
       logger.error({ reason }, `pausing queue ${config.queue}: ${message}`);
       await control.pause(reason, message);

@@ -41,10 +41,11 @@ describe('in-flight record', () => {
       return undefined;
     });
     await p.startWorker();
-    // The free job goes through at once while the other stays unsent.
-    await new Promise((r) => setTimeout(r, 300));
-    expect(arrivals).toEqual([]);
-    expect([...mock.stats.generations.keys()].some((k) => k.includes('a free one'))).toBe(true);
+    // The free job goes through while the other stays unsent (however slow this machine is today).
+    const freeSent = () => [...mock.stats.generations.keys()].some((k) => k.includes('a free one'));
+    for (let i = 0; i < 200 && !freeSent(); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(freeSent()).toBe(true);
+    expect(arrivals.every((t) => t >= heldAt + ttlMs)).toBe(true);
 
     const c = await waitForBatch(p);
     expect(c).toMatchObject({ succeeded: 2, failed: 0 });

@@ -86,6 +86,7 @@ export function makeJob(over: Partial<JobData> & { id?: string } = {}): JobData 
     file: imageFileName(index, prompt, id.slice(-8).replace(/[^A-Za-z0-9]/g, 'x'), 'png'),
     rate_limited: 0,
     maybe_billed: 0,
+    storage_delays: 0,
     ...over,
     id,
   };

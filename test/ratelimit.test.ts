@@ -55,7 +55,8 @@ afterEach(async () => {
 });
 
 type Opts = Omit<RateLimiterOptions, 'redis' | 'prefix'>;
-const limiterOn = (redis: Redis, opts: Opts) => createRateLimiter({ redis, prefix, ...opts });
+// Most tests check the window itself, so grants are not spread unless a test asks for it.
+const limiterOn = (redis: Redis, opts: Opts) => createRateLimiter({ redis, prefix, spread: false, ...opts });
 
 describe('sliding window with an injected clock', () => {
   it('never grants more than count in any window, and refuses only when the window is full', async () => {
@@ -142,16 +143,16 @@ describe('sliding window with an injected clock', () => {
     const a = limiterOn(redisA, base);
     const b = limiterOn(redisB, base);
     const other = limiterOn(redisB, { ...base, keyId: 'k2' });
-    expect(await a.tryAcquire()).toEqual({ granted: true });
-    expect(await b.tryAcquire()).toEqual({ granted: true });
-    expect(await a.tryAcquire()).toEqual({ granted: true });
+    expect(await a.tryAcquire()).toMatchObject({ granted: true });
+    expect(await b.tryAcquire()).toMatchObject({ granted: true });
+    expect(await a.tryAcquire()).toMatchObject({ granted: true });
     expect(await b.tryAcquire()).toEqual({ granted: false, waitMs: 1250, reason: 'window' });
     expect(await a.inWindow()).toBe(3);
-    for (let i = 0; i < 3; i++) expect(await other.tryAcquire()).toEqual({ granted: true });
+    for (let i = 0; i < 3; i++) expect(await other.tryAcquire()).toMatchObject({ granted: true });
     clock.t += 1249;
     expect((await b.tryAcquire()).granted).toBe(false);
     clock.t += 1;
-    expect(await b.tryAcquire()).toEqual({ granted: true });
+    expect(await b.tryAcquire()).toMatchObject({ granted: true });
   });
 });
 
@@ -162,13 +163,13 @@ describe('lockout', () => {
     const [a, b, other] = [limiterOn(redisA, base), limiterOn(redisB, base), limiterOn(redisB, { ...base, keyId: 'lk-other' })];
     await a.lockout(60_000);
     expect(await b.tryAcquire()).toEqual({ granted: false, waitMs: 60_000, reason: 'lockout' });
-    expect(await other.tryAcquire()).toEqual({ granted: true });
+    expect(await other.tryAcquire()).toMatchObject({ granted: true });
     clock.t += 59_999;
     expect(await a.tryAcquire()).toEqual({ granted: false, waitMs: 1, reason: 'lockout' });
     expect(await b.lockoutRemainingMs()).toBe(1);
     clock.t += 1;
     expect(await b.lockoutRemainingMs()).toBe(0);
-    expect(await b.tryAcquire()).toEqual({ granted: true });
+    expect(await b.tryAcquire()).toMatchObject({ granted: true });
   });
 
   it('is never shortened, only extended', async () => {
@@ -243,5 +244,56 @@ describe('apiKeyId', () => {
     expect(id).toMatch(/^[0-9a-f]{16}$/);
     expect(apiKeyId('sk-secret-123')).toBe(id);
     expect(apiKeyId('sk-secret-124')).not.toBe(id);
+  });
+});
+
+describe('spreading and pending slots', () => {
+  it('spaces grants one per (window+margin)/count across limiters, and still never exceeds count per window', async () => {
+    const clock = { t: 9_000_000 };
+    const base: Opts = { keyId: 'sp', count: 10, windowMs: 1000, marginMs: 0, now: () => clock.t, spread: true };
+    const a = createRateLimiter({ redis: redisA, prefix, ...base });
+    const b = createRateLimiter({ redis: redisB, prefix, ...base });
+    expect(await a.tryAcquire()).toMatchObject({ granted: true });
+    expect(await b.tryAcquire()).toEqual({ granted: false, waitMs: 100, reason: 'window' });
+    clock.t += 99;
+    expect((await a.tryAcquire()).granted).toBe(false);
+    clock.t += 1;
+    expect(await b.tryAcquire()).toMatchObject({ granted: true });
+    // Saturated for 10 s of virtual time: 10 per second, evenly.
+    const grants: number[] = [clock.t - 100, clock.t];
+    const end = clock.t + 10_000;
+    while (clock.t < end) {
+      clock.t += 2;
+      if ((await (clock.t % 2 ? a : b).tryAcquire()).granted) grants.push(clock.t);
+    }
+    expect(maxInAnyWindow(grants, 1000)).toBeLessThanOrEqual(10);
+    expect(grants.length).toBeGreaterThanOrEqual(100);  // 2 + ~10 per virtual second
+    for (let i = 1; i < grants.length; i++) expect(grants[i]! - grants[i - 1]!).toBeGreaterThanOrEqual(100);
+  });
+
+  it('counts a pending slot from when its request is sent, and a released slot not at all', async () => {
+    const clock = { t: 20_000_000 };
+    const l = limiterOn(redisA, { keyId: 'pd', count: 2, windowMs: 1000, marginMs: 0, now: () => clock.t });
+    const s1 = await l.acquireSlot();
+    const s2 = await l.acquireSlot();
+    // The first request leaves 800 ms late (a stalled process): the window counts from then.
+    clock.t += 800;
+    await s1.sent();
+    await s2.release();
+    clock.t += 300; // 1100 ms after the grants, 300 ms after s1 was sent
+    expect(await l.tryAcquire()).toMatchObject({ granted: true }); // the slot s2 gave back
+    expect((await l.tryAcquire()).granted).toBe(false); // s1 still in the window
+    clock.t += 700;
+    expect(await l.tryAcquire()).toMatchObject({ granted: true });
+  });
+
+  it('keeps a pending slot that is never sent in the window (a crashed sender) until it lapses', async () => {
+    const clock = { t: 30_000_000 };
+    const l = limiterOn(redisA, { keyId: 'pc', count: 1, windowMs: 1000, marginMs: 0, now: () => clock.t });
+    await l.acquireSlot();
+    clock.t += 1500;
+    expect((await l.tryAcquire()).granted).toBe(false);
+    clock.t += 600;
+    expect(await l.tryAcquire()).toMatchObject({ granted: true });
   });
 });
