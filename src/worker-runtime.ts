@@ -7,7 +7,7 @@ import type { ApiError } from './errors.js';
 import { StoppedError } from './errors.js';
 import type { JobData } from './job-data.js';
 import { createRedis, checkRedisSettings } from './redis.js';
-import { createQueue, BACKOFF_TYPE } from './queue.js';
+import { createQueue, nsKey } from './queue.js';
 import { createControl } from './control.js';
 import { createRateLimiter, apiKeyId } from './ratelimit.js';
 import { createLedger } from './ledger.js';
@@ -125,6 +125,12 @@ export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandl
   }
 
   const timers: NodeJS.Timeout[] = [];
+  // Registration lets `status` tell whether concurrency or the rate limit bounds throughput.
+  const workersKey = nsKey(config.prefix, config.queue, 'workers');
+  const heartbeat = () =>
+    redis.hset(workersKey, workerId, JSON.stringify({ concurrency: wc.concurrency, heartbeat: now() })).catch(() => 0);
+  await heartbeat();
+  timers.push(setInterval(() => void heartbeat(), 10_000));
   // Watchdog: jobs wait, the queue is not paused, yet nothing has moved for watchdogMs.
   timers.push(setInterval(() => void watchdog(), Math.max(1000, Math.floor(wc.watchdogMs / 4))));
   async function watchdog() {
@@ -196,6 +202,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandl
           await Promise.race([worker.close(true).catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
         }
         await Promise.race([queue.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
+        await Promise.race([redis.hdel(workersKey, workerId).catch(() => 0), new Promise((r) => setTimeout(r, 1000).unref())]);
         redis.disconnect();
         resolveDone(exitCode);
       })();
