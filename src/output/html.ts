@@ -2,12 +2,11 @@
  * Escaping for the gallery. Prompts and error messages are user and API text: every one of
  * them goes through here before it touches HTML.
  */
+import escape from 'escape-html';
 
-const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' };
-
-/** Safe in text and in quoted attribute values (single or double quotes). */
+/** Safe in text and in quoted attribute values (escape-html covers & < > " '). */
 export function escapeHtml(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"'`]/g, (c) => ENTITIES[c]!);
+  return escape(String(value ?? ''));
 }
 
 /**
