@@ -14,7 +14,7 @@ export function enqueueCommand(program: Command): void {
   const cmd = program
     .command('enqueue')
     .description('validate prompt files whole, expand them and add their jobs to the queue')
-    .argument('<file...>', 'prompt files (.txt, .jsonl, .csv)')
+    .argument('<file...>', 'prompt files (.txt, .jsonl, .csv), or a .png / manifest.jsonl to re-run exactly those images')
     .option('--rate <count/seconds>', 'the shared rate limit the balance check counts against', '150/10');
   generation(common(cmd)).action(async (files: string[], o: Record<string, unknown>) => {
     const config = loadConfig(o);
