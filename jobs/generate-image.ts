@@ -4,6 +4,7 @@ import { jobDataSchema, type JobData } from '../src/job-data.js';
 import { ApiError, StorageError, toErrorRecord, type ErrorRecord } from '../src/errors.js';
 import { recordFinal, type FinalOutcome } from '../src/finalize.js';
 import { findExistingImage, saveImage } from '../src/output/image-writer.js';
+import { appendManifest } from '../src/output/manifest.js';
 import type { ProcessorDeps } from './deps.js';
 
 /** Small return value: never image bytes (they would be copied into Redis twice). */
@@ -41,7 +42,9 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     const dir = deps.batchDir(data.batch);
     const existing = await findExistingImage(dir, { ...data, id: jobId });
     if (existing) {
-      // Delivery is at least once; billing must be at most once.
+      // Delivery is at least once; billing must be at most once. A crash between the sidecar and
+      // the manifest line leaves the line missing: append it again (readers take the last per id).
+      await appendManifest(dir, existing).catch((err: Error) => log.warn({ err: err.message }, 'cannot append to the manifest; `nightshift report` rebuilds it'));
       await deps.state.setState(data.batch, jobId, existing.status);
       log.debug('image already on disk; not calling the API');
       return { status: existing.status, file: existing.file, reused: true };

@@ -10,7 +10,7 @@ import { batchDir } from '../../output/paths.js';
 import { common, generation, worker } from '../options.js';
 import { openQueueContext, resolveRunRedis } from '../context.js';
 import { runEnqueue } from './enqueue.js';
-import { onStopSignals } from '../signals.js';
+import { closeWithin, CLOSE_MS, onStopSignals } from '../signals.js';
 import { createProgress } from '../progress.js';
 import { checkNotifyUrl, noticeFromReport, sendNotice } from '../../notify.js';
 
@@ -49,7 +49,12 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     const handle = await startWorker({ config, wc, redisUrl: redis.url, logger, client: target.client, apiKey: target.apiKey });
     const ctx = await openQueueContext(config, redis.url);
     let interrupted = false;
-    const off = onStopSignals(logger, () => { interrupted = true; void handle.stop(130); }, () => handle.kill(130));
+    let killed = false;
+    const off = onStopSignals(
+      logger,
+      () => { interrupted = true; void handle.stop(130); },
+      () => { killed = true; handle.kill(130); },
+    );
     const progress = createProgress({
       batch, tty: process.stderr.isTTY === true, write: (s) => process.stderr.write(s),
       intervalMs: Number(process.env.NIGHTSHIFT_PROGRESS_INTERVAL ?? 60_000),
@@ -67,13 +72,16 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
       } catch {
         // Redis away for a moment: the worker reconnects; keep waiting.
       }
-      await new Promise((r) => setTimeout(r, 250));
+      await Promise.race([new Promise((r) => setTimeout(r, 250)), handle.done]);
     }
     progress.end();
+    // A second signal exits at once: no waiting for requests in flight, no report. The jobs
+    // come back to the queue, and the next run finishes them and writes the report.
+    if (killed) return 130;
     await handle.stop(interrupted ? 130 : 0);
     const workerCode = await handle.done;
     off();
-    await target.close().catch(() => {});
+    await closeWithin(target.close(), CLOSE_MS);
     await ctx.close();
     const report = await buildReport(config.out, batch);
     const budgetHit = (report.byClass.budget ?? 0) > 0;

@@ -6,7 +6,7 @@ import { startWorker } from '../../worker-runtime.js';
 import { connectRedis } from '../../redis.js';
 import { common, worker } from '../options.js';
 import { redisUrlOf } from '../context.js';
-import { onStopSignals } from '../signals.js';
+import { closeWithin, CLOSE_MS, onStopSignals } from '../signals.js';
 
 export function workCommand(program: Command): void {
   const cmd = program
@@ -21,10 +21,13 @@ export function workCommand(program: Command): void {
     (await connectRedis(redisUrl)).disconnect(); // exit 3 now rather than retrying forever on a wrong URL
     const target = await openApiTarget(config, { requestTimeoutMs: wc.requestTimeoutMs, logger });
     const handle = await startWorker({ config, wc, redisUrl, logger, client: target.client, apiKey: target.apiKey });
-    const off = onStopSignals(logger, () => void handle.stop(130), () => handle.kill(130));
+    let killed = false;
+    const off = onStopSignals(logger, () => void handle.stop(130), () => { killed = true; handle.kill(130); });
     const code = await handle.done;
     off();
-    await target.close().catch(() => {});
+    // Closing the HTTP pool waits for requests still in flight: never after a second signal
+    // (it must exit at once), and not beyond a moment after a grace period that ran out.
+    if (!killed) await closeWithin(target.close(), CLOSE_MS);
     process.exitCode = code;
   });
 }

@@ -1,0 +1,129 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startMockApi, type MockApi } from '../src/mock-api/server.js';
+import { readManifest } from '../src/output/manifest.js';
+import { buildReport } from '../src/report.js';
+import { cliEnv, startCli, tempDir } from './helpers/cli.js';
+import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
+import { pipeline, waitForBatch, type Pipeline } from './helpers/pipeline.js';
+
+type Child = ReturnType<typeof startCli>;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+describe('crash: SIGKILL a worker mid-batch, again and again', () => {
+  const redis = newRedis();
+  let prefix: string;
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  let mock: MockApi;
+  let p: Pipeline;
+  const children: Child[] = [];
+
+  beforeEach(async () => {
+    prefix = randomPrefix();
+    tmp = await tempDir();
+    mock = await startMockApi({ latencyMs: [50, 150] });
+    p = await pipeline({ prefix, out: tmp.dir, apiUrl: mock.url });
+  });
+  afterEach(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    children.length = 0;
+    await p.close();
+    await mock.close();
+    await cleanupPrefix(redis, prefix);
+    await tmp.cleanup();
+  });
+
+  it('every job ends with one image and one manifest line; only requests in flight at a kill are billed twice', async () => {
+    const JOBS = 200;
+    const CONCURRENCY = 4;
+    const KILLS = 3;
+    const out = tmp.dir;
+    await p.enqueue(Array.from({ length: JOBS }, (_, i) => `crash test prompt ${i}, a lighthouse at night`));
+
+    const env = cliEnv({ NIGHTSHIFT_PREFIX: prefix, REDIS_URL: redisUrl(), STABILITY_API_HOST: mock.url, STABILITY_API_KEY: 'sk-test' });
+    const args = [
+      'work', '--queue', 'q', '--out', out, '--concurrency', String(CONCURRENCY), '--rate', '1000/1',
+      '--lock-duration', '1', '--stalled-interval', '1', '--backoff', '0.05',
+    ];
+    const start = () => {
+      const c = startCli(args, env);
+      children.push(c);
+      let out = '';
+      c.stdout!.on('data', (d) => (out += d));
+      return Object.assign(c, {
+        saved: () => out.split('"image saved"').length - 1,
+        started: () => out.includes('"worker started"'),
+      });
+    };
+
+    const t0 = Date.now();
+    const survivor = start();
+    let victim = start();
+    let inFlightAtKills = 0; // at the API, both workers' requests
+    await until('the first victim saving images', () => victim.saved() >= 3);
+    for (let k = 0; k < KILLS; k++) {
+      // A node start takes seconds here (more on a busy machine): hold the queue while the
+      // replacement starts, so every kill lands mid-batch however slow the start is. (This is
+      // why the workers run without --exit-when-idle: a paused queue would make them exit.)
+      await p.ctx.queue.pause();
+      const next = start();
+      await until(`replacement #${k} started`, () => next.started(), 45_000);
+      await p.ctx.queue.resume();
+      const savedBefore = victim.saved();
+      await until(`victim #${k} saving more images`, () => victim.saved() > savedBefore);
+      inFlightAtKills += mock.stats.total - [...mock.stats.byStatus.values()].reduce((a, b) => a + b, 0);
+      victim.kill('SIGKILL'); // its other requests are in flight now
+      const r = await victim.result;
+      expect(r.signal).toBe('SIGKILL');
+      console.log(`[crash-sigkill] kill ${k + 1} at ${Date.now() - t0} ms, ${(await p.ctx.state.counts('b')).succeeded} of ${JOBS} done`);
+      victim = next;
+    }
+
+    const counts = await waitForBatch(p, 'b', 45_000);
+    console.log(`[crash-sigkill] batch done at ${Date.now() - t0} ms`);
+    expect(counts.succeeded).toBe(JOBS);
+    expect(counts.failed).toBe(0);
+    survivor.kill('SIGTERM');
+    victim.kill('SIGTERM');
+    const [s, v] = await Promise.all([survivor.result, victim.result]);
+    expect(s.code, s.stderr).toBe(130);
+    expect(v.code, v.stderr).toBe(130);
+
+    // Before `report`: `work` alone left a line for every job (a job whose line a kill cut off
+    // gets it again when it is rerun and found on disk); duplicates are harmless, the last wins.
+    const batchDir = join(out, 'b');
+    const raw = (await readFile(join(batchDir, 'manifest.jsonl'), 'utf8')).split('\n').filter((l) => l.trim());
+    expect((await readManifest(join(batchDir, 'manifest.jsonl'))).records).toHaveLength(JOBS);
+    const rep = await buildReport(out, 'b');
+    expect(rep.succeeded).toBe(JOBS);
+
+    const text = await readFile(join(batchDir, 'manifest.jsonl'), 'utf8');
+    const { records, badLines } = await readManifest(join(batchDir, 'manifest.jsonl'));
+    expect(badLines).toBe(0);
+    expect(text.trim().split('\n')).toHaveLength(JOBS);
+    expect(records).toHaveLength(JOBS);
+    expect(new Set(records.map((r) => r.id)).size).toBe(JOBS);
+    for (const r of records) expect(r.status).toBe('succeeded');
+
+    const images = (await readdir(join(batchDir, 'images'))).filter((f) => f.endsWith('.png') && !f.startsWith('.'));
+    expect(images).toHaveLength(JOBS);
+    expect(new Set(records.map((r) => r.file))).toEqual(new Set(images.map((f) => `images/${f}`)));
+
+    const billed = [...mock.stats.generations.values()];
+    const extra = billed.reduce((a, b) => a + b, 0) - billed.length;
+    expect(billed.length).toBe(JOBS);
+    // Each kill can lose at most the victim's requests in flight (billed by the API, never answered to us).
+    expect(extra).toBeLessThanOrEqual(CONCURRENCY * KILLS);
+    console.log(`[crash-sigkill] ${KILLS} kills: ${extra} extra billed (bound ${CONCURRENCY * KILLS}; ${inFlightAtKills} requests in flight at the API at the kills); raw manifest lines ${raw.length} for ${JOBS} jobs`);
+  });
+});
