@@ -80,8 +80,8 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     const keepAlive = setInterval(() => void deps.inflight.renew(jobId, owner).catch(() => {}), deps.inflightRenewMs);
     let settled = false;
     try {
-      const slot = await deps.limiter.acquireSlot(signal);
-      await slot.sent();
+      // A 429 elsewhere between taking the slot and sending voids the slot: wait the lockout out.
+      while ((await (await deps.limiter.acquireSlot(signal)).sent()) > 0);
       const res = await deps.client.generate(
         { model: data.model, prompt: data.prompt, negative_prompt: data.negative_prompt, params: data.params, seed: data.seed },
         signal,

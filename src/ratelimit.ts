@@ -41,7 +41,11 @@ export type AcquireResult = { granted: true; member: string } | { granted: false
  * requests bunch up with its own; `sent()` moves it to the moment the request really leaves.
  */
 export interface Slot {
-  sent(): Promise<void>;
+  /**
+   * Call right before sending. Resolves 0 when the request may go; otherwise a lockout began after the
+   * slot was granted, the slot is gone, and the value is the milliseconds left: take a new slot.
+   */
+  sent(): Promise<number>;
   /** Gives the slot back when the request is not sent after all. */
   release(): Promise<void>;
 }
@@ -114,9 +118,16 @@ local entry = redis.call('ZRANGE', KEYS[1], n - count, n - count, 'WITHSCORES')
 return {0, tonumber(entry[2]) + span - now, 'window'}
 `;
 
-// KEYS: grants. ARGV: now, member. Moves a pending slot to the moment its request is sent.
+// KEYS: grants, lockout. ARGV: now, member. Moves a pending slot to the moment its request is sent,
+// unless a 429 locked the key out since the slot was granted: then the slot is dropped -> lockout ms left.
 const SENT_LUA = `${NOW_LUA}
-return redis.call('ZADD', KEYS[1], 'XX', now, ARGV[2])
+local untilMs = tonumber(redis.call('GET', KEYS[2]))
+if untilMs and untilMs > now then
+  redis.call('ZREM', KEYS[1], ARGV[2])
+  return untilMs - now
+end
+redis.call('ZADD', KEYS[1], 'XX', now, ARGV[2])
+return 0
 `;
 
 // KEYS: lockout. ARGV: now, ms. The value is the end time so an injected clock works too; PX only cleans up.
@@ -186,7 +197,7 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   const acquireScript = script(redis, 'nsRateAcquire3', 3, ACQUIRE_LUA);
   const lockoutScript = script(redis, 'nsRateLockout', 1, LOCKOUT_LUA);
   const peekScript = script(redis, 'nsRatePeek', 2, PEEK_LUA);
-  const sentScript = script(redis, 'nsRateSent', 1, SENT_LUA);
+  const sentScript = script(redis, 'nsRateSent2', 2, SENT_LUA);
 
   async function take(pending: boolean): Promise<AcquireResult> {
     seq = (seq + 1) % Number.MAX_SAFE_INTEGER;
@@ -216,9 +227,7 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   async function acquireSlot(signal?: AbortSignal): Promise<Slot> {
     const m = await waitFor(true, signal);
     return {
-      sent: async () => {
-        await sentScript(grantsKey, clock(), m);
-      },
+      sent: async () => Number(await sentScript(grantsKey, lockoutKey, clock(), m)),
       release: async () => {
         await redis.zrem(grantsKey, m);
       },

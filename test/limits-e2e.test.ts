@@ -92,7 +92,9 @@ describe('rate limit across worker processes (SPEC §6)', () => {
     const t429 = lockedAt!;
     // The 429 is answered `latency` ms after it arrived; requests granted before the workers heard of it
     // are already on the wire and arrive just after. Nothing else may arrive until Retry-After (2 s) ends.
-    const slack = 250;
+    // Slots are checked against the lockout right before sending; the slack covers the last hop
+    // (socket write to the fake's handler) on a 2-core machine running other test files at once.
+    const slack = 500;
     const during = mock.stats.arrivals.filter((t) => t > t429 + latency + slack && t < t429 + latency + 2000 - slack);
     expect(during).toEqual([]);
     // Arrivals resume after the lockout (with Retry-After honoured, not --lockout's 30 s).

@@ -287,6 +287,19 @@ describe('spreading and pending slots', () => {
     expect(await l.tryAcquire()).toMatchObject({ granted: true });
   });
 
+  it('voids a slot whose request had not left when a lockout began', async () => {
+    const clock = { t: 40_000_000 };
+    const l = limiterOn(redisA, { keyId: 'pl', count: 5, windowMs: 1000, marginMs: 0, now: () => clock.t });
+    const slot = await l.acquireSlot();
+    await l.lockout(2000);
+    clock.t += 10;
+    expect(await slot.sent()).toBe(1990);
+    expect(await l.inWindow()).toBe(0);
+    expect(await l.tryAcquire()).toEqual({ granted: false, waitMs: 1990, reason: 'lockout' });
+    clock.t += 1990;
+    expect(await l.tryAcquire()).toMatchObject({ granted: true });
+  });
+
   it('keeps a pending slot that is never sent in the window (a crashed sender) until it lapses', async () => {
     const clock = { t: 30_000_000 };
     const l = limiterOn(redisA, { keyId: 'pc', count: 1, windowMs: 1000, marginMs: 0, now: () => clock.t });
