@@ -1,0 +1,155 @@
+/**
+ * 2. Pipeline overhead: end-to-end jobs/s of a nightshift worker process against the minimal correct
+ * pipeline (a bare BullMQ Worker that POSTs to the same fake and writes durably) and a no-op BullMQ
+ * worker, same concurrency, same run. Zero-latency fake with small images, rate limit out of the way.
+ * The fake runs in this process, which does nothing else while the workers run (it waits for their
+ * exit), so every pipeline shares the 2 cores with the same fake. Jobs/s = jobs ÷ (first job start →
+ * last job finish) from BullMQ's timestamps, which leaves process start-up and idle exit out.
+ * A second, smaller pass of each pipeline under Redis MONITOR counts the commands per job.
+ */
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { startMockApi, type MockApi } from '../src/mock-api/server.js';
+import {
+  BENCH_KEY, benchPrefix, childEnv, cleanupPrefix, completedSpan, enqueueLines, envInt, finish, fmt, isMain, openBench,
+  printResult, prompts, redisUrl, sampleMemory, spawnCli, spawnTs, table, tempDir, type BenchResult, type Child,
+} from './lib.js';
+
+interface Figures { what: string; jobs: number; spanMs: number; jobsPerS: number; cpuMsPerJob: number }
+
+async function measure(child: Child, queue: Queue, jobs: number, what: string): Promise<Figures> {
+  const mem = sampleMemory(child.proc.pid!, 200);
+  await finish(child, 300_000, what);
+  const { cpuMs } = mem.stop();
+  const span = await completedSpan(queue);
+  if (span.count !== jobs) throw new Error(`${what}: ${span.count} of ${jobs} jobs completed`);
+  return { what, jobs, spanMs: span.spanMs, jobsPerS: (jobs / span.spanMs) * 1000, cpuMsPerJob: cpuMs / jobs };
+}
+
+/** Counts the Redis commands a run sends on `prefix` (client commands, not the ones inside Lua scripts). */
+function monitor(redis: Redis, prefix: string) {
+  const counts = new Map<string, number>();
+  let total = 0;
+  const ready = redis.monitor().then((m) => {
+    m.on('monitor', (_time: string, args: string[], source: string) => {
+      if (source === 'lua' || !args.some((a) => a.includes(prefix))) return;
+      total++;
+      const cmd = args[0]!.toLowerCase();
+      // Name a command by its first key, with the prefix dropped and job ids folded together.
+      const key = (cmd === 'evalsha' || cmd === 'eval' ? args[3] : args[1]) ?? '';
+      const label = `${cmd} ${key.replace(prefix, '').replace(/[A-Za-z0-9]+--[0-9a-f]{24}|\bj\d+\b/g, '<job>').replace(/^:/, '')}`;
+      counts.set(label, (counts.get(label) ?? 0) + 1);
+    });
+    return m;
+  });
+  return {
+    async stop() {
+      (await ready).disconnect();
+      return { total, counts };
+    },
+  };
+}
+
+async function nightshift(mock: MockApi, jobs: number, concurrency: number, logLevel: string, watch?: Redis) {
+  const prefix = benchPrefix('ov-ns');
+  const tmp = await tempDir('ov-ns');
+  const redis = new Redis(redisUrl());
+  const ctx = await openBench(prefix, 'ov', tmp.dir, mock.url);
+  try {
+    await enqueueLines(ctx, prompts(jobs, 'overhead'), { batch: 'ov', dir: tmp.dir });
+    const mon = watch ? monitor(watch, prefix) : null;
+    const child = spawnCli(
+      ['work', '--exit-when-idle', '--concurrency', String(concurrency), '--rate', '100000/1', '--queue', 'ov', '--prefix', prefix,
+        '--out', tmp.dir, '--redis', redisUrl(), '--log-level', logLevel],
+      childEnv({ STABILITY_API_HOST: mock.url, STABILITY_API_KEY: BENCH_KEY }),
+    );
+    const f = await measure(child, ctx.queue, jobs, `nightshift (log ${logLevel})`);
+    return { f, mon: await mon?.stop() };
+  } finally {
+    await ctx.close();
+    await cleanupPrefix(redis, prefix);
+    redis.disconnect();
+    await tmp.cleanup();
+  }
+}
+
+async function bare(mode: 'noop' | 'http', mock: MockApi, jobs: number, concurrency: number, watch?: Redis) {
+  const prefix = benchPrefix(`ov-${mode}`);
+  const tmp = await tempDir(`ov-${mode}`);
+  const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+  const queue = new Queue('bare', { connection: redis, prefix });
+  try {
+    const list = prompts(jobs, 'overhead');
+    for (let i = 0; i < jobs; i += 500) {
+      await queue.addBulk(list.slice(i, i + 500).map((prompt, k) => ({ name: 'g', data: { prompt, seed: i + k + 1 }, opts: { jobId: `j${i + k}` } })));
+    }
+    const mon = watch ? monitor(watch, prefix) : null;
+    const args = [mode, 'bare', prefix, String(concurrency), String(jobs), ...(mode === 'http' ? [mock.url, tmp.dir] : [])];
+    const f = await measure(spawnTs('bench/bare-worker.ts', args), queue, jobs, mode === 'http' ? 'bare BullMQ + HTTP + durable write' : 'bare BullMQ, no-op');
+    return { f, mon: await mon?.stop() };
+  } finally {
+    await queue.close();
+    await cleanupPrefix(redis, prefix);
+    redis.disconnect();
+    await tmp.cleanup();
+  }
+}
+
+export async function run(): Promise<BenchResult> {
+  const jobs = envInt('BENCH_OVERHEAD_JOBS', 1500);
+  const rounds = envInt('BENCH_OVERHEAD_ROUNDS', 2);
+  const profileJobs = envInt('BENCH_OVERHEAD_PROFILE_JOBS', 200);
+  const concurrency = envInt('BENCH_OVERHEAD_CONCURRENCY', 32);
+  const logLevel = process.env.BENCH_LOG_LEVEL ?? 'info';
+  const mock = await startMockApi({ latencyMs: 0 });
+  try {
+    // Alternate the pipelines so background load (other processes on the machine) hits each alike.
+    const all: Figures[] = [];
+    for (let r = 0; r < rounds; r++) {
+      for (const step of ['ns', 'http', 'noop'] as const) {
+        const { f } = step === 'ns' ? await nightshift(mock, jobs, concurrency, logLevel) : await bare(step, mock, jobs, concurrency);
+        process.stdout.write(`  overhead round ${r + 1}: ${f.what}: ${fmt.n(f.jobsPerS)} jobs/s\n`);
+        all.push(f);
+      }
+    }
+    const best = (what: string) => all.filter((f) => f.what.startsWith(what)).sort((a, b) => b.jobsPerS - a.jobsPerS)[0]!;
+    const ns = best('nightshift');
+    const http = best('bare BullMQ + HTTP');
+    const noop = best('bare BullMQ, no-op');
+    const ratio = ns.jobsPerS / http.jobsPerS;
+
+    const watch = new Redis(redisUrl());
+    const pNs = (await nightshift(mock, profileJobs, concurrency, logLevel, watch)).mon!;
+    const pHttp = (await bare('http', mock, profileJobs, concurrency, watch)).mon!;
+    watch.disconnect();
+    const top = [...pNs.counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 14);
+
+    const lines = [
+      `${jobs} jobs per pipeline, concurrency ${concurrency}, ${rounds} alternating round(s) (best of each shown), zero-latency fake in the bench process, ` +
+        `64×64 PNG placeholders, \`--rate 100000/1\`, nightshift at log level ${logLevel} (stdout to /dev/null).`,
+      '',
+      ...table(
+        ['pipeline', 'jobs/s (best)', 'all rounds', 'worker CPU per job', 'ratio to bare HTTP'],
+        [ns, http, noop].map((f) => [
+          f.what, `**${fmt.n(f.jobsPerS)}**`, all.filter((a) => a.what === f.what).map((a) => fmt.n(a.jobsPerS)).join(', '),
+          `${fmt.n(f.cpuMsPerJob, 2)} ms`, fmt.n(f.jobsPerS / http.jobsPerS, 2),
+        ]),
+      ),
+      '',
+      `Redis commands per job (MONITOR, ${profileJobs} jobs, client commands only): nightshift ${fmt.n(pNs.total / profileJobs)}, ` +
+        `bare HTTP pipeline ${fmt.n(pHttp.total / profileJobs)}. nightshift's, by command and first key:`,
+      '',
+      ...table(['command', 'per job'], top.map(([label, n]) => [`\`${label}\``, fmt.n(n / profileJobs, 2)])),
+    ];
+    return {
+      name: 'overhead',
+      title: '2. Pipeline overhead',
+      lines,
+      goals: [{ what: 'nightshift ÷ bare HTTP pipeline (jobs/s)', value: fmt.n(ratio, 2), goal: '≥ 0.8', pass: ratio >= 0.8 }],
+    };
+  } finally {
+    await mock.close();
+  }
+}
+
+if (isMain(import.meta.url)) printResult(await run());
