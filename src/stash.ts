@@ -31,14 +31,16 @@ export function createStash(opts: { redis: Redis; prefix: string; queue: string 
         .exec();
     },
     async get(jobId) {
-      const [bytes, mime, seed, finishReason] = await Promise.all([
-        redis.hgetBuffer(key(jobId), 'bytes'),
-        redis.hget(key(jobId), 'mime'),
-        redis.hget(key(jobId), 'seed'),
-        redis.hget(key(jobId), 'finishReason'),
-      ]);
+      // One round trip: this runs before every request, and almost always finds nothing.
+      const h = await redis.hgetallBuffer(key(jobId));
+      const { bytes, mime, seed, finishReason } = h;
       if (!bytes || !mime || !seed) return null;
-      return { bytes, mime, seed: Number(seed), finishReason: finishReason === 'CONTENT_FILTERED' ? 'CONTENT_FILTERED' : 'SUCCESS' };
+      return {
+        bytes,
+        mime: mime.toString(),
+        seed: Number(seed.toString()),
+        finishReason: finishReason?.toString() === 'CONTENT_FILTERED' ? 'CONTENT_FILTERED' : 'SUCCESS',
+      };
     },
     async del(jobId) {
       await redis.del(key(jobId));
