@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -220,10 +220,6 @@ export async function completedSpan(queue: Queue): Promise<{ count: number; span
   return { count, spanMs: lastFinish - firstStart, firstStart, lastFinish };
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 export const fmt = {
   n: (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : String(x)),
   mb: (x: number) => `${x.toFixed(0)} MB`,
@@ -246,10 +242,6 @@ export function table(head: string[], rows: Array<Array<string | number>>): stri
 /** Runs a benchmark file directly (`tsx bench/x.ts`) as well as from run.ts. */
 export function isMain(url: string): boolean {
   return process.argv[1] !== undefined && resolve(process.argv[1]) === new URL(url).pathname;
-}
-
-export async function readJsonLines<T>(file: string): Promise<T[]> {
-  return (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
 }
 
 export function printResult(r: BenchResult): void {
