@@ -2,7 +2,7 @@
  * 1. Rate-limit efficiency: how close nightshift's shared limiter gets to the API's limit without a 429.
  * The fake enforces a strict sliding window (scaled down to 50 requests / 5 s, 5 s lockout) with
  * 100–300 ms latency; 1 and 4 worker processes at concurrency 64 work a batch of ~30 s, with the
- * default margin (250 ms) and with --rate-margin 0.1. The fake runs in this process: it only sees
+ * default margin (2.5% of the window) and with --rate-margin 0.1. The fake runs in this process: it only sees
  * ~10 requests/s here, so its CPU cannot distort the figures.
  */
 import { startMockApi } from '../src/mock-api/server.js';
@@ -11,6 +11,7 @@ import {
   prompts, redisUrl, spawnCli, table, tempDir, type BenchResult,
 } from './lib.js';
 import { Redis } from 'ioredis';
+import { defaultMarginMs } from '../src/ratelimit.js';
 
 const COUNT = 50;
 const WINDOW_MS = 5000;
@@ -74,7 +75,7 @@ async function one(workers: number, marginS: number | null, jobs: number, concur
     const r = rateFromArrivals(accepted, COUNT);
     const sorted = [...accepted].sort((x, y) => x - y);
     return {
-      workers, marginS: marginS ?? 0.25, requests: mock.stats.total, rateLimited: mock.stats.rateLimited,
+      workers, marginS: marginS ?? defaultMarginMs(WINDOW_MS) / 1000, requests: mock.stats.total, rateLimited: mock.stats.rateLimited,
       maxInWindow: mock.stats.maxInWindow(WINDOW_MS), ...r, wallMs, firstBurstMs: sorted[COUNT - 1]! - sorted[0]!,
     };
   } finally {
@@ -110,7 +111,7 @@ export async function run(): Promise<BenchResult> {
       ]),
     ),
     '',
-    `Ceiling with a margin m: ${WINDOW_MS / 1000}/(${WINDOW_MS / 1000}+m) = ${fmt.n(5 / 5.25, 3)} (m = 0.25 s), ${fmt.n(5 / 5.1, 3)} (m = 0.1 s).`,
+    `Ceiling with a margin m: ${WINDOW_MS / 1000}/(${WINDOW_MS / 1000}+m) = ${fmt.n(WINDOW_MS / (WINDOW_MS + defaultMarginMs(WINDOW_MS)), 3)} (the default m = 2.5% of the window = ${defaultMarginMs(WINDOW_MS) / 1000} s), ${fmt.n(5 / 5.1, 3)} (m = 0.1 s).`,
     'Rates are computed over the accepted (200) arrivals only. Slot-reuse rate = 50 / mean(t[j+50] − t[j]) over the arrivals: the achieved steady-state rate, whatever the burst shape. ' +
       'The steady span rate (N − 50)/(last − first) is exact when arrivals come in whole-window bursts; ' +
       'the naive (N − 1)/(last − first) counts the first window\'s free burst and overstates the rate.',

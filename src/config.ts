@@ -59,7 +59,8 @@ export interface Config {
 export interface WorkerConfig {
   concurrency: number;
   rate: { count: number; windowMs: number };
-  rateMarginMs: number;
+  /** Null: the limiter's default, proportional to the window. */
+  rateMarginMs: number | null;
   lockoutMs: number;
   requestTimeoutMs: number;
   timeoutRetries: number;
@@ -132,7 +133,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: NodeJS.ProcessEnv = pr
   return {
     concurrency: num('concurrency', flags.concurrency, 64, { min: 1, int: true }),
     rate: parseRate(flags.rate ?? env.NIGHTSHIFT_RATE ?? '150/10'),
-    rateMarginMs: s('rate-margin', flags.rateMargin, 0.25),
+    rateMarginMs: flags.rateMargin === undefined ? null : s('rate-margin', flags.rateMargin, 0),
     lockoutMs: s('lockout', flags.lockout, 60),
     requestTimeoutMs,
     timeoutRetries: num('timeout-retries', flags.timeoutRetries, 1, { int: true }),

@@ -54,7 +54,8 @@ export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandl
   queue.on('error', (err) => logger.debug({ err: err.message }, 'queue connection error'));
   const control = createControl({ redis, queue, prefix: config.prefix, queueName: config.queue });
   const limiter = createRateLimiter({
-    redis, prefix: config.prefix, keyId: apiKeyId(opts.apiKey), count: wc.rate.count, windowMs: wc.rate.windowMs, marginMs: wc.rateMarginMs,
+    redis, prefix: config.prefix, keyId: apiKeyId(opts.apiKey), count: wc.rate.count, windowMs: wc.rate.windowMs,
+    ...(wc.rateMarginMs !== null ? { marginMs: wc.rateMarginMs } : {}),
   });
   const ledger = createLedger({ redis, prefix: config.prefix });
   const state = createBatchState({ redis, prefix: config.prefix });

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { apiKeyId, createRateLimiter, type RateLimiterOptions } from '../src/ratelimit.js';
+import { apiKeyId, createRateLimiter, defaultMarginMs, type RateLimiterOptions } from '../src/ratelimit.js';
 import { cleanupPrefix, newRedis, randomPrefix } from './helpers/redis.js';
 
 /** Seeded PRNG so a failing property run can be replayed. */
@@ -139,7 +139,7 @@ describe('sliding window with an injected clock', () => {
 
   it('shares one limit between limiters with the same keyId, not across keyIds', async () => {
     const clock = { t: 1_000_000 };
-    const base: Opts = { keyId: 'k1', count: 3, windowMs: 1000, now: () => clock.t };
+    const base: Opts = { keyId: 'k1', count: 3, windowMs: 1000, marginMs: 250, now: () => clock.t };
     const a = limiterOn(redisA, base);
     const b = limiterOn(redisB, base);
     const other = limiterOn(redisB, { ...base, keyId: 'k2' });
@@ -248,6 +248,12 @@ describe('apiKeyId', () => {
 });
 
 describe('spreading and pending slots', () => {
+  it('defaults the margin to 2.5% of the window, at least 100 ms', () => {
+    expect(defaultMarginMs(10_000)).toBe(250);
+    expect(defaultMarginMs(5_000)).toBe(125);
+    expect(defaultMarginMs(1_000)).toBe(100);
+  });
+
   it('spaces grants one per (window+margin)/count across limiters, and still never exceeds count per window', async () => {
     const clock = { t: 9_000_000 };
     const base: Opts = { keyId: 'sp', count: 10, windowMs: 1000, marginMs: 0, now: () => clock.t, spread: true };
