@@ -25,6 +25,17 @@ export const MAX_STORAGE_DELAYS = 30;
  * Each error class gets the action SPEC §6 gives it.
  */
 export function createGenerateProcessor(deps: ProcessorDeps) {
+  // Resetting the shared failure count is one Redis call per success; once a second is enough
+  // unless this process has just seen a failure itself.
+  let lastReset = 0;
+  let sawFailure = false;
+  const noteSuccess = () => {
+    if (!sawFailure && deps.now() - lastReset < 1000) return;
+    lastReset = deps.now();
+    sawFailure = false;
+    void deps.breaker.recordSuccess().catch(() => {});
+  };
+
   return async function processGenerate(job: Job<JobData>, token?: string, signal?: AbortSignal): Promise<GenerateResult> {
     const parsed = jobDataSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`job ${job.id} has an invalid payload: ${parsed.error.issues[0]?.message}`);
@@ -53,7 +64,7 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     const startedAt = deps.now();
     const stashed = await deps.stash.get(jobId);
     if (stashed) {
-      return writeResult(job, data, stashed, startedAt, data.credits, log);
+      return writeResult(job, data, stashed, startedAt, data.credits, log, true);
     }
 
     const reservation = await deps.ledger.reserve(data.batch, data.credits);
@@ -88,8 +99,8 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
       );
       await deps.ledger.settle(data.batch, data.credits, 'billed');
       settled = true;
-      void deps.breaker.recordSuccess().catch(() => {});
-      return await writeResult(job, data, res, startedAt, data.credits, log);
+      noteSuccess();
+      return await writeResult(job, data, res, startedAt, data.credits, log, false);
     } catch (err) {
       if (!settled) {
         const maybe = err instanceof ApiError && err.maybeBilled;
@@ -109,11 +120,17 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     startedAt: number,
     credits: number,
     log: Logger,
+    stashedBytes: boolean,
   ): Promise<GenerateResult> {
     const dir = deps.batchDir(data.batch);
+    const status = res.finishReason === 'CONTENT_FILTERED' ? 'filtered' : 'succeeded';
     let saved;
     try {
       saved = await saveImage(dir, { ...data, id: job.id! }, res.bytes, { seed: res.seed, mime: res.mime });
+      // Without its sidecar the image does not count as done: a failure here must keep the bytes too.
+      await recordFinal(deps, job, data, {
+        status, file: saved.file, bytes: saved.bytes, sha256: saved.sha256, seed: res.seed, credits, error: null, startedAt,
+      });
     } catch (err) {
       if (err instanceof StorageError) {
         // The image is paid for: keep the bytes and retry the write, never the request.
@@ -123,11 +140,7 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
       }
       throw err;
     }
-    const status = res.finishReason === 'CONTENT_FILTERED' ? 'filtered' : 'succeeded';
-    await recordFinal(deps, job, data, {
-      status, file: saved.file, bytes: saved.bytes, sha256: saved.sha256, seed: res.seed, credits, error: null, startedAt,
-    });
-    await deps.stash.del(job.id!);
+    if (stashedBytes) await deps.stash.del(job.id!);
     log.info({ file: saved.file, status, seed: res.seed }, 'image saved');
     return { status, file: saved.file };
   }
@@ -190,6 +203,7 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
         return lastAttemptOr(job, { ...data, maybe_billed: maybe }, record, startedAt, err);
       }
       case 'transient': {
+        sawFailure = true;
         const { tripped } = await deps.breaker.recordFailure();
         if (tripped) await deps.pauseQueue('circuit', `${deps.breakerThreshold} consecutive transient failures: ${err.message}`);
         return lastAttemptOr(job, data, record, startedAt, err);

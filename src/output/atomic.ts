@@ -23,11 +23,18 @@ export function isTempName(name: string): boolean {
   return name.startsWith('.') && name.endsWith('.tmp');
 }
 
+// Unique per process (pid + a random tag, in case a pid is reused) and per write (a counter).
+const TEMP_TAG = `${process.pid}.${randomBytes(4).toString('hex')}`;
+let tempSeq = 0;
+
 function tempPathFor(target: string): string {
   // Keep the temp name well under NAME_MAX (255) however long the target's name is.
   const base = path.basename(target).slice(0, 120);
-  return path.join(path.dirname(target), `.${base}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  return path.join(path.dirname(target), `.${base}.${TEMP_TAG}.${(tempSeq++).toString(36)}.tmp`);
 }
+
+/** Folders this process already created: a worker writes thousands of files into a handful of them. */
+const madeDirs = new Set<string>();
 
 /** fsync a directory so the rename itself survives a power cut. Not possible everywhere: best effort. */
 async function fsyncDir(dir: string): Promise<void> {
@@ -48,13 +55,20 @@ async function fsyncDir(dir: string): Promise<void> {
  * Throws a StorageError carrying the errno code (ENOSPC, EACCES, EROFS, EDQUOT, …); on
  * failure the temp file is removed and the target is untouched.
  */
-export async function writeFileAtomic(target: string, data: Buffer | string, opts: { fsync?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(
+  target: string,
+  data: Buffer | string,
+  opts: { fsync?: boolean; syncDir?: boolean } = {},
+): Promise<void> {
   const doSync = opts.fsync ?? true;
   const dir = path.dirname(target);
-  try {
-    await mkdir(dir, { recursive: true });
-  } catch (err) {
-    throw toStorageError(err, `cannot create folder ${dir} for ${target}`);
+  if (!madeDirs.has(dir)) {
+    try {
+      await mkdir(dir, { recursive: true });
+      madeDirs.add(dir);
+    } catch (err) {
+      throw toStorageError(err, `cannot create folder ${dir} for ${target}`);
+    }
   }
   const tmp = tempPathFor(target);
   let fh: FileHandle | undefined;
@@ -68,9 +82,10 @@ export async function writeFileAtomic(target: string, data: Buffer | string, opt
   } catch (err) {
     await fh?.close().catch(() => {});
     await rm(tmp, { force: true }).catch(() => {});
+    madeDirs.delete(dir); // the folder may be gone or replaced: check again next time
     throw toStorageError(err, `cannot write ${target}`);
   }
-  if (doSync) await fsyncDir(dir);
+  if (doSync && opts.syncDir !== false) await fsyncDir(dir);
 }
 
 /**

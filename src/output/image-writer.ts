@@ -60,7 +60,9 @@ export async function saveImage(
       out = bytes;
     }
   }
-  await writeFileAtomic(target, out);
+  // The sidecar is written next to it right after, and its folder fsync makes both renames durable;
+  // a job is not complete before that, so one folder fsync serves both.
+  await writeFileAtomic(target, out, { syncDir: false });
   return { file: job.file, bytes: out.length, sha256: createHash('sha256').update(out).digest('hex') };
 }
 

@@ -28,8 +28,12 @@ export async function appendManifest(batchDir: string, record: ManifestRecord): 
   const file = manifestPath(batchDir);
   let fh: FileHandle | undefined;
   try {
-    await mkdir(batchDir, { recursive: true });
-    fh = await open(file, 'a');
+    // The folder nearly always exists (the sidecar went there first): create it only when missing.
+    fh = await open(file, 'a').catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      await mkdir(batchDir, { recursive: true });
+      return open(file, 'a');
+    });
     const { bytesWritten } = await fh.write(line, 0, line.length);
     // A short write (disk full mid-line) leaves a partial line that readers skip; say so.
     if (bytesWritten !== line.length) {
