@@ -3,7 +3,8 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ApiError, EnvironmentError, StoppedError, UsageError } from './errors.js';
-import { BATCH_NAME, planJobs, renumber, sumCredits } from './jobs.js';
+import { BATCH_NAME, buildJob, identifyJobs } from './jobs.js';
+import { creditsPerImage } from './models.js';
 import type { JobData } from './job-data.js';
 import { loadPromptFilesOrThrow } from './prompts/load.js';
 import type { GenerationDefaults } from './prompts/types.js';
@@ -70,13 +71,13 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
     throw new UsageError(`--batch: "${batch}" is not a valid batch name (1–64 letters, digits, . _ -, starting with a letter or digit)`);
   }
   const { specs } = await loadPromptFilesOrThrow(opts.files, opts.defaults, { maxPrompts: opts.maxJobs });
-  const plan = planJobs(specs, { batch, api: deps.api });
-  if (plan.jobs.length > opts.maxJobs) {
-    throw new UsageError(`the batch would make ${plan.jobs.length} jobs, more than --max-jobs ${opts.maxJobs}; raise --max-jobs or split the file`);
+  const ident = identifyJobs(specs, batch);
+  if (ident.ids.length > opts.maxJobs) {
+    throw new UsageError(`the batch would make ${ident.ids.length} jobs, more than --max-jobs ${opts.maxJobs}; raise --max-jobs or split the file`);
   }
   const summary: EnqueueSummary = {
-    batch, queue: null, files: opts.files, prompts: specs.length, jobs: plan.jobs.length,
-    collapsed: plan.collapsed, added: 0, present: 0, estimatedCredits: sumCredits(plan.jobs), balance: null,
+    batch, queue: null, files: opts.files, prompts: specs.length, jobs: ident.ids.length,
+    collapsed: ident.collapsed, added: 0, present: 0, estimatedCredits: ident.credits, balance: null,
     maxCredits: opts.maxCredits ?? null, warnings: [], dryRun: opts.dryRun,
   };
   if (opts.dryRun || !deps.connect) {
@@ -85,11 +86,17 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
   }
   const r = await deps.connect();
   summary.queue = r.queueName;
-  const present = await existingJobIds(r.redis, r.prefix, r.queueName, plan.jobs.map((j) => j.id));
-  const counts = await r.state.counts(batch);
-  const fresh = renumber(plan.jobs.filter((j) => !present.has(j.id)), counts.total + 1);
+  const present = await existingJobIds(r.redis, r.prefix, r.queueName, ident.ids);
+  const fresh: number[] = [];
+  let micro = 0;
+  ident.ids.forEach((id, n) => {
+    if (present.has(id)) return;
+    fresh.push(n);
+    const spec = specs[ident.spec[n]!]!;
+    micro += Math.round(creditsPerImage(spec.model, spec.params) * 1e6);
+  });
   summary.present = present.size;
-  summary.estimatedCredits = sumCredits(fresh);
+  summary.estimatedCredits = micro / 1e6;
   budgetWarning(summary);
 
   if (fresh.length > 0 && deps.getBalance) {
@@ -102,14 +109,28 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
     }
   }
   if (opts.maxCredits !== undefined) await r.ledger.setBudget(batch, opts.maxCredits);
-  // Register before adding, so a worker's final state always finds its job registered.
-  await r.state.addJobs(batch, fresh.map((j) => j.id));
   await r.state.setMeta(batch, { queue: r.queueName, created_at: new Date().toISOString(), api: deps.api });
-  await addJobs(r.queue, fresh);
+  // New jobs are numbered after the batch's existing ones, then built and added a chunk at a time:
+  // the next chunk is built while Redis stores the last one, and no more than two are ever in memory.
+  const firstIndex = (await r.state.counts(batch)).total + 1;
+  let storing: Promise<void> | null = null;
+  for (let i = 0; i < fresh.length; i += CHUNK) {
+    const chunk = fresh.slice(i, i + CHUNK).map((n, k) => buildJob(specs, ident, n, { batch, api: deps.api, index: firstIndex + i + k }));
+    await storing;
+    storing = (async () => {
+      // Registered before added, so a worker's final state always finds its job registered.
+      await r.state.addJobs(batch, chunk.map((j) => j.id));
+      await addJobs(r.queue, chunk);
+    })();
+  }
+  await storing;
   summary.added = fresh.length;
   deps.logger.info({ batch, added: summary.added, present: summary.present, credits: summary.estimatedCredits }, 'enqueued');
   return summary;
 }
+
+/** Jobs built and stored per step. */
+const CHUNK = 1000;
 
 function budgetWarning(s: EnqueueSummary): void {
   if (s.maxCredits !== null && s.estimatedCredits > s.maxCredits) {

@@ -57,59 +57,91 @@ export function jobIdFor(batch: string, spec: PromptSpec, seed: number, sample: 
 }
 
 /**
- * Expands prompt specs into one job per image (samples → seeds seed, seed+1, …),
- * collapsing identical jobs. `firstIndex` numbers the batch's new jobs after the ones it has.
+ * The identity of every job a batch's specs make, computed once and held compactly, so a batch of
+ * 100,000 prompts is planned without holding 100,000 job payloads: payloads are built chunk by chunk.
  */
-export function planJobs(specs: PromptSpec[], opts: { batch: string; api: string; firstIndex?: number }): JobPlan {
+export interface JobIdentities {
+  /** Job ids in spec, sample order, identical jobs collapsed into the first. */
+  ids: string[];
+  id8s: string[];
+  spec: Uint32Array;
+  sample: Uint32Array;
+  seed: Float64Array;
+  collapsed: number;
+  /** Sum of list prices of all (collapsed) jobs. */
+  credits: number;
+}
+
+export function identifyJobs(specs: PromptSpec[], batch: string): JobIdentities {
   const seen = new Set<string>();
-  const jobs: PlannedJob[] = [];
+  const ids: string[] = [];
+  const id8s: string[] = [];
+  const specOf: number[] = [];
+  const sampleOf: number[] = [];
+  const seedOf: number[] = [];
   let collapsed = 0;
-  let index = opts.firstIndex ?? 1;
-  for (const spec of specs) {
+  let micro = 0;
+  specs.forEach((spec, k) => {
     for (let sample = 0; sample < spec.samples; sample++) {
-      const seed = seedFor(opts.batch, spec, sample);
-      const { id, id8 } = jobIdFor(opts.batch, spec, seed, sample);
+      const seed = seedFor(batch, spec, sample);
+      const { id, id8 } = jobIdFor(batch, spec, seed, sample);
       if (seen.has(id)) {
         collapsed++;
         continue;
       }
       seen.add(id);
-      const data: JobData = {
-        v: 1,
-        batch: opts.batch,
-        api: opts.api,
-        source: spec.source,
-        line: spec.line,
-        index,
-        sample,
-        prompt: spec.prompt,
-        negative_prompt: spec.negative_prompt,
-        model: spec.model,
-        params: spec.params,
-        seed,
-        credits: creditsPerImage(spec.model, spec.params),
-        file: imageFileName(index, spec.prompt, id8, outputExtension(spec.params)),
-        rate_limited: 0,
-        maybe_billed: 0,
-        storage_delays: 0,
-      };
-      jobs.push({ id, id8, data });
-      index++;
+      ids.push(id);
+      id8s.push(id8);
+      specOf.push(k);
+      sampleOf.push(sample);
+      seedOf.push(seed);
+      micro += Math.round(creditsPerImage(spec.model, spec.params) * 1e6);
     }
-  }
-  return { jobs, collapsed };
+  });
+  return {
+    ids, id8s, spec: Uint32Array.from(specOf), sample: Uint32Array.from(sampleOf), seed: Float64Array.from(seedOf),
+    collapsed, credits: micro / 1e6,
+  };
+}
+
+/** The payload of job `n` of `ident`, numbered `index` in its batch (the file name starts with it). */
+export function buildJob(specs: PromptSpec[], ident: JobIdentities, n: number, opts: { batch: string; api: string; index: number }): PlannedJob {
+  const spec = specs[ident.spec[n]!]!;
+  const id8 = ident.id8s[n]!;
+  const data: JobData = {
+    v: 1,
+    batch: opts.batch,
+    api: opts.api,
+    source: spec.source,
+    line: spec.line,
+    index: opts.index,
+    sample: ident.sample[n]!,
+    prompt: spec.prompt,
+    negative_prompt: spec.negative_prompt,
+    model: spec.model,
+    params: spec.params,
+    seed: ident.seed[n]!,
+    credits: creditsPerImage(spec.model, spec.params),
+    file: imageFileName(opts.index, spec.prompt, id8, outputExtension(spec.params)),
+    rate_limited: 0,
+    maybe_billed: 0,
+    storage_delays: 0,
+  };
+  return { id: ident.ids[n]!, id8, data };
+}
+
+/**
+ * Expands prompt specs into one job per image (samples → seeds seed, seed+1, …),
+ * collapsing identical jobs. `firstIndex` numbers the batch's jobs after the ones it has.
+ */
+export function planJobs(specs: PromptSpec[], opts: { batch: string; api: string; firstIndex?: number }): JobPlan {
+  const ident = identifyJobs(specs, opts.batch);
+  const first = opts.firstIndex ?? 1;
+  const jobs = ident.ids.map((_, n) => buildJob(specs, ident, n, { ...opts, index: first + n }));
+  return { jobs, collapsed: ident.collapsed };
 }
 
 /** Sum of list prices, rounded to avoid float dust. */
 export function sumCredits(jobs: Array<{ data: { credits: number } }>): number {
   return Math.round(jobs.reduce((s, j) => s + j.data.credits, 0) * 1e6) / 1e6;
-}
-
-/** Gives jobs consecutive indices (and the file names that start with them) from `firstIndex`. */
-export function renumber(jobs: PlannedJob[], firstIndex: number): PlannedJob[] {
-  return jobs.map((job, k) => {
-    const index = firstIndex + k;
-    const file = imageFileName(index, job.data.prompt, job.id8, outputExtension(job.data.params));
-    return { ...job, data: { ...job.data, index, file } };
-  });
 }

@@ -29,19 +29,23 @@ export function createQueue(connection: Redis, name: string, prefix: string): Qu
   return new Queue<JobData>(name, { connection, prefix, defaultJobOptions: defaultJobOptions() });
 }
 
-/** Which of these job ids the queue already holds (in any state). */
+// KEYS: job hash keys -> the 1-based positions of those that exist.
+const EXISTING_LUA = `
+local found = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then found[#found + 1] = i end
+end
+return found
+`;
+
+/** Which of these job ids the queue already holds (in any state): one script call per thousand ids. */
 export async function existingJobIds(redis: Redis, prefix: string, queue: string, ids: string[]): Promise<Set<string>> {
   const present = new Set<string>();
   const CHUNK = 1000;
   for (let i = 0; i < ids.length; i += CHUNK) {
     const chunk = ids.slice(i, i + CHUNK);
-    const pipe = redis.pipeline();
-    for (const id of chunk) pipe.exists(`${prefix}:${queue}:${id}`);
-    const res = (await pipe.exec()) ?? [];
-    res.forEach(([err, n], k) => {
-      if (err) throw err;
-      if (n === 1) present.add(chunk[k]!);
-    });
+    const found = (await redis.eval(EXISTING_LUA, chunk.length, ...chunk.map((id) => `${prefix}:${queue}:${id}`))) as number[];
+    for (const pos of found) present.add(chunk[pos - 1]!);
   }
   return present;
 }

@@ -1,6 +1,5 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
 import type { ManifestRecord } from './record.js';
 import { writeFileAtomic } from './atomic.js';
 import { resolveInBatch } from './paths.js';
@@ -51,6 +50,8 @@ export async function makeThumbnails(batchDir: string, records: readonly Manifes
   const size = opts.size ?? 256;
   const result: ThumbnailResult = { thumbs: new Map(), made: 0, upToDate: 0, failed: [] };
   const todo = records.filter((r) => r.file !== null && thumbPathFor(r.file) !== null);
+  // sharp (libvips) is loaded only when there is something to make: workers never need it.
+  const { default: sharp } = await import('sharp');
   await mapLimit(todo, Math.max(1, opts.concurrency ?? 4), async (r) => {
     const file = r.file!;
     const rel = thumbPathFor(file)!;

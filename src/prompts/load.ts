@@ -76,7 +76,12 @@ export async function loadPromptFiles(
   const checked = checkDefaults(defaults);
   add(checked.problems);
 
-  const good: GoodRow[] = [];
+  // Rows are expanded into specs as they pass, so no file's rows outlive it; once the prompt limit
+  // is passed, variants are only counted (a runaway `{a|b}` product must not fill memory).
+  const specs: PromptSpec[] = [];
+  const ids = new Map<string, string>();
+  let total = 0;
+  const limit = opts.maxPrompts ?? Number.POSITIVE_INFINITY;
   let lines = 0;
   for (const file of files) {
     if (full()) break;
@@ -109,31 +114,26 @@ export async function loadPromptFiles(
         continue;
       }
       const res = resolveRow(file, raw.line, checkedRow.row, exact !== null ? {} : checked.defaults);
-      if (!res.ok) found.push(...res.problems);
-      else if (!badLines.has(raw.line)) good.push({ file, line: raw.line, row: checkedRow.row, resolved: res.resolved, ...(exact !== null ? { exact: true } : {}) });
+      if (!res.ok) {
+        found.push(...res.problems);
+        continue;
+      }
+      if (badLines.has(raw.line)) continue;
+      const g: GoodRow = { file, line: raw.line, row: checkedRow.row, resolved: res.resolved, ...(exact !== null ? { exact: true } : {}) };
+      const count = g.exact ? 1 : countVariants(g.row.prompt);
+      total += count;
+      if (total <= limit) found.push(...expandRow(g, specs, ids));
     }
     add(found.sort((a, b) => a.line - b.line));
   }
 
-  // Count before expanding, so a runaway `{a|b}` product is refused without filling memory.
-  if (opts.maxPrompts !== undefined && !full()) {
-    let total = 0;
-    for (const g of good) total += g.exact ? 1 : countVariants(g.row.prompt);
-    if (total > opts.maxPrompts) {
-      const file = files.length === 1 ? files[0]! : files.join(', ');
-      add([{
-        file, line: 0, field: 'prompts',
-        message: `would make ${total} prompts after expanding variants, more than the limit of ${opts.maxPrompts}`,
-      }]);
-      return finish([], problems, lines);
-    }
-  }
-
-  const specs: PromptSpec[] = [];
-  const ids = new Map<string, string>();
-  for (const g of good) {
-    if (full()) break;
-    add(expandRow(g, specs, ids));
+  if (total > limit && !full()) {
+    const file = files.length === 1 ? files[0]! : files.join(', ');
+    add([{
+      file, line: 0, field: 'prompts',
+      message: `would make ${total} prompts after expanding variants, more than the limit of ${opts.maxPrompts}`,
+    }]);
+    return finish([], problems, lines);
   }
   return finish(problems.length > 0 ? [] : specs, problems, lines);
 }

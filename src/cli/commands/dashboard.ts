@@ -2,10 +2,6 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Command } from 'commander';
 import type { Queue } from 'bullmq';
-import express from 'express';
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
 import { loadConfig } from '../../config.js';
 import { UsageError } from '../../errors.js';
 import { openQueueContext, redisUrlOf } from '../context.js';
@@ -25,6 +21,10 @@ export interface DashboardOptions {
 }
 
 export async function startDashboard(opts: DashboardOptions): Promise<{ url: string; close(): Promise<void> }> {
+  // Loaded here, not at the top: every other command would otherwise pay for express and bull-board.
+  const [{ default: express }, { createBullBoard }, { BullMQAdapter }, { ExpressAdapter }] = await Promise.all([
+    import('express'), import('@bull-board/api'), import('@bull-board/api/bullMQAdapter'), import('@bull-board/express'),
+  ]);
   const adapter = new ExpressAdapter();
   adapter.setBasePath('/');
   createBullBoard({
