@@ -57,7 +57,7 @@ async function fsyncDir(dir: string): Promise<void> {
  */
 export async function writeFileAtomic(
   target: string,
-  data: Buffer | string,
+  data: Buffer | string | readonly Buffer[],
   opts: { fsync?: boolean; syncDir?: boolean } = {},
 ): Promise<void> {
   const doSync = opts.fsync ?? true;
@@ -74,7 +74,8 @@ export async function writeFileAtomic(
   let fh: FileHandle | undefined;
   try {
     fh = await open(tmp, 'wx'); // 'wx': never follow or reuse something already there
-    await fh.writeFile(data);
+    if (typeof data === 'string' || Buffer.isBuffer(data)) await fh.writeFile(data);
+    else for (const part of data) await writeAll(fh, part);
     if (doSync) await fh.sync();
     await fh.close();
     fh = undefined;
@@ -86,6 +87,14 @@ export async function writeFileAtomic(
     throw toStorageError(err, `cannot write ${target}`);
   }
   if (doSync && opts.syncDir !== false) await fsyncDir(dir);
+}
+
+async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
+  for (let off = 0; off < buf.length; ) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+    if (bytesWritten === 0) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
+    off += bytesWritten;
+  }
 }
 
 /**

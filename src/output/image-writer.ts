@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { JobData } from '../job-data.js';
 import type { ManifestRecord } from './record.js';
-import { addPngTextChunks, isPng } from '../png/text-chunk.js';
+import { pngTextParts, isPng } from '../png/text-chunk.js';
 import { writeFileAtomic } from './atomic.js';
 import { formatParameters } from './parameters.js';
 import { resolveInBatch, sidecarPathFor } from './paths.js';
@@ -50,20 +50,26 @@ export async function saveImage(
   meta: { seed: number; mime: string },
 ): Promise<SavedImage> {
   const target = resolveInBatch(batchDir, job.file);
-  let out = bytes;
+  let out: Buffer[] = [bytes];
   if (isPng(bytes) || meta.mime === 'image/png') {
     try {
-      out = addPngTextChunks(bytes, pngTextFor(job, meta.seed));
+      out = pngTextParts(bytes, pngTextFor(job, meta.seed));
     } catch {
       // Not a well-formed PNG: the bytes are paid for, so keep them exactly as received
       // rather than lose them; judging the body is the API client's job.
-      out = bytes;
+      out = [bytes];
     }
   }
   // The sidecar is written next to it right after, and its folder fsync makes both renames durable;
   // a job is not complete before that, so one folder fsync serves both.
   await writeFileAtomic(target, out, { syncDir: false });
-  return { file: job.file, bytes: out.length, sha256: createHash('sha256').update(out).digest('hex') };
+  const hash = createHash('sha256');
+  let length = 0;
+  for (const part of out) {
+    hash.update(part);
+    length += part.length;
+  }
+  return { file: job.file, bytes: length, sha256: hash.digest('hex') };
 }
 
 /**

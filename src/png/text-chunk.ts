@@ -95,6 +95,14 @@ function chunkKeyword(data: Buffer): string | null {
  * keywords are dropped, so readers that keep the last one see ours.
  */
 export function addPngTextChunks(png: Buffer, entries: Record<string, string>): Buffer {
+  return Buffer.concat(pngTextParts(png, entries));
+}
+
+/**
+ * The same PNG as pieces: views into `png` around the new text chunks, so a worker holding 32
+ * images of 1.5 MB does not hold a second copy of each while writing it.
+ */
+export function pngTextParts(png: Buffer, entries: Record<string, string>): Buffer[] {
   const ihdr = assertPngHeader(png);
   const added = Object.entries(entries).map(([k, v]) => textChunk(k, v));
   const keys = new Set(Object.keys(entries));
@@ -111,7 +119,7 @@ export function addPngTextChunks(png: Buffer, entries: Record<string, string>): 
     }
   }
   parts.push(png.subarray(off)); // the rest verbatim, trailing bytes included
-  return Buffer.concat(parts);
+  return parts;
 }
 
 function decodeText(type: string, data: Buffer): [string, string] | null {
