@@ -342,13 +342,14 @@ describe('mock API: faults', () => {
     expect(mock!.stats.generations.size).toBe(1);
   });
   it('applies latency from the request hash', async () => {
-    await start({ latencyMs: [40, 60] });
+    // Wide margins: only the generation is delayed, and a busy CI machine must not flip the result.
+    await start({ latencyMs: [400, 420] });
     const t0 = Date.now();
     await call(CORE, { form: { prompt: 'a', seed: '1' } });
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(38);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(395);
     const t1 = Date.now();
     await call('/v1/user/balance');
-    expect(Date.now() - t1).toBeLessThan(35);
+    expect(Date.now() - t1).toBeLessThan(300);
   });
 });
 
