@@ -1,38 +1,19 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startMockApi, type MockApi } from '../src/mock-api/server.js';
+import { describe, expect, it } from 'vitest';
 import { readManifest } from '../src/output/manifest.js';
-import { cliEnv, runCli, tempDir } from './helpers/cli.js';
-import { cleanupPrefix, newRedis, randomPrefix } from './helpers/redis.js';
-import { pipeline, waitForBatch, type Pipeline } from './helpers/pipeline.js';
+import { cliEnv, runCli } from './helpers/cli.js';
+import { waitForBatch, usePipeline } from './helpers/pipeline.js';
 
 describe('crash: `nightshift report` repairs a manifest a crash left behind', () => {
-  const redis = newRedis();
-  let prefix: string;
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
-  let mock: MockApi;
-  let p: Pipeline;
-
-  beforeEach(async () => {
-    prefix = randomPrefix();
-    tmp = await tempDir();
-    mock = await startMockApi({ latencyMs: [1, 10] });
-    p = await pipeline({ prefix, out: tmp.dir, apiUrl: mock.url });
-  });
-  afterEach(async () => {
-    await p.close();
-    await mock.close();
-    await cleanupPrefix(redis, prefix);
-    await tmp.cleanup();
-  });
+  const t = usePipeline({ latencyMs: [1, 10] });
 
   it('a line cut mid-write, a whole line glued to it and missing lines: exit 0, one line per job, in index order', async () => {
     const prompts = Array.from({ length: 8 }, (_, i) => (i === 4 ? 'a forbidden thing' : `report repair prompt ${i}`));
-    await p.enqueue(prompts);
-    await p.startWorker();
-    await waitForBatch(p);
-    const file = join(tmp.dir, 'b', 'manifest.jsonl');
+    await t.p.enqueue(prompts);
+    await t.p.startWorker();
+    await waitForBatch(t.p);
+    const file = join(t.tmp.dir, 'b', 'manifest.jsonl');
     const original = (await readManifest(file)).records;
     expect(original).toHaveLength(8);
     const lineOf = new Map(original.map((r) => [r.index, `${JSON.stringify(r)}\n`]));
@@ -46,7 +27,7 @@ describe('crash: `nightshift report` repairs a manifest a crash left behind', ()
     expect(before.records.map((r) => r.index)).toEqual([5, 1, 3, 6, 8]);
     expect(before.badLines).toBe(1);
 
-    const res = await runCli(['report', '--batch', 'b', '--out', tmp.dir], cliEnv({ NIGHTSHIFT_PREFIX: prefix }));
+    const res = await runCli(['report', '--batch', 'b', '--out', t.tmp.dir], cliEnv({ NIGHTSHIFT_PREFIX: t.prefix }));
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toContain('8 jobs: 7 succeeded, 0 filtered, 1 failed');
     expect(res.stdout).toContain('(repaired: 3 missing, 1 bad lines)');

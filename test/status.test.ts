@@ -1,42 +1,23 @@
 /** `status`: SPEC §3 fields against a batch with known outcomes, plus throughput, errors and the concurrency hint. */
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startMockApi, type MockApi } from '../src/mock-api/server.js';
+import { describe, expect, it } from 'vitest';
 import { apiKeyId } from '../src/ratelimit.js';
 import { queueStatus, formatStatus } from '../src/status.js';
-import { cliEnv, runCli, tempDir } from './helpers/cli.js';
-import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
-import { pipeline, waitForBatch, type Pipeline } from './helpers/pipeline.js';
+import { cliEnv, runCli } from './helpers/cli.js';
+import { redisUrl } from './helpers/redis.js';
+import { waitForBatch, usePipeline } from './helpers/pipeline.js';
 
 describe('status', () => {
-  const redis = newRedis();
-  let prefix: string;
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
-  let mock: MockApi;
-  let p: Pipeline;
-
-  beforeEach(async () => {
-    prefix = randomPrefix();
-    tmp = await tempDir();
-    mock = await startMockApi({ latencyMs: [1, 5] });
-    p = await pipeline({ prefix, out: tmp.dir, apiUrl: mock.url });
-  });
-  afterEach(async () => {
-    await mock.close();
-    await p.close();
-    await cleanupPrefix(redis, prefix);
-    await tmp.cleanup();
-  });
-  afterAll(() => redis.disconnect());
+  const t = usePipeline({ latencyMs: [1, 5] });
 
   const rate = { keyId: apiKeyId('sk-test'), count: 1000, windowMs: 60_000 };
 
   it('counts a finished batch of 3 succeeded, 1 filtered and 2 failed', async () => {
-    mock.setFault(({ prompt }) => (prompt === 'a bad shape' ? { status: 422, name: 'invalid_language', message: 'English only.' } : undefined));
-    await p.enqueue(['ok one', 'ok two', 'ok three', 'please blur-me', 'a forbidden thing', 'a bad shape']);
-    await p.startWorker();
-    await waitForBatch(p);
+    t.mock.setFault(({ prompt }) => (prompt === 'a bad shape' ? { status: 422, name: 'invalid_language', message: 'English only.' } : undefined));
+    await t.p.enqueue(['ok one', 'ok two', 'ok three', 'please blur-me', 'a forbidden thing', 'a bad shape']);
+    await t.p.startWorker();
+    await waitForBatch(t.p);
 
-    const s = await queueStatus(p.ctx, { queue: 'q', prefix, out: tmp.dir, rate });
+    const s = await queueStatus(t.p.ctx, { queue: 'q', prefix: t.prefix, out: t.tmp.dir, rate });
     expect(s.queue).toBe('q');
     expect(s.paused).toBe(false);
     expect(s.counts).toEqual({ waiting: 0, active: 0, delayed: 0, completed: 4, failed: 2 });
@@ -51,8 +32,8 @@ describe('status', () => {
     expect(formatStatus(s)).toMatch(/b\s+6\s+3\s+1\s+2\s+0\s+12/);
 
     // The same through the CLI.
-    const env = cliEnv({ NIGHTSHIFT_PREFIX: prefix, REDIS_URL: redisUrl(), STABILITY_API_KEY: 'sk-test' });
-    const r = await runCli(['status', '--json', '--queue', 'q', '--out', tmp.dir, '--rate', '1000/60'], env);
+    const env = cliEnv({ NIGHTSHIFT_PREFIX: t.prefix, REDIS_URL: redisUrl(), STABILITY_API_KEY: 'sk-test' });
+    const r = await runCli(['status', '--json', '--queue', 'q', '--out', t.tmp.dir, '--rate', '1000/60'], env);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as typeof s;
     expect(j.counts).toEqual(s.counts);
@@ -63,19 +44,19 @@ describe('status', () => {
 
   it('says so when concurrency rather than the rate limit bounds throughput, and gives an ETA', async () => {
     // Two finished jobs give a throughput; five more hang, so both slots stay busy with a backlog behind them.
-    await p.enqueue(['quick one', 'quick two'], { batch: 'quick' });
-    await p.startWorker({ concurrency: '2' });
-    await waitForBatch(p, 'quick');
-    mock.setFault(({ prompt }) => (prompt.startsWith('slow') ? { kind: 'hang' } : undefined));
-    await p.enqueue(['slow 1', 'slow 2', 'slow 3', 'slow 4', 'slow 5']);
+    await t.p.enqueue(['quick one', 'quick two'], { batch: 'quick' });
+    await t.p.startWorker({ concurrency: '2' });
+    await waitForBatch(t.p, 'quick');
+    t.mock.setFault(({ prompt }) => (prompt.startsWith('slow') ? { kind: 'hang' } : undefined));
+    await t.p.enqueue(['slow 1', 'slow 2', 'slow 3', 'slow 4', 'slow 5']);
     const end = Date.now() + 10_000;
-    while ((await p.ctx.queue.getJobCounts('active')).active! < 2) {
+    while ((await t.p.ctx.queue.getJobCounts('active')).active! < 2) {
       if (Date.now() > end) throw new Error('the slow jobs never became active');
       await new Promise((r) => setTimeout(r, 25));
     }
     // The running worker registered itself; a stale entry (a worker dead for an hour) is skipped.
-    await redis.hset(`${prefix}:ns:q:workers`, 'gone', JSON.stringify({ concurrency: 64, heartbeat: Date.now() - 3_600_000 }));
-    const s = await queueStatus(p.ctx, { queue: 'q', prefix, rate });
+    await t.redis.hset(`${t.prefix}:ns:q:workers`, 'gone', JSON.stringify({ concurrency: 64, heartbeat: Date.now() - 3_600_000 }));
+    const s = await queueStatus(t.p.ctx, { queue: 'q', prefix: t.prefix, rate });
     expect(s.workers).toEqual({ count: 1, concurrency: 2 });
     expect(s.counts).toMatchObject({ active: 2, waiting: 3 });
     expect(s.eta_s).toBeGreaterThan(0);

@@ -7,7 +7,11 @@ import { createStabilityClient, type StabilityClient } from '../../src/stability
 import { enqueuePromptFiles, type EnqueueSummary } from '../../src/enqueue.js';
 import { openQueueContext, type QueueContext } from '../../src/cli/context.js';
 import type { GenerationDefaults } from '../../src/prompts/types.js';
-import { redisUrl } from './redis.js';
+import { afterAll, afterEach, beforeEach } from 'vitest';
+import type { Redis } from 'ioredis';
+import { startMockApi, type MockApi, type MockApiOptions } from '../../src/mock-api/server.js';
+import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './redis.js';
+import { tempDir } from './cli.js';
 
 export const silent = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -72,4 +76,49 @@ export async function waitForBatch(p: Pipeline, batch = 'b', timeoutMs = 30_000)
     if (Date.now() > end) throw new Error(`batch ${batch} not finished: ${JSON.stringify(c)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+export interface PipelineFixture {
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly tmp: { dir: string; cleanup: () => Promise<void> };
+  readonly mock: MockApi;
+  readonly p: Pipeline;
+}
+
+/**
+ * Per test: a fresh key prefix, a temp folder, the fake API and a pipeline on them; all cleaned up
+ * after the test (the fake and the workers first, then the keys and the folder).
+ */
+export function usePipeline(mockOptions: MockApiOptions = { latencyMs: [1, 10] }): PipelineFixture {
+  const redis = newRedis();
+  let current: Omit<PipelineFixture, 'redis'> | null = null;
+  beforeEach(async () => {
+    const prefix = randomPrefix();
+    const tmp = await tempDir();
+    const mock = await startMockApi(mockOptions);
+    const p = await pipeline({ prefix, out: tmp.dir, apiUrl: mock.url });
+    current = { prefix, tmp, mock, p };
+  });
+  afterEach(async () => {
+    if (!current) return;
+    const { p, mock, prefix, tmp } = current;
+    current = null;
+    await p.close();
+    await mock.close();
+    await cleanupPrefix(redis, prefix);
+    await tmp.cleanup();
+  });
+  afterAll(() => redis.disconnect());
+  const get = () => {
+    if (!current) throw new Error('usePipeline: only inside a test');
+    return current;
+  };
+  return {
+    redis,
+    get prefix() { return get().prefix; },
+    get tmp() { return get().tmp; },
+    get mock() { return get().mock; },
+    get p() { return get().p; },
+  };
 }
