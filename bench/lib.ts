@@ -39,17 +39,8 @@ export function benchPrefix(name: string): string {
   return `{nsbench-${name}-${randomBytes(4).toString('hex')}}`;
 }
 
-export async function cleanupPrefix(redis: Redis, prefix: string): Promise<number> {
-  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
-  let cursor = '0';
-  let deleted = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) deleted += await redis.del(...keys);
-  } while (cursor !== '0');
-  return deleted;
-}
+// The same clean-up the tests use: SCAN for the prefix, DEL what it finds.
+export { cleanupPrefix } from '../test/helpers/redis.js';
 
 export async function tempDir(name: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(os.tmpdir(), `nsbench-${name}-`));
