@@ -13,7 +13,7 @@ export interface ProcessorDeps {
   logger: Logger;
   client: Pick<StabilityClient, 'generate'>;
   limiter: Pick<RateLimiter, 'acquireSlot' | 'lockout'>;
-  ledger: Pick<Ledger, 'reserve' | 'settle'>;
+  ledger: Pick<Ledger, 'reserve' | 'settle' | 'addMaybeBilled'>;
   state: Pick<BatchState, 'setState'>;
   breaker: Pick<CircuitBreaker, 'recordFailure' | 'recordSuccess'>;
   inflight: Inflight;

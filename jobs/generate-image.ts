@@ -81,7 +81,13 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     }
 
     const owner = `${deps.workerId}:${token ?? ''}`;
-    if ((await deps.inflight.claim(jobId, owner)) === 'held') {
+    const claim = await deps.inflight.claim(jobId, owner);
+    if (claim === 'orphan') {
+      // The previous attempt's worker died with this request out: the API may have billed it.
+      await deps.ledger.addMaybeBilled(data.batch, data.credits);
+      log.warn('the previous attempt died while its request was out; counted as possibly billed, sending again');
+    }
+    if (claim === 'held') {
       await deps.ledger.settle(data.batch, data.credits, 'unbilled');
       const wait = Math.max(1000, await deps.inflight.remainingMs(jobId));
       log.warn({ waitMs: wait }, 'this job is being sent by another worker; delaying it instead of paying twice');
@@ -93,6 +99,7 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     try {
       // A 429 elsewhere between taking the slot and sending voids the slot: wait the lockout out.
       while ((await (await deps.limiter.acquireSlot(signal)).sent()) > 0);
+      await deps.inflight.markSent(jobId);
       const res = await deps.client.generate(
         { model: data.model, prompt: data.prompt, negative_prompt: data.negative_prompt, params: data.params, seed: data.seed },
         signal,

@@ -32,6 +32,8 @@ export interface Ledger {
   reserve(batch: string, credits: number): Promise<ReserveResult>;
   /** Releases a reservation and books it as billed, maybe billed, or not at all. */
   settle(batch: string, credits: number, outcome: SettleOutcome): Promise<void>;
+  /** Counts a request whose outcome can never be known (its sender died) as possibly billed. */
+  addMaybeBilled(batch: string, credits: number): Promise<void>;
   get(batch: string): Promise<LedgerTotals>;
 }
 
@@ -107,6 +109,10 @@ export function createLedger(opts: { redis: Redis; prefix: string }): Ledger {
       const r = (await reserveScript(key(batch), toMicro(credits))) as number[];
       if (r[0] === 1) return { ok: true };
       return { ok: false, budget: fromMicro(Number(r[1])), committed: fromMicro(Number(r[2])) };
+    },
+
+    async addMaybeBilled(batch, credits) {
+      await redis.hincrby(key(batch), 'maybe_billed', toMicro(credits));
     },
 
     async settle(batch, credits, outcome) {
