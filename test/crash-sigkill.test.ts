@@ -124,11 +124,12 @@ describe('crash: SIGKILL a worker mid-batch, again and again', () => {
     expect(billed.length).toBe(JOBS);
     // Each kill can lose at most the victim's requests in flight (billed by the API, never answered to us).
     expect(extra).toBeLessThanOrEqual(CONCURRENCY * KILLS);
-    // Every request a kill left without an answer is counted as possibly billed (3 credits each for core),
-    // so the ledger never under-reports what the API may have charged.
+    // Every request a kill left without an answer is counted as possibly billed, so the ledger never
+    // under-reports what the API charged: billed (answers we got) + possibly billed covers it all.
     const ledger = await p.ctx.ledger.get('b');
-    expect(ledger.maybeBilled).toBeGreaterThanOrEqual(extra * 3);
-    expect(ledger.billed).toBe(JOBS * 3);
+    expect(ledger.billed).toBeGreaterThanOrEqual(JOBS * 3);
+    expect(ledger.billed).toBeLessThanOrEqual(mock.stats.billedCredits);
+    expect(ledger.billed + ledger.maybeBilled).toBeGreaterThanOrEqual(mock.stats.billedCredits);
     console.log(`[crash-sigkill] ${KILLS} kills: ${extra} extra billed (bound ${CONCURRENCY * KILLS}; ${inFlightAtKills} requests in flight at the API at the kills); raw manifest lines ${raw.length} for ${JOBS} jobs`);
   });
 });
