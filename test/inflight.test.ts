@@ -22,7 +22,7 @@ describe('in-flight record', () => {
     await t.p.startWorker();
     // The free job goes through while the other stays unsent (however slow this machine is today).
     const freeSent = () => [...t.mock.stats.generations.keys()].some((k) => k.includes('a free one'));
-    for (let i = 0; i < 200 && !freeSent(); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 800 && !freeSent(); i++) await new Promise((r) => setTimeout(r, 25));
     expect(freeSent()).toBe(true);
     expect(arrivals.every((t) => t >= heldAt + ttlMs)).toBe(true);
 
