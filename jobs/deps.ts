@@ -12,7 +12,7 @@ import type { StabilityClient } from '../src/stability/client.js';
 export interface ProcessorDeps {
   logger: Logger;
   client: Pick<StabilityClient, 'generate'>;
-  limiter: Pick<RateLimiter, 'acquireSlot' | 'lockout'>;
+  limiter: Pick<RateLimiter, 'acquire' | 'lockout'>;
   ledger: Pick<Ledger, 'reserve' | 'settle' | 'addMaybeBilled'>;
   state: Pick<BatchState, 'setState'>;
   breaker: Pick<CircuitBreaker, 'recordFailure' | 'recordSuccess'>;

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { jobDataSchema, type JobData } from '../src/job-data.js';
 import { ApiError, StorageError, toErrorRecord, type ErrorRecord } from '../src/errors.js';
 import { recordFinal, type FinalOutcome } from '../src/finalize.js';
-import { findExistingImage, saveImage } from '../src/output/image-writer.js';
+import { findExistingImage, prepareImage } from '../src/output/image-writer.js';
 import { appendManifest } from '../src/output/manifest.js';
 import type { ProcessorDeps } from './deps.js';
 
@@ -51,7 +51,8 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     }
 
     const dir = deps.batchDir(data.batch);
-    const existing = await findExistingImage(dir, { ...data, id: jobId });
+    // Independent lookups, done together: every round trip here is latency added to every job.
+    const [existing, stashed] = await Promise.all([findExistingImage(dir, { ...data, id: jobId }), deps.stash.get(jobId)]);
     if (existing) {
       // Delivery is at least once; billing must be at most once. A crash between the sidecar and
       // the manifest line leaves the line missing: append it again (readers take the last per id).
@@ -62,13 +63,19 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     }
 
     const startedAt = deps.now();
-    const stashed = await deps.stash.get(jobId);
     if (stashed) {
       return writeResult(job, data, stashed, startedAt, data.credits, log, true);
     }
 
-    const reservation = await deps.ledger.reserve(data.batch, data.credits);
+    const owner = `${deps.workerId}:${token ?? ''}`;
+    const [reservation, claim] = await Promise.all([deps.ledger.reserve(data.batch, data.credits), deps.inflight.claim(jobId, owner)]);
+    if (claim === 'orphan') {
+      // The previous attempt's worker died with this request out: the API may have billed it.
+      await deps.ledger.addMaybeBilled(data.batch, data.credits);
+      log.warn('the previous attempt died while its request was out; counted as possibly billed, sending again');
+    }
     if (!reservation.ok) {
+      if (claim !== 'held') await deps.inflight.release(jobId, owner);
       const error: ErrorRecord = {
         class: 'budget',
         status: null,
@@ -80,13 +87,6 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
       throw new UnrecoverableError(error.message);
     }
 
-    const owner = `${deps.workerId}:${token ?? ''}`;
-    const claim = await deps.inflight.claim(jobId, owner);
-    if (claim === 'orphan') {
-      // The previous attempt's worker died with this request out: the API may have billed it.
-      await deps.ledger.addMaybeBilled(data.batch, data.credits);
-      log.warn('the previous attempt died while its request was out; counted as possibly billed, sending again');
-    }
     if (claim === 'held') {
       await deps.ledger.settle(data.batch, data.credits, 'unbilled');
       const wait = Math.max(1000, await deps.inflight.remainingMs(jobId));
@@ -97,8 +97,8 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     const keepAlive = setInterval(() => void deps.inflight.renew(jobId, owner).catch(() => {}), deps.inflightRenewMs);
     let settled = false;
     try {
-      // A 429 elsewhere between taking the slot and sending voids the slot: wait the lockout out.
-      while ((await (await deps.limiter.acquireSlot(signal)).sent()) > 0);
+      // The slot is taken the moment the request leaves (a grant is refused during a 429 lockout).
+      await deps.limiter.acquire(signal);
       await deps.inflight.markSent(jobId);
       const res = await deps.client.generate(
         { model: data.model, prompt: data.prompt, negative_prompt: data.negative_prompt, params: data.params, seed: data.seed },
@@ -131,13 +131,14 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
   ): Promise<GenerateResult> {
     const dir = deps.batchDir(data.batch);
     const status = res.finishReason === 'CONTENT_FILTERED' ? 'filtered' : 'succeeded';
-    let saved;
+    const saved = prepareImage(dir, { ...data, id: job.id! }, res.bytes, { seed: res.seed, mime: res.mime });
     try {
-      saved = await saveImage(dir, { ...data, id: job.id! }, res.bytes, { seed: res.seed, mime: res.mime });
-      // Without its sidecar the image does not count as done: a failure here must keep the bytes too.
-      await recordFinal(deps, job, data, {
-        status, file: saved.file, bytes: saved.bytes, sha256: saved.sha256, seed: res.seed, credits, error: null, startedAt,
-      });
+      // The image and its sidecar go to disk together; a failure of either keeps the bytes.
+      await recordFinal(
+        deps, job, data,
+        { status, file: saved.file, bytes: saved.bytes, sha256: saved.sha256, seed: res.seed, credits, error: null, startedAt },
+        { target: saved.target, parts: saved.parts },
+      );
     } catch (err) {
       if (err instanceof StorageError) {
         // The image is paid for: keep the bytes and retry the write, never the request.

@@ -3,7 +3,8 @@ import type { JobData } from './job-data.js';
 import type { ManifestRecord } from './output/record.js';
 import type { ErrorRecord } from './errors.js';
 import { appendManifest } from './output/manifest.js';
-import { writeSidecar } from './output/sidecar.js';
+import { sidecarFile, writeSidecar } from './output/sidecar.js';
+import { writeFilesAtomic } from './output/atomic.js';
 import type { BatchState } from './batch-state.js';
 
 export interface FinalOutcome {
@@ -53,10 +54,17 @@ export async function recordFinal(
   job: Pick<Job<JobData>, 'id' | 'attemptsMade'> & { id?: string | undefined },
   data: JobData,
   outcome: FinalOutcome,
+  image?: { target: string; parts: Buffer[] },
 ): Promise<ManifestRecord> {
   const record = buildRecord(job.id!, data, job.attemptsMade + 1, outcome, deps.now());
   const dir = deps.batchDir(data.batch);
-  await writeSidecar(dir, data.file, record);
+  if (image) {
+    // Image and sidecar are written and fsynced at once, then renamed image first: a sidecar never
+    // stands without its image, and the job costs one round of fsyncs instead of two.
+    await writeFilesAtomic([{ target: image.target, data: image.parts }, sidecarFile(dir, data.file, record)]);
+  } else {
+    await writeSidecar(dir, data.file, record);
+  }
   await appendManifest(dir, record);
   await deps.state.setState(data.batch, job.id!, outcome.status);
   return record;

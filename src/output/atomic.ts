@@ -49,44 +49,82 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/**
- * Writes `data` to `target` atomically: temp file in the same folder (same filesystem, so the
- * rename is atomic), fsync, rename over the target, fsync the folder. Creates parent folders.
- * Throws a StorageError carrying the errno code (ENOSPC, EACCES, EROFS, EDQUOT, …); on
- * failure the temp file is removed and the target is untouched.
- */
-export async function writeFileAtomic(
-  target: string,
-  data: Buffer | string | readonly Buffer[],
-  opts: { fsync?: boolean; syncDir?: boolean } = {},
-): Promise<void> {
-  const doSync = opts.fsync ?? true;
-  const dir = path.dirname(target);
-  if (!madeDirs.has(dir)) {
-    try {
-      await mkdir(dir, { recursive: true });
-      madeDirs.add(dir);
-    } catch (err) {
-      throw toStorageError(err, `cannot create folder ${dir} for ${target}`);
-    }
+export type FileData = Buffer | string | readonly Buffer[];
+
+async function ensureDir(dir: string, target: string): Promise<void> {
+  if (madeDirs.has(dir)) return;
+  try {
+    await mkdir(dir, { recursive: true });
+    madeDirs.add(dir);
+  } catch (err) {
+    throw toStorageError(err, `cannot create folder ${dir} for ${target}`);
   }
+}
+
+/** Writes (and fsyncs) a temp file beside `target`; returns its path. Cleans up after itself on failure. */
+async function writeTemp(target: string, data: FileData, doSync: boolean): Promise<string> {
+  const dir = path.dirname(target);
+  await ensureDir(dir, target);
   const tmp = tempPathFor(target);
   let fh: FileHandle | undefined;
   try {
     fh = await open(tmp, 'wx'); // 'wx': never follow or reuse something already there
     if (typeof data === 'string' || Buffer.isBuffer(data)) await fh.writeFile(data);
-    else for (const part of data) await writeAll(fh, part);
+    else await writeParts(fh, data);
     if (doSync) await fh.sync();
     await fh.close();
     fh = undefined;
-    await rename(tmp, target);
+    return tmp;
   } catch (err) {
     await fh?.close().catch(() => {});
     await rm(tmp, { force: true }).catch(() => {});
     madeDirs.delete(dir); // the folder may be gone or replaced: check again next time
     throw toStorageError(err, `cannot write ${target}`);
   }
-  if (doSync && opts.syncDir !== false) await fsyncDir(dir);
+}
+
+/**
+ * Writes `data` to `target` atomically: temp file in the same folder (same filesystem, so the
+ * rename is atomic), fsync, rename over the target, fsync the folder. Creates parent folders.
+ * Throws a StorageError carrying the errno code (ENOSPC, EACCES, EROFS, EDQUOT, …); on
+ * failure the temp file is removed and the target is untouched.
+ */
+export async function writeFileAtomic(target: string, data: FileData, opts: { fsync?: boolean; syncDir?: boolean } = {}): Promise<void> {
+  const doSync = opts.fsync ?? true;
+  await writeFilesAtomic([{ target, data }], { fsync: doSync, syncDir: doSync && opts.syncDir !== false });
+}
+
+/**
+ * Several files that must appear together in this order (an image before its sidecar): all temp
+ * files are written and fsynced at once, then renamed in order, then each folder is fsynced once.
+ * A crash leaves a prefix of them in place, never a later one without an earlier one.
+ */
+export async function writeFilesAtomic(
+  files: ReadonlyArray<{ target: string; data: FileData }>,
+  opts: { fsync?: boolean; syncDir?: boolean } = {},
+): Promise<void> {
+  const doSync = opts.fsync ?? true;
+  const written = await Promise.allSettled(files.map((f) => writeTemp(f.target, f.data, doSync)));
+  const temps = written.map((w) => (w.status === 'fulfilled' ? w.value : null));
+  const failed = written.find((w): w is PromiseRejectedResult => w.status === 'rejected');
+  let i = 0;
+  try {
+    if (failed) throw failed.reason;
+    for (; i < files.length; i++) await rename(temps[i]!, files[i]!.target);
+  } catch (err) {
+    await Promise.all(temps.slice(i).map((t) => (t ? rm(t, { force: true }).catch(() => {}) : undefined)));
+    throw toStorageError(err, `cannot write ${files[i]?.target ?? files[0]?.target}`);
+  }
+  if (doSync && opts.syncDir !== false) {
+    for (const dir of new Set(files.map((f) => path.dirname(f.target)))) await fsyncDir(dir);
+  }
+}
+
+/** One writev for all the pieces (one syscall, not one per piece); a short write finishes the rest. */
+async function writeParts(fh: FileHandle, parts: readonly Buffer[]): Promise<void> {
+  const total = parts.reduce((n, b) => n + b.length, 0);
+  const { bytesWritten } = await fh.writev(parts as Buffer[]);
+  if (bytesWritten < total) await writeAll(fh, Buffer.concat(parts as Buffer[]).subarray(bytesWritten));
 }
 
 async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {

@@ -38,38 +38,48 @@ export function pngTextFor(job: SaveJob, seed: number): Record<string, string> {
   };
 }
 
+export interface PreparedImage extends SavedImage {
+  /** Absolute path the image goes to. */
+  target: string;
+  /** The bytes to write, as pieces (views of the received bytes around any new text chunks). */
+  parts: Buffer[];
+}
+
 /**
- * Writes a generated image to `<batchDir>/<job.file>` atomically. PNGs get `parameters`
- * and `nightshift` text chunks with the seed the API returned. Throws StorageError on
- * filesystem failures (the caller keeps the bytes and retries the write, never the request).
+ * What `saveImage` would write, computed without touching the disk: PNGs get `parameters` and
+ * `nightshift` text chunks with the seed the API returned; size and sha256 are of those bytes.
+ * Lets the image and its sidecar be written together (writeFilesAtomic).
  */
-export async function saveImage(
-  batchDir: string,
-  job: SaveJob,
-  bytes: Buffer,
-  meta: { seed: number; mime: string },
-): Promise<SavedImage> {
+export function prepareImage(batchDir: string, job: SaveJob, bytes: Buffer, meta: { seed: number; mime: string }): PreparedImage {
   const target = resolveInBatch(batchDir, job.file);
-  let out: Buffer[] = [bytes];
+  let parts: Buffer[] = [bytes];
   if (isPng(bytes) || meta.mime === 'image/png') {
     try {
-      out = pngTextParts(bytes, pngTextFor(job, meta.seed));
+      parts = pngTextParts(bytes, pngTextFor(job, meta.seed));
     } catch {
       // Not a well-formed PNG: the bytes are paid for, so keep them exactly as received
       // rather than lose them; judging the body is the API client's job.
-      out = [bytes];
+      parts = [bytes];
     }
   }
-  // The sidecar is written next to it right after, and its folder fsync makes both renames durable;
-  // a job is not complete before that, so one folder fsync serves both.
-  await writeFileAtomic(target, out, { syncDir: false });
   const hash = createHash('sha256');
   let length = 0;
-  for (const part of out) {
+  for (const part of parts) {
     hash.update(part);
     length += part.length;
   }
-  return { file: job.file, bytes: length, sha256: hash.digest('hex') };
+  return { file: job.file, bytes: length, sha256: hash.digest('hex'), target, parts };
+}
+
+/**
+ * Writes a generated image to `<batchDir>/<job.file>` atomically (see prepareImage). Throws
+ * StorageError on filesystem failures (the caller keeps the bytes and retries the write, never
+ * the request).
+ */
+export async function saveImage(batchDir: string, job: SaveJob, bytes: Buffer, meta: { seed: number; mime: string }): Promise<SavedImage> {
+  const img = prepareImage(batchDir, job, bytes, meta);
+  await writeFileAtomic(img.target, img.parts);
+  return { file: img.file, bytes: img.bytes, sha256: img.sha256 };
 }
 
 /**

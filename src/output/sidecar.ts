@@ -29,9 +29,14 @@ export function normalizeRecord(record: ManifestRecord): ManifestRecord {
  * findExistingImage looks.
  */
 export async function writeSidecar(batchDir: string, intendedFile: string, record: ManifestRecord): Promise<string> {
-  const target = resolveInBatch(batchDir, sidecarPathFor(intendedFile));
-  await writeFileAtomic(target, `${JSON.stringify(normalizeRecord(record), null, 2)}\n`);
+  const { target, data } = sidecarFile(batchDir, intendedFile, record);
+  await writeFileAtomic(target, data);
   return target;
+}
+
+/** The sidecar's path and contents, for writing it together with its image. */
+export function sidecarFile(batchDir: string, intendedFile: string, record: ManifestRecord): { target: string; data: string } {
+  return { target: resolveInBatch(batchDir, sidecarPathFor(intendedFile)), data: `${JSON.stringify(normalizeRecord(record), null, 2)}\n` };
 }
 
 /** Reads and validates one sidecar; throws on a missing, unreadable or invalid file. */
