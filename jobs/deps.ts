@@ -33,5 +33,4 @@ export interface ProcessorDeps {
   pauseQueue: (reason: 'auth' | 'payment' | 'storage' | 'circuit', message: string) => Promise<void>;
   /** A 401/402: the worker stops and exits 4. */
   onStop: (err: ApiError) => void;
-  onBudgetReached?: (batch: string) => void;
 }

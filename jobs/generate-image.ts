@@ -83,7 +83,6 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
         message: `batch budget of ${reservation.budget} credits reached (${reservation.committed} committed); raise it with \`nightshift retry --batch ${data.batch} --max-credits N\``,
       };
       await finalFailure(job, data, error, null);
-      deps.onBudgetReached?.(data.batch);
       throw new UnrecoverableError(error.message);
     }
 
@@ -97,9 +96,11 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     const keepAlive = setInterval(() => void deps.inflight.renew(jobId, owner).catch(() => {}), deps.inflightRenewMs);
     let settled = false;
     try {
-      // The slot is taken the moment the request leaves (a grant is refused during a 429 lockout).
-      await deps.limiter.acquire(signal);
+      // Marked first, so nothing stands between the grant and the request leaving: the window counts
+      // from the grant, and none is made during a 429 lockout. (A worker that dies while waiting for
+      // its slot leaves the mark: the request is counted as possibly billed, erring on the safe side.)
       await deps.inflight.markSent(jobId);
+      await deps.limiter.acquire(signal);
       const res = await deps.client.generate(
         { model: data.model, prompt: data.prompt, negative_prompt: data.negative_prompt, params: data.params, seed: data.seed },
         signal,

@@ -33,30 +33,16 @@ export interface RateLimiterOptions {
   spread?: boolean;
 }
 
-export type AcquireResult = { granted: true; member: string } | { granted: false; waitMs: number; reason: 'window' | 'lockout' };
-
-/**
- * A slot taken ahead of a request. Until `sent()` it counts as if the request were sent a whole window
- * from now, so a process that stalls between taking the slot and sending cannot let other workers'
- * requests bunch up with its own; `sent()` moves it to the moment the request really leaves.
- */
-export interface Slot {
-  /**
-   * Call right before sending. Resolves 0 when the request may go; otherwise a lockout began after the
-   * slot was granted, the slot is gone, and the value is the milliseconds left: take a new slot.
-   */
-  sent(): Promise<number>;
-  /** Gives the slot back when the request is not sent after all. */
-  release(): Promise<void>;
-}
+export type AcquireResult = { granted: true } | { granted: false; waitMs: number; reason: 'window' | 'lockout' };
 
 export interface RateLimiter {
   /** Takes a slot now if one is free; otherwise says how long to wait and why. */
   tryAcquire(): Promise<AcquireResult>;
-  /** Waits until a slot is taken. Rejects with `signal.reason` when aborted. */
+  /**
+   * Waits until a slot is taken. Call it right before the request leaves: the window counts from the
+   * grant, and no grant is made during a 429 lockout. Rejects with `signal.reason` when aborted.
+   */
   acquire(signal?: AbortSignal): Promise<void>;
-  /** Like acquire, but the slot is pending until its request is sent (see Slot). */
-  acquireSlot(signal?: AbortSignal): Promise<Slot>;
   /** Locks every worker using this key out for `ms` (after a 429). Never shortens a longer lockout. */
   lockout(ms: number): Promise<void>;
   lockoutRemainingMs(): Promise<number>;
@@ -95,8 +81,8 @@ end
 `;
 
 // KEYS: grants (zset), lockout (string holding the lockout's end time), last grant time
-// ARGV: now, count, span (= windowMs + marginMs), unique member suffix, idle ttl, min gap, pending (0/1)
-// -> {1, now, member} granted | {0, waitMs, reason}
+// ARGV: now, count, span (= windowMs + marginMs), unique member suffix, idle ttl, min gap
+// -> {1, now} granted | {0, waitMs, reason}
 const ACQUIRE_LUA = `${NOW_LUA}
 local untilMs = tonumber(redis.call('GET', KEYS[2]))
 if untilMs and untilMs > now then
@@ -112,30 +98,15 @@ end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - span)
 local n = redis.call('ZCARD', KEYS[1])
 if n < count then
-  local member = now .. '-' .. ARGV[4]
-  local score = now
-  if ARGV[7] == '1' then score = now + span end
-  redis.call('ZADD', KEYS[1], score, member)
-  redis.call('PEXPIRE', KEYS[1], 2 * span + tonumber(ARGV[5]))
+  redis.call('ZADD', KEYS[1], now, now .. '-' .. ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], span + tonumber(ARGV[5]))
   redis.call('SET', KEYS[3], now, 'PX', span + tonumber(ARGV[5]))
-  return {1, now, member}
+  return {1, now}
 end
 -- A slot frees when the grant that pushes us to the limit leaves the window (n > count only if
 -- another worker runs with a larger count on the same key).
 local entry = redis.call('ZRANGE', KEYS[1], n - count, n - count, 'WITHSCORES')
 return {0, tonumber(entry[2]) + span - now, 'window'}
-`;
-
-// KEYS: grants, lockout. ARGV: now, member. Moves a pending slot to the moment its request is sent,
-// unless a 429 locked the key out since the slot was granted: then the slot is dropped -> lockout ms left.
-const SENT_LUA = `${NOW_LUA}
-local untilMs = tonumber(redis.call('GET', KEYS[2]))
-if untilMs and untilMs > now then
-  redis.call('ZREM', KEYS[1], ARGV[2])
-  return untilMs - now
-end
-redis.call('ZADD', KEYS[1], 'XX', now, ARGV[2])
-return 0
 `;
 
 // KEYS: lockout. ARGV: now, ms. The value is the end time so an injected clock works too; PX only cleans up.
@@ -202,44 +173,29 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   const member = randomBytes(6).toString('hex');
   let seq = 0;
 
-  const acquireScript = script(redis, 'nsRateAcquire3', 3, ACQUIRE_LUA);
+  const acquireScript = script(redis, 'nsRateAcquire', 3, ACQUIRE_LUA);
   const lockoutScript = script(redis, 'nsRateLockout', 1, LOCKOUT_LUA);
   const peekScript = script(redis, 'nsRatePeek', 2, PEEK_LUA);
-  const sentScript = script(redis, 'nsRateSent2', 2, SENT_LUA);
 
-  async function take(pending: boolean): Promise<AcquireResult> {
+  async function tryAcquire(): Promise<AcquireResult> {
     seq = (seq + 1) % Number.MAX_SAFE_INTEGER;
-    const r = (await acquireScript(grantsKey, lockoutKey, lastKey, clock(), count, span, `${member}-${seq}`, IDLE_TTL_MS, gapMs, pending ? '1' : '0')) as [
+    const r = (await acquireScript(grantsKey, lockoutKey, lastKey, clock(), count, span, `${member}-${seq}`, IDLE_TTL_MS, gapMs)) as [
       number,
       number,
       string?,
     ];
-    if (r[0] === 1) return { granted: true, member: String(r[2]) };
+    if (r[0] === 1) return { granted: true };
     return { granted: false, waitMs: Math.max(1, Number(r[1])), reason: r[2] === 'lockout' ? 'lockout' : 'window' };
   }
 
-  async function waitFor(pending: boolean, signal?: AbortSignal): Promise<string> {
+  async function acquire(signal?: AbortSignal): Promise<void> {
     for (;;) {
       signal?.throwIfAborted();
-      const r = await take(pending);
-      if (r.granted) return r.member;
+      const r = await tryAcquire();
+      if (r.granted) return;
       const jitter = Math.floor(random() * JITTER_MS);
       await sleep(Math.min(r.waitMs, MAX_SLEEP_MS) + jitter, signal);
     }
-  }
-
-  const tryAcquire = () => take(false);
-  async function acquire(signal?: AbortSignal): Promise<void> {
-    await waitFor(false, signal);
-  }
-  async function acquireSlot(signal?: AbortSignal): Promise<Slot> {
-    const m = await waitFor(true, signal);
-    return {
-      sent: async () => Number(await sentScript(grantsKey, lockoutKey, clock(), m)),
-      release: async () => {
-        await redis.zrem(grantsKey, m);
-      },
-    };
   }
 
   async function lockout(ms: number): Promise<void> {
@@ -256,7 +212,6 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   return {
     tryAcquire,
     acquire,
-    acquireSlot,
     lockout,
     lockoutRemainingMs: async () => (await peek())[1],
     inWindow: async () => (await peek())[0],
