@@ -27,7 +27,6 @@ export interface WorkerFlags {
   stalledInterval?: string;
   maxStalled?: string;
   backoff?: string;
-  attempts?: string;
   rateMargin?: string;
   breakerThreshold?: string;
   probeInterval?: string;
@@ -69,7 +68,6 @@ export interface WorkerConfig {
   lockDurationMs: number;
   stalledIntervalMs: number;
   maxStalledCount: number;
-  attempts: number;
   backoffMs: number;
   breakerThreshold: number;
   probeIntervalMs: number;
@@ -143,7 +141,6 @@ export function loadWorkerConfig(flags: WorkerFlags, env: NodeJS.ProcessEnv = pr
     stalledIntervalMs: s('stalled-interval', flags.stalledInterval ?? env.NIGHTSHIFT_STALLED_INTERVAL, 30, 0.1),
     // A few crashes or forced deploys must not fail a job (a stall failure skips retries).
     maxStalledCount: num('max-stalled', flags.maxStalled, 5, { min: 1, int: true }),
-    attempts: num('attempts', flags.attempts, 5, { min: 1, int: true }),
     backoffMs: s('backoff', flags.backoff ?? env.NIGHTSHIFT_BACKOFF, 5, 0),
     breakerThreshold: num('breaker-threshold', flags.breakerThreshold, 20, { min: 1, int: true }),
     probeIntervalMs: s('probe-interval', flags.probeInterval ?? env.NIGHTSHIFT_PROBE_INTERVAL, 60, 0.01),

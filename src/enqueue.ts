@@ -3,8 +3,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ApiError, EnvironmentError, StoppedError, UsageError } from './errors.js';
-import { BATCH_NAME, buildJob, identifyJobs } from './jobs.js';
-import { creditsPerImage } from './models.js';
+import { BATCH_NAME, buildJob, creditsOf, identifyJobs } from './jobs.js';
 import type { JobData } from './job-data.js';
 import { loadPromptFilesOrThrow } from './prompts/load.js';
 import type { GenerationDefaults } from './prompts/types.js';
@@ -77,7 +76,7 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
   }
   const summary: EnqueueSummary = {
     batch, queue: null, files: opts.files, prompts: specs.length, jobs: ident.ids.length,
-    collapsed: ident.collapsed, added: 0, present: 0, estimatedCredits: ident.credits, balance: null,
+    collapsed: ident.collapsed, added: 0, present: 0, estimatedCredits: creditsOf(ident), balance: null,
     maxCredits: opts.maxCredits ?? null, warnings: [], dryRun: opts.dryRun,
   };
   if (opts.dryRun || !deps.connect) {
@@ -88,15 +87,11 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
   summary.queue = r.queueName;
   const present = await existingJobIds(r.redis, r.prefix, r.queueName, ident.ids);
   const fresh: number[] = [];
-  let micro = 0;
   ident.ids.forEach((id, n) => {
-    if (present.has(id)) return;
-    fresh.push(n);
-    const spec = specs[ident.spec[n]!]!;
-    micro += Math.round(creditsPerImage(spec.model, spec.params) * 1e6);
+    if (!present.has(id)) fresh.push(n);
   });
   summary.present = present.size;
-  summary.estimatedCredits = micro / 1e6;
+  summary.estimatedCredits = creditsOf(ident, fresh);
   budgetWarning(summary);
 
   if (fresh.length > 0 && deps.getBalance) {

@@ -67,9 +67,9 @@ export interface JobIdentities {
   spec: Uint32Array;
   sample: Uint32Array;
   seed: Float64Array;
+  /** List price of each job, in micro-credits (sums stay exact). */
+  microCredits: Float64Array;
   collapsed: number;
-  /** Sum of list prices of all (collapsed) jobs. */
-  credits: number;
 }
 
 export function identifyJobs(specs: PromptSpec[], batch: string): JobIdentities {
@@ -79,8 +79,8 @@ export function identifyJobs(specs: PromptSpec[], batch: string): JobIdentities 
   const specOf: number[] = [];
   const sampleOf: number[] = [];
   const seedOf: number[] = [];
+  const microOf: number[] = [];
   let collapsed = 0;
-  let micro = 0;
   specs.forEach((spec, k) => {
     for (let sample = 0; sample < spec.samples; sample++) {
       const seed = seedFor(batch, spec, sample);
@@ -95,12 +95,12 @@ export function identifyJobs(specs: PromptSpec[], batch: string): JobIdentities 
       specOf.push(k);
       sampleOf.push(sample);
       seedOf.push(seed);
-      micro += Math.round(creditsPerImage(spec.model, spec.params) * 1e6);
+      microOf.push(Math.round(creditsPerImage(spec.model, spec.params) * 1e6));
     }
   });
   return {
     ids, id8s, spec: Uint32Array.from(specOf), sample: Uint32Array.from(sampleOf), seed: Float64Array.from(seedOf),
-    collapsed, credits: micro / 1e6,
+    microCredits: Float64Array.from(microOf), collapsed,
   };
 }
 
@@ -121,7 +121,7 @@ export function buildJob(specs: PromptSpec[], ident: JobIdentities, n: number, o
     model: spec.model,
     params: spec.params,
     seed: ident.seed[n]!,
-    credits: creditsPerImage(spec.model, spec.params),
+    credits: ident.microCredits[n]! / 1e6,
     file: imageFileName(opts.index, spec.prompt, id8, outputExtension(spec.params)),
     rate_limited: 0,
     maybe_billed: 0,
@@ -141,7 +141,10 @@ export function planJobs(specs: PromptSpec[], opts: { batch: string; api: string
   return { jobs, collapsed: ident.collapsed };
 }
 
-/** Sum of list prices, rounded to avoid float dust. */
-export function sumCredits(jobs: Array<{ data: { credits: number } }>): number {
-  return Math.round(jobs.reduce((s, j) => s + j.data.credits, 0) * 1e6) / 1e6;
+/** Credits of the jobs `ns` of `ident` (all of them when omitted). */
+export function creditsOf(ident: JobIdentities, ns?: Iterable<number>): number {
+  let micro = 0;
+  if (ns === undefined) for (const m of ident.microCredits) micro += m;
+  else for (const n of ns) micro += ident.microCredits[n]!;
+  return micro / 1e6;
 }

@@ -37,9 +37,3 @@ export function createLogger(opts: LoggerOptions): Logger {
     pino.multistream(streams),
   );
 }
-
-/** Removes an API key from any text (error messages from libraries may echo headers). */
-export function scrubSecret(text: string, secret: string | null): string {
-  if (!secret || secret.length < 4) return text;
-  return text.split(secret).join('[redacted]');
-}

@@ -4,7 +4,6 @@ import { Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Config, WorkerConfig } from './config.js';
 import type { ApiError } from './errors.js';
-import { StoppedError } from './errors.js';
 import type { JobData } from './job-data.js';
 import { createRedis, checkRedisSettings } from './redis.js';
 import { createQueue, nsKey } from './queue.js';
@@ -220,4 +219,3 @@ export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandl
   return handle;
 }
 
-export { StoppedError };

@@ -10,7 +10,6 @@ import type { OutputFormat } from '../models.js';
 import { encodeBlockJpeg, jpegPadding, type Rgb } from './tiny-jpeg.js';
 import { encodeSolidWebp } from './tiny-webp.js';
 import { pngChunk } from '../png/chunk.js';
-export { pngChunk };
 
 export type ImageMime = 'image/png' | 'image/jpeg' | 'image/webp';
 
