@@ -6,8 +6,6 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { EnvironmentError } from './errors.js';
 
-export const LOCAL_REDIS_URL = 'redis://127.0.0.1:6379';
-
 /** A Redis URL safe to print: user and password never appear. */
 export function redactRedisUrl(url: string): string {
   try {
@@ -107,7 +105,14 @@ export interface PrivateRedis {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+export interface RedisServerProcess {
+  url: string;
+  /** Stops the server (SIGTERM flushes the append-only file); resolves once the process is gone. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** A port free on 127.0.0.1 right now: bind one, then let it go. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
@@ -119,52 +124,62 @@ async function freePort(): Promise<number> {
 }
 
 /**
- * Starts a private redis-server whose append-only file lives under `dir`, so an
- * interrupted `run` resumes where it stopped when run again.
+ * Spawns `redis-server` on 127.0.0.1:`port` with its files under `dir` (noeviction, no RDB
+ * snapshots, plus `args`) and resolves once it answers. Rejects with the spawn error (ENOENT when
+ * there is no redis-server on PATH) or when it does not answer within `timeoutMs`.
  */
-export async function startPrivateRedis(dir: string, logger: Logger, bin = 'redis-server'): Promise<PrivateRedis> {
-  await mkdir(dir, { recursive: true });
-  const port = await freePort();
+export async function spawnRedisServer(opts: { port: number; dir: string; args?: string[]; bin?: string; timeoutMs?: number }): Promise<RedisServerProcess> {
   const args = [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes',
-    '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction', '--daemonize', 'no',
-    '--logfile', join(dir, 'redis.log'),
+    '--port', String(opts.port), '--bind', '127.0.0.1', '--dir', opts.dir, '--save', '', '--daemonize', 'no',
+    '--maxmemory-policy', 'noeviction', '--logfile', join(opts.dir, 'redis.log'), ...(opts.args ?? []),
   ];
-  const child: ChildProcess = spawn(bin, args, { stdio: 'ignore' });
-  const spawned = new Promise<void>((resolve, reject) => {
+  const child: ChildProcess = spawn(opts.bin ?? 'redis-server', args, { stdio: 'ignore' });
+  await new Promise<void>((resolve, reject) => {
     child.once('error', reject);
     child.once('spawn', () => resolve());
   });
-  try {
-    await spawned;
-  } catch (err) {
-    throw new EnvironmentError(
-      'No Redis answers on 127.0.0.1:6379 and no redis-server is on PATH to start a private one. ' +
-        'Install one (apt-get install redis-server / brew install redis) or run `docker compose up -d redis`, ' +
-        'or point --redis / REDIS_URL at yours.',
-      { cause: err },
-    );
-  }
-  const url = `redis://127.0.0.1:${port}`;
-  const deadline = Date.now() + 15_000;
+  const url = `redis://127.0.0.1:${opts.port}`;
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
   while (!(await redisAnswers(url, 500))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new EnvironmentError(`the private redis-server did not start (see ${join(dir, 'redis.log')})`);
+      throw new Error(`redis-server did not start on port ${opts.port} (see ${join(opts.dir, 'redis.log')})`);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 50));
   }
-  logger.info({ url, dir }, 'started a private redis-server');
   return {
     url,
-    stop: async () => {
-      if (child.exitCode !== null) return;
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      // SIGTERM makes redis-server flush the append-only file before it exits.
-      child.kill('SIGTERM');
+      child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * Starts a private redis-server whose append-only file lives under `dir`, so an
+ * interrupted `run` resumes where it stopped when run again.
+ */
+export async function startPrivateRedis(dir: string, logger: Logger, bin = 'redis-server'): Promise<PrivateRedis> {
+  await mkdir(dir, { recursive: true });
+  let server: RedisServerProcess;
+  try {
+    server = await spawnRedisServer({ port: await freePort(), dir, bin, args: ['--appendonly', 'yes', '--appendfsync', 'everysec'] });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new EnvironmentError(
+        'No Redis answers on 127.0.0.1:6379 and no redis-server is on PATH to start a private one. ' +
+          'Install one (apt-get install redis-server / brew install redis) or run `docker compose up -d redis`, ' +
+          'or point --redis / REDIS_URL at yours.',
+        { cause: err },
+      );
+    }
+    throw new EnvironmentError(`the private ${(err as Error).message}`, { cause: err });
+  }
+  logger.info({ url: server.url, dir }, 'started a private redis-server');
+  return { url: server.url, stop: () => server.stop() };
 }

@@ -1,5 +1,4 @@
 /** `enqueue` with a key: the balance check, its exit codes, and its slot of the shared rate limit (SPEC §3, §6). */
-import { createServer } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,19 +6,11 @@ import { startMockApi, type MockApi } from '../src/mock-api/server.js';
 import { apiKeyId } from '../src/ratelimit.js';
 import { cliEnv, runCli, tempDir } from './helpers/cli.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
+import { freePort } from '../src/redis.js';
 
 const KEY = 'sk-balance-test';
 /** Three `core` images at 3 credits each. */
 const ESTIMATE = 9;
-
-/** A port nothing listens on: bind one, then let it go. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 describe('enqueue checks the account balance', () => {
   const redis = newRedis();
@@ -103,7 +94,7 @@ describe('enqueue checks the account balance', () => {
   });
 
   it('exit 3 when the API host is unreachable', async () => {
-    const r = await enqueue([], env({ STABILITY_API_HOST: `http://127.0.0.1:${await closedPort()}` }));
+    const r = await enqueue([], env({ STABILITY_API_HOST: `http://127.0.0.1:${await freePort()}` }));
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toMatch(/unreachable/);
     expect(await jobKeys()).toEqual([]);
