@@ -3,9 +3,8 @@ import type { Config } from './config.js';
 import type { QueueContext } from './cli/context.js';
 import type { JobData } from './job-data.js';
 import { batchDir, sidecarPathFor } from './output/paths.js';
-import { readSidecar, writeSidecar } from './output/sidecar.js';
-import { appendManifest } from './output/manifest.js';
-import { buildRecord } from './finalize.js';
+import { readSidecar } from './output/sidecar.js';
+import { recordFinal } from './finalize.js';
 import { join } from 'node:path';
 
 const PAGE = 500;
@@ -29,14 +28,11 @@ export async function cancelBatch(ctx: QueueContext, config: Config, batch: stri
     } catch {
       continue; // became active meanwhile: it finishes
     }
-    const record = buildRecord(j.id!, j.data, j.attemptsMade, {
-      status: 'failed', file: null, bytes: null, sha256: null, seed: j.data.seed, credits: 0, startedAt: null,
+    // A cancelled job used no attempt; its batch state becomes `cancelled`.
+    await recordFinal({ state: ctx.state, batchDir: (b) => batchDir(config.out, b), now: Date.now }, j, j.data, {
+      status: 'failed', file: null, bytes: null, sha256: null, seed: j.data.seed, credits: 0, startedAt: null, attempts: j.attemptsMade,
       error: { class: 'cancelled', status: null, name: 'cancelled', message: 'cancelled with `nightshift cancel`' },
-    }, Date.now());
-    const dir = batchDir(config.out, batch);
-    await writeSidecar(dir, j.data.file, record);
-    await appendManifest(dir, record);
-    await ctx.state.setState(batch, j.id!, 'cancelled');
+    });
     n++;
   }
   return n;

@@ -3,7 +3,7 @@ import type { JobData } from './job-data.js';
 import type { ManifestRecord } from './output/record.js';
 import type { ErrorRecord } from './errors.js';
 import { appendManifest } from './output/manifest.js';
-import { sidecarFile, writeSidecar } from './output/sidecar.js';
+import { normalizeRecord, sidecarFile, writeSidecar } from './output/sidecar.js';
 import { writeFilesAtomic } from './output/atomic.js';
 import type { BatchState } from './batch-state.js';
 
@@ -16,6 +16,8 @@ export interface FinalOutcome {
   credits: number;
   error: ErrorRecord | null;
   startedAt: number | null;
+  /** Attempts to record; default: the job's attempts so far plus the one that just ended. */
+  attempts?: number;
 }
 
 /** Builds the manifest line of a job that reached a final state. */
@@ -56,7 +58,8 @@ export async function recordFinal(
   outcome: FinalOutcome,
   image?: { target: string; parts: Buffer[] },
 ): Promise<ManifestRecord> {
-  const record = buildRecord(job.id!, data, job.attemptsMade + 1, outcome, deps.now());
+  // Validated and ordered once, for both the sidecar and the manifest line.
+  const record = normalizeRecord(buildRecord(job.id!, data, outcome.attempts ?? job.attemptsMade + 1, outcome, deps.now()));
   const dir = deps.batchDir(data.batch);
   if (image) {
     // Image and sidecar are written and fsynced at once, then renamed image first: a sidecar never
@@ -66,6 +69,6 @@ export async function recordFinal(
     await writeSidecar(dir, data.file, record);
   }
   await appendManifest(dir, record);
-  await deps.state.setState(data.batch, job.id!, outcome.status);
+  await deps.state.setState(data.batch, job.id!, outcome.error?.class === 'cancelled' ? 'cancelled' : outcome.status);
   return record;
 }

@@ -11,14 +11,19 @@ import { IMAGES_DIR, resolveInBatch, sidecarPathFor } from './paths.js';
  * for, so every job that reaches a final state writes one, with or without an image.
  */
 
+/** Records normalizeRecord made: a job's record goes to its sidecar and its manifest line, checked once. */
+const normalized = new WeakSet<ManifestRecord>();
+
 /** The record with its keys in schema order, so files read the same whoever wrote them. */
 export function normalizeRecord(record: ManifestRecord): ManifestRecord {
+  if (normalized.has(record)) return record;
   const parsed = manifestRecordSchema.safeParse(record);
   if (!parsed.success) {
     throw new Error(`invalid manifest record ${JSON.stringify(record.id)}: ${parsed.error.message}`);
   }
   const ordered: Record<string, unknown> = {};
   for (const k of Object.keys(manifestRecordSchema.shape)) ordered[k] = (parsed.data as Record<string, unknown>)[k];
+  normalized.add(ordered as ManifestRecord);
   return ordered as ManifestRecord;
 }
 
