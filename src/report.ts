@@ -30,9 +30,16 @@ export async function buildReport(out: string, batch: string): Promise<ReportSum
   const credits = Math.round(records.reduce((s, r) => s + r.credits, 0) * 1e6) / 1e6;
   const byClass: Record<string, number> = {};
   for (const r of records) if (r.error) byClass[r.error.class] = (byClass[r.error.class] ?? 0) + 1;
-  const starts = records.map((r) => (r.started_at ? Date.parse(r.started_at) : NaN)).filter(Number.isFinite);
-  const ends = records.map((r) => Date.parse(r.finished_at)).filter(Number.isFinite);
-  const durationMs = starts.length && ends.length ? Math.max(...ends) - Math.min(...starts) : null;
+  // A loop, not Math.max(...array): spreading 100,000 values overflows the call stack.
+  let first = Infinity;
+  let last = -Infinity;
+  for (const r of records) {
+    const start = r.started_at ? Date.parse(r.started_at) : NaN;
+    const end = Date.parse(r.finished_at);
+    if (Number.isFinite(start)) first = Math.min(first, start);
+    if (Number.isFinite(end)) last = Math.max(last, end);
+  }
+  const durationMs = Number.isFinite(first) && Number.isFinite(last) ? last - first : null;
   const thumbs = await makeThumbnails(dir, records);
   await writeGallery(dir, records, {
     thumbs: thumbs.thumbs, batch, images: records.filter((r) => r.file !== null).length, credits, durationMs, generatedAt: new Date().toISOString(),
