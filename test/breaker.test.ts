@@ -1,16 +1,7 @@
 /** The circuit breaker (SPEC §6): consecutive transient failures pause the queue; a probe resumes it by itself. */
 import { describe, expect, it } from 'vitest';
 import { waitForBatch, usePipeline } from './helpers/pipeline.js';
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { until } from './helpers/wait.js';
 
 describe('circuit breaker', () => {
   const t = usePipeline({ latencyMs: [1, 5] });

@@ -5,8 +5,7 @@ import { startMockApi, type MockApi } from '../src/mock-api/server.js';
 import { readManifest } from '../src/output/manifest.js';
 import { cliEnv, runCli, startCli, tempDir } from './helpers/cli.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from './helpers/wait.js';
 
 describe('crash: an interrupted `run`, run again with the same arguments', () => {
   const redis = newRedis();

@@ -1,56 +1,32 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startMockApi, type MockApi } from '../src/mock-api/server.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { readManifest } from '../src/output/manifest.js';
 import { buildReport } from '../src/report.js';
-import { cliEnv, startCli, tempDir } from './helpers/cli.js';
-import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
-import { pipeline, waitForBatch, type Pipeline } from './helpers/pipeline.js';
+import { cliEnv, startCli } from './helpers/cli.js';
+import { redisUrl } from './helpers/redis.js';
+import { waitForBatch, usePipeline } from './helpers/pipeline.js';
+import { until } from './helpers/wait.js';
 
 type Child = ReturnType<typeof startCli>;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
 describe('crash: SIGKILL a worker mid-batch, again and again', () => {
-  const redis = newRedis();
-  let prefix: string;
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
-  let mock: MockApi;
-  let p: Pipeline;
+  const t = usePipeline({ latencyMs: [50, 150] });
   const children: Child[] = [];
-
-  beforeEach(async () => {
-    prefix = randomPrefix();
-    tmp = await tempDir();
-    mock = await startMockApi({ latencyMs: [50, 150] });
-    p = await pipeline({ prefix, out: tmp.dir, apiUrl: mock.url });
-  });
-  afterEach(async () => {
+  // Registered after usePipeline, so it runs first: worker processes die before their keys go.
+  afterEach(() => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     children.length = 0;
-    await p.close();
-    await mock.close();
-    await cleanupPrefix(redis, prefix);
-    await tmp.cleanup();
   });
 
   it('every job ends with one image and one manifest line; only requests in flight at a kill are billed twice', async () => {
     const JOBS = 200;
     const CONCURRENCY = 4;
     const KILLS = 3;
-    const out = tmp.dir;
-    await p.enqueue(Array.from({ length: JOBS }, (_, i) => `crash test prompt ${i}, a lighthouse at night`));
+    const out = t.tmp.dir;
+    await t.p.enqueue(Array.from({ length: JOBS }, (_, i) => `crash test prompt ${i}, a lighthouse at night`));
 
-    const env = cliEnv({ NIGHTSHIFT_PREFIX: prefix, REDIS_URL: redisUrl(), STABILITY_API_HOST: mock.url, STABILITY_API_KEY: 'sk-test' });
+    const env = cliEnv({ NIGHTSHIFT_PREFIX: t.prefix, REDIS_URL: redisUrl(), STABILITY_API_HOST: t.mock.url, STABILITY_API_KEY: 'sk-test' });
     const args = [
       'work', '--queue', 'q', '--out', out, '--concurrency', String(CONCURRENCY), '--rate', '1000/1',
       '--lock-duration', '1', '--stalled-interval', '1', '--backoff', '0.05',
@@ -75,21 +51,21 @@ describe('crash: SIGKILL a worker mid-batch, again and again', () => {
       // A node start takes seconds here (more on a busy machine): hold the queue while the
       // replacement starts, so every kill lands mid-batch however slow the start is. (This is
       // why the workers run without --exit-when-idle: a paused queue would make them exit.)
-      await p.ctx.queue.pause();
+      await t.p.ctx.queue.pause();
       const next = start();
       await until(`replacement #${k} started`, () => next.started(), 45_000);
-      await p.ctx.queue.resume();
+      await t.p.ctx.queue.resume();
       const savedBefore = victim.saved();
       await until(`victim #${k} saving more images`, () => victim.saved() > savedBefore);
-      inFlightAtKills += mock.stats.total - [...mock.stats.byStatus.values()].reduce((a, b) => a + b, 0);
+      inFlightAtKills += t.mock.stats.total - [...t.mock.stats.byStatus.values()].reduce((a, b) => a + b, 0);
       victim.kill('SIGKILL'); // its other requests are in flight now
       const r = await victim.result;
       expect(r.signal).toBe('SIGKILL');
-      console.log(`[crash-sigkill] kill ${k + 1} at ${Date.now() - t0} ms, ${(await p.ctx.state.counts('b')).succeeded} of ${JOBS} done`);
+      console.log(`[crash-sigkill] kill ${k + 1} at ${Date.now() - t0} ms, ${(await t.p.ctx.state.counts('b')).succeeded} of ${JOBS} done`);
       victim = next;
     }
 
-    const counts = await waitForBatch(p, 'b', 45_000);
+    const counts = await waitForBatch(t.p, 'b', 45_000);
     console.log(`[crash-sigkill] batch done at ${Date.now() - t0} ms`);
     expect(counts.succeeded).toBe(JOBS);
     expect(counts.failed).toBe(0);
@@ -119,17 +95,17 @@ describe('crash: SIGKILL a worker mid-batch, again and again', () => {
     expect(images).toHaveLength(JOBS);
     expect(new Set(records.map((r) => r.file))).toEqual(new Set(images.map((f) => `images/${f}`)));
 
-    const billed = [...mock.stats.generations.values()];
+    const billed = [...t.mock.stats.generations.values()];
     const extra = billed.reduce((a, b) => a + b, 0) - billed.length;
     expect(billed.length).toBe(JOBS);
     // Each kill can lose at most the victim's requests in flight (billed by the API, never answered to us).
     expect(extra).toBeLessThanOrEqual(CONCURRENCY * KILLS);
     // Every request a kill left without an answer is counted as possibly billed, so the ledger never
     // under-reports what the API charged: billed (answers we got) + possibly billed covers it all.
-    const ledger = await p.ctx.ledger.get('b');
+    const ledger = await t.p.ctx.ledger.get('b');
     expect(ledger.billed).toBeGreaterThanOrEqual(JOBS * 3);
-    expect(ledger.billed).toBeLessThanOrEqual(mock.stats.billedCredits);
-    expect(ledger.billed + ledger.maybeBilled).toBeGreaterThanOrEqual(mock.stats.billedCredits);
+    expect(ledger.billed).toBeLessThanOrEqual(t.mock.stats.billedCredits);
+    expect(ledger.billed + ledger.maybeBilled).toBeGreaterThanOrEqual(t.mock.stats.billedCredits);
     console.log(`[crash-sigkill] ${KILLS} kills: ${extra} extra billed (bound ${CONCURRENCY * KILLS}; ${inFlightAtKills} requests in flight at the API at the kills); raw manifest lines ${raw.length} for ${JOBS} jobs`);
   });
 });

@@ -10,16 +10,7 @@ import { cliEnv, startCli, tempDir } from './helpers/cli.js';
 import { randomPrefix } from './helpers/redis.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { silent } from './helpers/pipeline.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
+import { sleep, until } from './helpers/wait.js';
 
 /** Longer than ioredis' reconnect steps (100 ms × n, at most 2 s) and BullMQ's drainDelay + 1 s. */
 const OUTAGE_MS = 3500;
