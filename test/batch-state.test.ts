@@ -1,28 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { createBatchState, type JobState } from '../src/batch-state.js';
-import { cleanupPrefix, newRedis, randomPrefix } from './helpers/redis.js';
+import { useRedisPair } from './helpers/redis.js';
 
-let redisA: Redis;
-let redisB: Redis;
-let prefix: string;
-
-beforeEach(() => {
-  redisA = newRedis();
-  redisB = newRedis();
-  prefix = randomPrefix();
-});
-
-afterEach(async () => {
-  await cleanupPrefix(redisA, prefix);
-  await Promise.all([redisA.quit(), redisB.quit()]);
-});
+const r = useRedisPair();
 
 const zero = { total: 0, succeeded: 0, filtered: 0, failed: 0, cancelled: 0, pending: 0 };
 
 describe('batch state', () => {
   it('registers new jobs as pending and counts duplicates once', async () => {
-    const state = createBatchState({ redis: redisA, prefix });
+    const state = createBatchState({ redis: r.a, prefix: r.prefix });
     expect(await state.counts('b')).toEqual(zero);
     expect(await state.addJobs('b', ['j1', 'j2', 'j3'])).toBe(3);
     await state.setState('b', 'j1', 'succeeded');
@@ -32,7 +18,7 @@ describe('batch state', () => {
   });
 
   it('counts a final state recorded twice once', async () => {
-    const state = createBatchState({ redis: redisA, prefix });
+    const state = createBatchState({ redis: r.a, prefix: r.prefix });
     await state.addJobs('b', ['j1', 'j2']);
     await state.setState('b', 'j1', 'filtered');
     await state.setState('b', 'j1', 'filtered');
@@ -40,7 +26,7 @@ describe('batch state', () => {
   });
 
   it('moves counts through failed → pending → succeeded', async () => {
-    const state = createBatchState({ redis: redisA, prefix });
+    const state = createBatchState({ redis: r.a, prefix: r.prefix });
     await state.addJobs('b', ['j1']);
     await state.setState('b', 'j1', 'failed');
     expect(await state.counts('b')).toEqual({ ...zero, total: 1, failed: 1 });
@@ -51,15 +37,15 @@ describe('batch state', () => {
   });
 
   it('registers a job first seen in setState', async () => {
-    const state = createBatchState({ redis: redisA, prefix });
+    const state = createBatchState({ redis: r.a, prefix: r.prefix });
     await state.setState('b', 'late', 'cancelled');
     expect(await state.counts('b')).toEqual({ ...zero, total: 1, cancelled: 1 });
     expect(await state.batches()).toEqual(['b']);
   });
 
   it('stays exact under concurrent setState from two connections', async () => {
-    const a = createBatchState({ redis: redisA, prefix });
-    const b = createBatchState({ redis: redisB, prefix });
+    const a = createBatchState({ redis: r.a, prefix: r.prefix });
+    const b = createBatchState({ redis: r.b, prefix: r.prefix });
     const ids = Array.from({ length: 300 }, (_, i) => `j${i}`);
     expect(await a.addJobs('c', ids)).toBe(300);
     const finals: JobState[] = ['succeeded', 'filtered', 'failed'];
@@ -79,7 +65,7 @@ describe('batch state', () => {
   });
 
   it('handles large batches in chunks', async () => {
-    const state = createBatchState({ redis: redisA, prefix });
+    const state = createBatchState({ redis: r.a, prefix: r.prefix });
     const ids = Array.from({ length: 5001 }, (_, i) => `j${i}`);
     expect(await state.addJobs('big', ids)).toBe(5001);
     expect(await state.addJobs('big', ids)).toBe(0);
@@ -88,7 +74,7 @@ describe('batch state', () => {
   });
 
   it('lists batches oldest first and keeps meta', async () => {
-    const state = createBatchState({ redis: redisA, prefix });
+    const state = createBatchState({ redis: r.a, prefix: r.prefix });
     await state.addJobs('first', []);
     await new Promise((r) => setTimeout(r, 5));
     await state.setMeta('second', { queue: 'nightshift', api: 'mock' });
@@ -101,11 +87,11 @@ describe('batch state', () => {
   });
 
   it('rejects unknown states and keeps keys under the prefix', async () => {
-    const state = createBatchState({ redis: redisA, prefix });
+    const state = createBatchState({ redis: r.a, prefix: r.prefix });
     await expect(state.setState('b', 'j', 'done' as JobState)).rejects.toThrow(RangeError);
     await state.addJobs('b', ['j']);
     await state.setMeta('b', { k: 'v' });
-    const keys = (await redisA.keys(`${prefix}*`)).sort();
-    expect(keys).toEqual([`${prefix}:ns:batch:b:counts`, `${prefix}:ns:batch:b:meta`, `${prefix}:ns:batch:b:states`, `${prefix}:ns:batches`]);
+    const keys = (await r.a.keys(`${r.prefix}*`)).sort();
+    expect(keys).toEqual([`${r.prefix}:ns:batch:b:counts`, `${r.prefix}:ns:batch:b:meta`, `${r.prefix}:ns:batch:b:states`, `${r.prefix}:ns:batches`]);
   });
 });

@@ -1,36 +1,22 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { createLedger } from '../src/ledger.js';
-import { cleanupPrefix, newRedis, randomPrefix } from './helpers/redis.js';
+import { useRedisPair } from './helpers/redis.js';
 
 /** What a float amount reads back as after the micro-credit round trip. */
 const c = (credits: number) => Math.round(credits * 1e6) / 1e6;
 
-let redisA: Redis;
-let redisB: Redis;
-let prefix: string;
-
-beforeEach(() => {
-  redisA = newRedis();
-  redisB = newRedis();
-  prefix = randomPrefix();
-});
-
-afterEach(async () => {
-  await cleanupPrefix(redisA, prefix);
-  await Promise.all([redisA.quit(), redisB.quit()]);
-});
+const r = useRedisPair();
 
 describe('ledger', () => {
   it('starts empty with no budget', async () => {
-    const ledger = createLedger({ redis: redisA, prefix });
+    const ledger = createLedger({ redis: r.a, prefix: r.prefix });
     expect(await ledger.get('b')).toEqual({ billed: 0, maybeBilled: 0, reserved: 0, budget: null });
     expect(await ledger.reserve('b', 1e6)).toEqual({ ok: true });
   });
 
   it('grants exactly N of 200 concurrent reserves from two workers', async () => {
-    const a = createLedger({ redis: redisA, prefix });
-    const b = createLedger({ redis: redisB, prefix });
+    const a = createLedger({ redis: r.a, prefix: r.prefix });
+    const b = createLedger({ redis: r.b, prefix: r.prefix });
     const price = 0.27; // not a binary fraction: float sums would drift
     const n = 37;
     await a.setBudget('race', 3 * price + n * price);
@@ -49,7 +35,7 @@ describe('ledger', () => {
   });
 
   it('settles each outcome and never lets reserved go below zero', async () => {
-    const ledger = createLedger({ redis: redisA, prefix });
+    const ledger = createLedger({ redis: r.a, prefix: r.prefix });
     for (let i = 0; i < 3; i++) await ledger.reserve('s', 6.5);
     await ledger.settle('s', 6.5, 'billed');
     await ledger.settle('s', 6.5, 'maybe_billed');
@@ -60,7 +46,7 @@ describe('ledger', () => {
   });
 
   it('adds fractional credits exactly', async () => {
-    const ledger = createLedger({ redis: redisA, prefix });
+    const ledger = createLedger({ redis: r.a, prefix: r.prefix });
     await Promise.all(
       Array.from({ length: 1000 }, async () => {
         await ledger.reserve('f', 0.1);
@@ -71,7 +57,7 @@ describe('ledger', () => {
   });
 
   it('refuses over budget until the budget is raised', async () => {
-    const ledger = createLedger({ redis: redisA, prefix });
+    const ledger = createLedger({ redis: r.a, prefix: r.prefix });
     await ledger.setBudget('r', 10);
     expect(await ledger.reserve('r', 8)).toEqual({ ok: true });
     await ledger.settle('r', 8, 'billed');
@@ -83,7 +69,7 @@ describe('ledger', () => {
   });
 
   it('keeps a batch without a budget unlimited when raised, and can remove a budget', async () => {
-    const ledger = createLedger({ redis: redisA, prefix });
+    const ledger = createLedger({ redis: r.a, prefix: r.prefix });
     expect(await ledger.raiseBudget('u', 5)).toBeNull();
     expect((await ledger.get('u')).budget).toBeNull();
     await ledger.setBudget('u', 1);
@@ -93,13 +79,13 @@ describe('ledger', () => {
   });
 
   it('keeps its keys under the prefix', async () => {
-    const ledger = createLedger({ redis: redisA, prefix });
+    const ledger = createLedger({ redis: r.a, prefix: r.prefix });
     await ledger.reserve('k', 1);
-    expect(await redisA.keys(`${prefix}*`)).toEqual([`${prefix}:ns:ledger:k`]);
+    expect(await r.a.keys(`${r.prefix}*`)).toEqual([`${r.prefix}:ns:ledger:k`]);
   });
 
   it('rejects negative or non-finite credits', async () => {
-    const ledger = createLedger({ redis: redisA, prefix });
+    const ledger = createLedger({ redis: r.a, prefix: r.prefix });
     await expect(ledger.reserve('x', -1)).rejects.toThrow(RangeError);
     await expect(ledger.reserve('x', Number.NaN)).rejects.toThrow(RangeError);
   });

@@ -1,7 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { apiKeyId, createRateLimiter, defaultMarginMs, type RateLimiterOptions } from '../src/ratelimit.js';
-import { cleanupPrefix, newRedis, randomPrefix } from './helpers/redis.js';
+import { useRedisPair } from './helpers/redis.js';
 
 /** Seeded PRNG so a failing property run can be replayed. */
 function mulberry32(seed: number): () => number {
@@ -47,16 +47,11 @@ function virtualTime(start: number) {
   return { now: () => now, sleep, run };
 }
 
-let redisA: Redis, redisB: Redis, prefix: string;
-beforeEach(() => void ([redisA, redisB, prefix] = [newRedis(), newRedis(), randomPrefix()]));
-afterEach(async () => {
-  await cleanupPrefix(redisA, prefix);
-  await Promise.all([redisA.quit(), redisB.quit()]);
-});
+const r = useRedisPair();
 
 type Opts = Omit<RateLimiterOptions, 'redis' | 'prefix'>;
 // Most tests check the window itself, so grants are not spread unless a test asks for it.
-const limiterOn = (redis: Redis, opts: Opts) => createRateLimiter({ redis, prefix, spread: false, ...opts });
+const limiterOn = (redis: Redis, opts: Opts) => createRateLimiter({ redis, prefix: r.prefix, spread: false, ...opts });
 
 describe('sliding window with an injected clock', () => {
   it('never grants more than count in any window, and refuses only when the window is full', async () => {
@@ -70,7 +65,7 @@ describe('sliding window with an injected clock', () => {
       const clock = { t: 1_700_000_000_000 + Math.floor(rand() * 1e9) };
       const opts: Opts = { keyId: `prop${run}`, count, windowMs, marginMs, now: () => clock.t };
       // Two "processes" on two connections sharing the key.
-      const limiters = [limiterOn(redisA, opts), limiterOn(redisB, opts)];
+      const limiters = [limiterOn(r.a, opts), limiterOn(r.b, opts)];
       const grants: number[] = [];
       for (let step = 0; step < 120; step++) {
         const r = rand();
@@ -105,7 +100,7 @@ describe('sliding window with an injected clock', () => {
     const vt = virtualTime(1_700_000_000_000);
     const opts: Opts = { keyId: 'saturated', count, windowMs, marginMs, now: vt.now, sleep: vt.sleep, random: rand };
     // Four processes on two connections, five concurrent jobs each.
-    const limiters = [redisA, redisB, redisA, redisB].map((r) => limiterOn(r, opts));
+    const limiters = [r.a, r.b, r.a, r.b].map((r) => limiterOn(r, opts));
     const windows = 20;
     const end = vt.now() + windows * span;
     const grants: number[] = [];
@@ -140,9 +135,9 @@ describe('sliding window with an injected clock', () => {
   it('shares one limit between limiters with the same keyId, not across keyIds', async () => {
     const clock = { t: 1_000_000 };
     const base: Opts = { keyId: 'k1', count: 3, windowMs: 1000, marginMs: 250, now: () => clock.t };
-    const a = limiterOn(redisA, base);
-    const b = limiterOn(redisB, base);
-    const other = limiterOn(redisB, { ...base, keyId: 'k2' });
+    const a = limiterOn(r.a, base);
+    const b = limiterOn(r.b, base);
+    const other = limiterOn(r.b, { ...base, keyId: 'k2' });
     expect(await a.tryAcquire()).toMatchObject({ granted: true });
     expect(await b.tryAcquire()).toMatchObject({ granted: true });
     expect(await a.tryAcquire()).toMatchObject({ granted: true });
@@ -160,7 +155,7 @@ describe('lockout', () => {
   it('blocks every limiter on the key, even with free slots, and ends', async () => {
     const clock = { t: 5_000_000 };
     const base: Opts = { keyId: 'lk', count: 10, windowMs: 1000, now: () => clock.t };
-    const [a, b, other] = [limiterOn(redisA, base), limiterOn(redisB, base), limiterOn(redisB, { ...base, keyId: 'lk-other' })];
+    const [a, b, other] = [limiterOn(r.a, base), limiterOn(r.b, base), limiterOn(r.b, { ...base, keyId: 'lk-other' })];
     await a.lockout(60_000);
     expect(await b.tryAcquire()).toEqual({ granted: false, waitMs: 60_000, reason: 'lockout' });
     expect(await other.tryAcquire()).toMatchObject({ granted: true });
@@ -174,7 +169,7 @@ describe('lockout', () => {
 
   it('is never shortened, only extended', async () => {
     const clock = { t: 9_000_000 };
-    const a = limiterOn(redisA, { keyId: 'ls', count: 1, windowMs: 1000, now: () => clock.t });
+    const a = limiterOn(r.a, { keyId: 'ls', count: 1, windowMs: 1000, now: () => clock.t });
     await a.lockout(60_000);
     await a.lockout(1_000);
     expect(await a.lockoutRemainingMs()).toBe(60_000);
@@ -189,7 +184,7 @@ describe('lockout', () => {
     const clock = { t: 2_000_000 };
     const sleeps: number[] = [];
     const sleep = async (ms: number) => void (sleeps.push(ms), (clock.t += ms));
-    const a = limiterOn(redisA, { keyId: 'la', count: 5, windowMs: 1000, now: () => clock.t, sleep });
+    const a = limiterOn(r.a, { keyId: 'la', count: 5, windowMs: 1000, now: () => clock.t, sleep });
     await a.lockout(5_500);
     const start = clock.t;
     await a.acquire();
@@ -205,13 +200,13 @@ describe('acquire() cancellation', () => {
     const ac = new AbortController();
     const reason = new Error('shutting down');
     const sleep = async () => ac.abort(reason);
-    const a = limiterOn(redisA, { keyId: 'ab', count: 1, windowMs: 10_000, now: () => clock.t, sleep });
+    const a = limiterOn(r.a, { keyId: 'ab', count: 1, windowMs: 10_000, now: () => clock.t, sleep });
     await a.acquire();
     await expect(a.acquire(ac.signal)).rejects.toBe(reason);
   });
 
   it('rejects with the signal reason while sleeping (real clock)', async () => {
-    const a = limiterOn(redisA, { keyId: 'ab2', count: 1, windowMs: 10_000 });
+    const a = limiterOn(r.a, { keyId: 'ab2', count: 1, windowMs: 10_000 });
     await a.acquire();
     const reason = new Error('stop');
     const ac = new AbortController();
@@ -223,8 +218,8 @@ describe('acquire() cancellation', () => {
 
 describe('Redis clock (no injected now)', () => {
   it('limits and locks out using Redis TIME', async () => {
-    const a = limiterOn(redisA, { keyId: 'rt', count: 3, windowMs: 2000 });
-    const b = limiterOn(redisB, { keyId: 'rt', count: 3, windowMs: 2000 });
+    const a = limiterOn(r.a, { keyId: 'rt', count: 3, windowMs: 2000 });
+    const b = limiterOn(r.b, { keyId: 'rt', count: 3, windowMs: 2000 });
     for (let i = 0; i < 3; i++) expect((await (i % 2 ? a : b).tryAcquire()).granted).toBe(true);
     const refused = await a.tryAcquire();
     expect(refused).toMatchObject({ granted: false, reason: 'window' });
@@ -233,8 +228,8 @@ describe('Redis clock (no injected now)', () => {
     await a.lockout(5000);
     expect(await b.lockoutRemainingMs()).toSatisfy((ms: number) => ms > 4800 && ms <= 5000);
     // Both keys expire by themselves, so idle limiters vanish.
-    expect(await redisA.pttl(`${prefix}:ns:rl:rt:lockout`)).toBeGreaterThan(4800);
-    expect(await redisA.pttl(`${prefix}:ns:rl:rt:grants`)).toBeGreaterThan(2250);
+    expect(await r.a.pttl(`${r.prefix}:ns:rl:rt:lockout`)).toBeGreaterThan(4800);
+    expect(await r.a.pttl(`${r.prefix}:ns:rl:rt:grants`)).toBeGreaterThan(2250);
   });
 });
 
@@ -257,8 +252,8 @@ describe('spreading', () => {
   it('spaces grants one per (window+margin)/count across limiters, and still never exceeds count per window', async () => {
     const clock = { t: 9_000_000 };
     const base: Opts = { keyId: 'sp', count: 10, windowMs: 1000, marginMs: 0, now: () => clock.t, spread: true };
-    const a = createRateLimiter({ redis: redisA, prefix, ...base });
-    const b = createRateLimiter({ redis: redisB, prefix, ...base });
+    const a = createRateLimiter({ redis: r.a, prefix: r.prefix, ...base });
+    const b = createRateLimiter({ redis: r.b, prefix: r.prefix, ...base });
     expect(await a.tryAcquire()).toMatchObject({ granted: true });
     expect(await b.tryAcquire()).toEqual({ granted: false, waitMs: 100, reason: 'window' });
     clock.t += 99;
