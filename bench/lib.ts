@@ -16,6 +16,7 @@ import { loadConfig } from '../src/config.js';
 import { openQueueContext, type QueueContext } from '../src/cli/context.js';
 import { enqueuePromptFiles, type EnqueueSummary } from '../src/enqueue.js';
 import type { GenerationDefaults } from '../src/prompts/types.js';
+import { cleanupPrefix } from '../test/helpers/redis.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const BIN = join(ROOT, 'bin/nightshift.js');
@@ -40,7 +41,7 @@ export function benchPrefix(name: string): string {
 }
 
 // The same clean-up the tests use: SCAN for the prefix, DEL what it finds.
-export { cleanupPrefix } from '../test/helpers/redis.js';
+export { cleanupPrefix };
 
 export async function tempDir(name: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(os.tmpdir(), `nsbench-${name}-`));
@@ -168,6 +169,32 @@ export async function openBench(prefix: string, queue: string, out: string, apiU
 }
 
 export const BENCH_KEY = 'sk-bench-key';
+
+export interface BenchSetup {
+  prefix: string;
+  tmp: { dir: string; cleanup: () => Promise<void> };
+  ctx: Awaited<ReturnType<typeof openBench>>;
+  /** Closes the queue context (and the fake, when given one), deletes the prefix's keys and the temp folder. */
+  close(): Promise<void>;
+}
+
+/** A benchmark run's own prefix, temp folder and queue context on the fake API at `mock.url`. */
+export async function benchSetup(name: string, queue: string, mock: { url: string; close(): Promise<void> }, ownsMock = true): Promise<BenchSetup> {
+  const prefix = benchPrefix(name);
+  const tmp = await tempDir(name);
+  const ctx = await openBench(prefix, queue, tmp.dir, mock.url);
+  return {
+    prefix, tmp, ctx,
+    async close() {
+      await ctx.close();
+      if (ownsMock) await mock.close();
+      const redis = new Redis(redisUrl());
+      await cleanupPrefix(redis, prefix);
+      redis.disconnect();
+      await tmp.cleanup();
+    },
+  };
+}
 
 /** Enqueues prompt lines the product's way (validation, plan, state registration), no balance request. */
 export async function enqueueLines(

@@ -4,22 +4,19 @@
  * batch's progress, so the first and the last thousand jobs can be compared: memory must stay flat.
  * The fake runs in this process; its 1.5 MB bodies are cached padding, cheap to serve.
  */
-import { Redis } from 'ioredis';
 import { startMockApi } from '../src/mock-api/server.js';
 import {
-  BENCH_KEY, benchPrefix, childEnv, cleanupPrefix, enqueueLines, envInt, finish, fmt, isMain, openBench, printResult, prompts,
-  redisUrl, sampleMemory, spawnCli, table, tempDir, type BenchResult,
+  BENCH_KEY, type BenchResult, benchSetup, childEnv, enqueueLines, envInt, finish, fmt, isMain, printResult, prompts,
+  redisUrl, sampleMemory, spawnCli, table,
 } from './lib.js';
 
 export async function run(): Promise<BenchResult> {
   const jobs = envInt('BENCH_MEMORY_JOBS', 2000);
   const imageBytes = envInt('BENCH_MEMORY_IMAGE_BYTES', 1_500_000);
   const concurrency = envInt('BENCH_MEMORY_CONCURRENCY', 32);
-  const prefix = benchPrefix('mem');
-  const tmp = await tempDir('mem');
-  const redis = new Redis(redisUrl());
   const mock = await startMockApi({ latencyMs: 0, imageBytes });
-  const ctx = await openBench(prefix, 'mem', tmp.dir, mock.url);
+  const b = await benchSetup('mem', 'mem', mock);
+  const { prefix, tmp, ctx } = b;
   try {
     await enqueueLines(ctx, prompts(jobs, 'memory'), { batch: 'mem', dir: tmp.dir });
     const child = spawnCli(
@@ -71,11 +68,7 @@ export async function run(): Promise<BenchResult> {
       ],
     };
   } finally {
-    await ctx.close();
-    await mock.close();
-    await cleanupPrefix(redis, prefix);
-    redis.disconnect();
-    await tmp.cleanup();
+    await b.close();
   }
 }
 

@@ -8,12 +8,11 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { startMockApi } from '../src/mock-api/server.js';
 import {
-  BENCH_KEY, benchPrefix, childEnv, cleanupPrefix, completedSpan, enqueueLines, envInt, finish, fmt, isMain, openBench,
-  printResult, prompts, redisUrl, spawnCli, table, tempDir, type BenchResult,
+  BENCH_KEY, type BenchResult, benchSetup, childEnv, completedSpan, enqueueLines, envInt, finish, fmt, isMain,
+  printResult, prompts, redisUrl, spawnCli, table,
 } from './lib.js';
 
 /** The tutorial's script, once per prompt, in sequence: any non-200 stops it. */
@@ -38,11 +37,9 @@ export async function run(): Promise<BenchResult> {
   const total = envInt('BENCH_ORIGINAL_PROMPTS', 60);
   const seqCount = Math.min(total, envInt('BENCH_ORIGINAL_SEQUENTIAL', 8));
   const latencyMs = envInt('BENCH_ORIGINAL_LATENCY_MS', 2000);
-  const prefix = benchPrefix('orig');
-  const tmp = await tempDir('orig');
-  const redis = new Redis(redisUrl());
   const mock = await startMockApi({ latencyMs, rateLimit: { count: 150, windowMs: 10_000, lockoutMs: 60_000 } });
-  const ctx = await openBench(prefix, 'orig', tmp.dir, mock.url);
+  const b = await benchSetup('orig', 'orig', mock);
+  const { prefix, tmp, ctx } = b;
   try {
     const list = prompts(total, 'original');
     const seqMs = await original(mock.url, list.slice(0, seqCount), join(tmp.dir, 'original'));
@@ -81,11 +78,7 @@ export async function run(): Promise<BenchResult> {
       goals: [{ what: `speed-up over the sequential script (${total} images)`, value: `${fmt.n(speedup)}×`, goal: 'report', pass: speedup > 1 }],
     };
   } finally {
-    await ctx.close();
-    await mock.close();
-    await cleanupPrefix(redis, prefix);
-    redis.disconnect();
-    await tmp.cleanup();
+    await b.close();
   }
 }
 

@@ -11,8 +11,9 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startMockApi, type MockApi } from '../src/mock-api/server.js';
 import {
-  BENCH_KEY, benchPrefix, childEnv, cleanupPrefix, completedSpan, enqueueLines, envInt, finish, fmt, isMain, openBench,
-  printResult, prompts, redisUrl, sampleMemory, spawnCli, spawnTs, table, tempDir, type BenchResult, type Child,
+  BENCH_KEY, benchPrefix, type BenchResult, benchSetup, type Child, childEnv, cleanupPrefix, completedSpan,
+  enqueueLines, envInt, finish, fmt, isMain, printResult, prompts, redisUrl, sampleMemory, spawnCli, spawnTs, table,
+  tempDir,
 } from './lib.js';
 
 interface Figures { what: string; jobs: number; spanMs: number; jobsPerS: number; cpuMsPerJob: number }
@@ -51,10 +52,9 @@ function monitor(redis: Redis, prefix: string) {
 }
 
 async function nightshift(mock: MockApi, jobs: number, concurrency: number, logLevel: string, watch?: Redis) {
-  const prefix = benchPrefix('ov-ns');
-  const tmp = await tempDir('ov-ns');
-  const redis = new Redis(redisUrl());
-  const ctx = await openBench(prefix, 'ov', tmp.dir, mock.url);
+  // The fake is shared by every pipeline of the run: not ours to close.
+  const b = await benchSetup('ov-ns', 'ov', mock, false);
+  const { prefix, tmp, ctx } = b;
   try {
     await enqueueLines(ctx, prompts(jobs, 'overhead'), { batch: 'ov', dir: tmp.dir });
     const mon = watch ? monitor(watch, prefix) : null;
@@ -66,10 +66,7 @@ async function nightshift(mock: MockApi, jobs: number, concurrency: number, logL
     const f = await measure(child, ctx.queue, jobs, `nightshift (log ${logLevel})`);
     return { f, mon: await mon?.stop() };
   } finally {
-    await ctx.close();
-    await cleanupPrefix(redis, prefix);
-    redis.disconnect();
-    await tmp.cleanup();
+    await b.close();
   }
 }
 

@@ -7,10 +7,9 @@
  */
 import { startMockApi } from '../src/mock-api/server.js';
 import {
-  BENCH_KEY, benchPrefix, childEnv, cleanupPrefix, enqueueLines, envInt, finish, fmt, isMain, openBench, printResult,
-  prompts, redisUrl, spawnCli, table, tempDir, type BenchResult,
+  BENCH_KEY, type BenchResult, benchSetup, childEnv, enqueueLines, envInt, finish, fmt, isMain, printResult, prompts,
+  redisUrl, spawnCli, table,
 } from './lib.js';
-import { Redis } from 'ioredis';
 import { defaultMarginMs } from '../src/ratelimit.js';
 
 const COUNT = 50;
@@ -46,9 +45,6 @@ export function rateFromArrivals(arrivalsIn: readonly number[], count: number) {
 }
 
 async function one(workers: number, marginS: number | null, jobs: number, concurrency: number): Promise<RateFigures> {
-  const prefix = benchPrefix('rate');
-  const tmp = await tempDir('rate');
-  const redis = new Redis(redisUrl());
   // The fake's debug log line gives each request's status and duration: arrival = finish − duration.
   const accepted: number[] = [];
   const logger = { info() {}, warn() {}, debug(o: object) {
@@ -56,7 +52,8 @@ async function one(workers: number, marginS: number | null, jobs: number, concur
     if (r.status === 200 && typeof r.ms === 'number') accepted.push(Date.now() - r.ms);
   } };
   const mock = await startMockApi({ latencyMs: [100, 300], rateLimit: { count: COUNT, windowMs: WINDOW_MS, lockoutMs: 5000 }, logger });
-  const ctx = await openBench(prefix, 'rl', tmp.dir, mock.url);
+  const b = await benchSetup('rate', 'rl', mock);
+  const { prefix, tmp, ctx } = b;
   try {
     await enqueueLines(ctx, prompts(jobs, `rate-${workers}-${marginS}`), { batch: 'rl', dir: tmp.dir });
     const env = childEnv({ STABILITY_API_HOST: mock.url, STABILITY_API_KEY: BENCH_KEY });
@@ -79,11 +76,7 @@ async function one(workers: number, marginS: number | null, jobs: number, concur
       maxInWindow: mock.stats.maxInWindow(WINDOW_MS), ...r, wallMs, firstBurstMs: sorted[COUNT - 1]! - sorted[0]!,
     };
   } finally {
-    await ctx.close();
-    await mock.close();
-    await cleanupPrefix(redis, prefix);
-    redis.disconnect();
-    await tmp.cleanup();
+    await b.close();
   }
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createBatchState, type JobState } from '../src/batch-state.js';
-import { useRedisPair } from './helpers/redis.js';
+import { useRedisPair } from './helpers/redis-pair.js';
 
 const r = useRedisPair();
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createCircuitBreaker } from '../src/circuit-breaker.js';
-import { useRedisPair } from './helpers/redis.js';
+import { useRedisPair } from './helpers/redis-pair.js';
 
 const r = useRedisPair();
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createLedger } from '../src/ledger.js';
-import { useRedisPair } from './helpers/redis.js';
+import { useRedisPair } from './helpers/redis-pair.js';
 
 /** What a float amount reads back as after the micro-credit round trip. */
 const c = (credits: number) => Math.round(credits * 1e6) / 1e6;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { apiKeyId, createRateLimiter, defaultMarginMs, type RateLimiterOptions } from '../src/ratelimit.js';
-import { useRedisPair } from './helpers/redis.js';
+import { useRedisPair } from './helpers/redis-pair.js';
 
 /** Seeded PRNG so a failing property run can be replayed. */
 function mulberry32(seed: number): () => number {

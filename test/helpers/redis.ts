@@ -1,7 +1,6 @@
 /** Redis for tests: the real server (REDIS_URL or 127.0.0.1:6379), one random key prefix per test. */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterEach, beforeEach } from 'vitest';
 
 export function redisUrl(): string {
   return process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -27,28 +26,4 @@ export async function cleanupPrefix(redis: Redis, prefix: string): Promise<numbe
     if (keys.length > 0) deleted += await redis.del(...keys);
   } while (cursor !== '0');
   return deleted;
-}
-
-/** Per test: two connections (two "workers") and a fresh prefix, whose keys are deleted after the test. */
-export function useRedisPair(): { readonly a: Redis; readonly b: Redis; readonly prefix: string } {
-  let cur: { a: Redis; b: Redis; prefix: string } | null = null;
-  beforeEach(() => {
-    cur = { a: newRedis(), b: newRedis(), prefix: randomPrefix() };
-  });
-  afterEach(async () => {
-    if (!cur) return;
-    const { a, b, prefix } = cur;
-    cur = null;
-    await cleanupPrefix(a, prefix);
-    await Promise.all([a.quit(), b.quit()]);
-  });
-  const get = () => {
-    if (!cur) throw new Error('useRedisPair: only inside a test');
-    return cur;
-  };
-  return {
-    get a() { return get().a; },
-    get b() { return get().b; },
-    get prefix() { return get().prefix; },
-  };
 }
