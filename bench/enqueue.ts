@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { loadPromptFilesOrThrow } from '../src/prompts/load.js';
-import { planJobs } from '../src/jobs.js';
+import { planJobs } from '../src/queue/plan.js';
 import {
   benchPrefix, childEnv, cleanupPrefix, envInt, finish, fmt, isMain, printResult, prompts, redisUrl, sampleMemory, spawnCli,
   spawnTs, table, tempDir, type BenchResult, type Child,

@@ -13,8 +13,8 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import type { Queue } from 'bullmq';
 import { loadConfig } from '../src/config.js';
-import { openQueueContext, type QueueContext } from '../src/cli/context.js';
-import { enqueuePromptFiles, type EnqueueSummary } from '../src/enqueue.js';
+import { openQueueContext, type QueueContext } from '../src/ops/context.js';
+import { enqueuePromptFiles, type EnqueueSummary } from '../src/queue/enqueue.js';
 import type { GenerationDefaults } from '../src/prompts/types.js';
 import { cleanupPrefix } from '../test/helpers/redis.js';
 

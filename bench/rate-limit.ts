@@ -10,7 +10,7 @@ import {
   BENCH_KEY, type BenchResult, benchSetup, childEnv, enqueueLines, envInt, finish, fmt, isMain, printResult, prompts,
   redisUrl, spawnCli, table,
 } from './lib.js';
-import { defaultMarginMs } from '../src/ratelimit.js';
+import { defaultMarginMs } from '../src/billing/rate-limiter.js';
 
 const COUNT = 50;
 const WINDOW_MS = 5000;

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import type { ApiError } from '../src/errors.js';
-import type { BatchState } from '../src/batch-state.js';
-import type { Ledger } from '../src/ledger.js';
-import type { RateLimiter } from '../src/ratelimit.js';
-import type { CircuitBreaker } from '../src/circuit-breaker.js';
-import type { Inflight } from '../src/inflight.js';
-import type { Stash } from '../src/stash.js';
+import type { BatchState } from '../src/queue/batch-state.js';
+import type { Ledger } from '../src/billing/ledger.js';
+import type { RateLimiter } from '../src/billing/rate-limiter.js';
+import type { CircuitBreaker } from '../src/billing/breaker.js';
+import type { Inflight } from '../src/billing/inflight.js';
+import type { Stash } from '../src/billing/stash.js';
 import type { StabilityClient } from '../src/stability/client.js';
 
 /** Everything the processor touches, passed in so tests can use real parts or fail them on purpose. */

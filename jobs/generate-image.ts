@@ -1,8 +1,8 @@
 import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import { jobDataSchema, type JobData } from '../src/job-data.js';
+import { jobDataSchema, type JobData } from '../src/queue/job-data.js';
 import { ApiError, StorageError, toErrorRecord, type ErrorRecord } from '../src/errors.js';
-import { recordFinal, type FinalOutcome } from '../src/finalize.js';
+import { recordFinal, type FinalOutcome } from '../src/output/finalize.js';
 import { findExistingImage, prepareImage } from '../src/output/image-writer.js';
 import { appendManifest } from '../src/output/manifest.js';
 import type { ProcessorDeps } from './deps.js';

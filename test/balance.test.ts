@@ -3,10 +3,10 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startMockApi, type MockApi } from '../src/mock-api/server.js';
-import { apiKeyId } from '../src/ratelimit.js';
+import { apiKeyId } from '../src/billing/rate-limiter.js';
 import { cliEnv, runCli, tempDir } from './helpers/cli.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
-import { freePort } from '../src/redis.js';
+import { freePort } from '../src/redis/connect.js';
 
 const KEY = 'sk-balance-test';
 /** Three `core` images at 3 credits each. */

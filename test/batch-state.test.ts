@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createBatchState, type JobState } from '../src/batch-state.js';
+import { createBatchState, type JobState } from '../src/queue/batch-state.js';
 import { useRedisPair } from './helpers/redis-pair.js';
 
 const r = useRedisPair();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createCircuitBreaker } from '../src/circuit-breaker.js';
+import { createCircuitBreaker } from '../src/billing/breaker.js';
 import { useRedisPair } from './helpers/redis-pair.js';
 
 const r = useRedisPair();

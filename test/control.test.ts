@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { readManifest } from '../src/output/manifest.js';
-import { buildReport } from '../src/report.js';
+import { buildReport } from '../src/ops/report.js';
 import { startDashboard } from '../src/cli/commands/dashboard.js';
 import { cliEnv, runCli } from './helpers/cli.js';
 import { redisUrl } from './helpers/redis.js';

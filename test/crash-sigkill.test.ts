@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readManifest } from '../src/output/manifest.js';
-import { buildReport } from '../src/report.js';
+import { buildReport } from '../src/ops/report.js';
 import { cliEnv, startCli } from './helpers/cli.js';
 import { redisUrl } from './helpers/redis.js';
 import { waitForBatch, usePipeline } from './helpers/pipeline.js';

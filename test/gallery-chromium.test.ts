@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { buildReport, type ReportSummary } from '../src/report.js';
+import { buildReport, type ReportSummary } from '../src/ops/report.js';
 import { PAGE_SIZE } from '../src/output/gallery-assets.js';
 import type { ManifestRecord } from '../src/output/record.js';
 import { makeJob, makeRecord, tinyPng } from './output-fixtures.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLedger } from '../src/ledger.js';
+import { createLedger } from '../src/billing/ledger.js';
 import { useRedisPair } from './helpers/redis-pair.js';
 
 /** What a float amount reads back as after the micro-credit round trip. */

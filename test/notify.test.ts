@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkNotifyUrl, sendNotice, statusOfExit, type BatchNotice } from '../src/notify.js';
+import { checkNotifyUrl, sendNotice, statusOfExit, type BatchNotice } from '../src/ops/notify.js';
 import { cliEnv, runCli, tempDir } from './helpers/cli.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
-import type { JobData } from '../src/job-data.js';
+import type { JobData } from '../src/queue/job-data.js';
 import type { ManifestRecord } from '../src/output/record.js';
 import { imageFileName } from '../src/output/paths.js';
 

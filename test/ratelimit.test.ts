@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { apiKeyId, createRateLimiter, defaultMarginMs, type RateLimiterOptions } from '../src/ratelimit.js';
+import { apiKeyId, createRateLimiter, defaultMarginMs, type RateLimiterOptions } from '../src/billing/rate-limiter.js';
 import { useRedisPair } from './helpers/redis-pair.js';
 
 /** Seeded PRNG so a failing property run can be replayed. */

@@ -2,7 +2,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cliEnv, runCli, tempDir } from './helpers/cli.js';
-import { redisAnswers } from '../src/redis.js';
+import { redisAnswers } from '../src/redis/connect.js';
 
 describe('run without a Redis', () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;

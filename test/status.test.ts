@@ -1,7 +1,7 @@
 /** `status`: SPEC §3 fields against a batch with known outcomes, plus throughput, errors and the concurrency hint. */
 import { describe, expect, it } from 'vitest';
-import { apiKeyId } from '../src/ratelimit.js';
-import { queueStatus, formatStatus } from '../src/status.js';
+import { apiKeyId } from '../src/billing/rate-limiter.js';
+import { queueStatus, formatStatus } from '../src/ops/status.js';
 import { cliEnv, runCli } from './helpers/cli.js';
 import { redisUrl } from './helpers/redis.js';
 import { waitForBatch, usePipeline } from './helpers/pipeline.js';

@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { BatchCounts } from '../batch-state.js';
+import type { BatchCounts } from '../queue/batch-state.js';
 
 export interface ProgressSample {
   counts: BatchCounts;

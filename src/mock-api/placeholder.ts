@@ -9,7 +9,7 @@ import { deflateSync } from 'node:zlib';
 import type { OutputFormat } from '../models.js';
 import { encodeBlockJpeg, jpegPadding, type Rgb } from './tiny-jpeg.js';
 import { encodeSolidWebp } from './tiny-webp.js';
-import { pngChunk } from '../png/chunk.js';
+import { pngChunk } from '../metadata/png-chunk.js';
 
 export type ImageMime = 'image/png' | 'image/jpeg' | 'image/webp';
 

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import type { JobData } from '../job-data.js';
+import type { JobData } from '../queue/job-data.js';
 import type { ManifestRecord } from './record.js';
-import { pngTextParts, isPng } from '../png/text-chunk.js';
+import { pngTextParts, isPng } from '../metadata/png-text.js';
 import { writeFileAtomic } from './atomic.js';
-import { formatParameters } from './parameters.js';
+import { formatParameters } from '../metadata/parameters.js';
 import { resolveInBatch, sidecarPathFor } from './paths.js';
 import { readSidecar } from './sidecar.js';
 

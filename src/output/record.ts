@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ERROR_CLASSES } from '../errors.js';
 import { MODEL_IDS } from '../models.js';
-import { generationParamsSchema } from '../job-data.js';
+import { generationParamsSchema } from '../queue/job-data.js';
 
 /** One manifest line / one sidecar (SPEC §8). */
 export const manifestRecordSchema = z.object({

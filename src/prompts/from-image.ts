@@ -1,8 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import type { PromptProblem } from '../errors.js';
-import { readPngTextChunks } from '../png/text-chunk.js';
-import { parseParameters } from '../output/parameters.js';
+import { readPngTextChunks } from '../metadata/png-text.js';
+import { parseParameters } from '../metadata/parameters.js';
 import { decodePromptBytes, DEFAULT_MAX_FILE_BYTES } from './read-file.js';
 import type { ParseResult, RawRow } from './row-schema.js';
 

@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { loadConfig, parseRate } from '../../config.js';
-import { apiKeyId } from '../../ratelimit.js';
+import { apiKeyId } from '../../billing/rate-limiter.js';
 import { UsageError } from '../../errors.js';
-import { openQueueContext, redisUrlOf } from '../context.js';
+import { openQueueContext, redisUrlOf } from '../../ops/context.js';
 import { common } from '../options.js';
-import { queueStatus, formatStatus } from '../../status.js';
-import { buildReport } from '../../report.js';
-import { cancelBatch, retryFailed } from '../../batch-actions.js';
-import { createCircuitBreaker } from '../../circuit-breaker.js';
+import { queueStatus, formatStatus } from '../../ops/status.js';
+import { buildReport } from '../../ops/report.js';
+import { cancelBatch, retryFailed } from '../../ops/cancel-retry.js';
+import { createCircuitBreaker } from '../../billing/breaker.js';
 
 async function withContext<T>(o: Record<string, unknown>, fn: (ctx: Awaited<ReturnType<typeof openQueueContext>>, config: ReturnType<typeof loadConfig>) => Promise<T>): Promise<T> {
   const config = loadConfig(o);

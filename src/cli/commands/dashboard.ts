@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { Queue } from 'bullmq';
 import { loadConfig } from '../../config.js';
 import { UsageError } from '../../errors.js';
-import { openQueueContext, redisUrlOf } from '../context.js';
+import { openQueueContext, redisUrlOf } from '../../ops/context.js';
 import { common } from '../options.js';
 
 /**

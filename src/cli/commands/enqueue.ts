@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config.js';
 import { createLogger } from '../../logger.js';
-import { enqueuePromptFiles, formatSummary, type EnqueueSummary } from '../../enqueue.js';
-import { openApiTarget } from '../../api-target.js';
-import { openQueueContext, redisUrlOf, type QueueContext } from '../context.js';
+import { enqueuePromptFiles, formatSummary, type EnqueueSummary } from '../../queue/enqueue.js';
+import { openApiTarget } from '../../stability/target.js';
+import { openQueueContext, redisUrlOf, type QueueContext } from '../../ops/context.js';
 import { EnvironmentError } from '../../errors.js';
-import type { ApiTarget } from '../../api-target.js';
+import type { ApiTarget } from '../../stability/target.js';
 import { common, generation, generationDefaults, maxCredits, maxJobs } from '../options.js';
-import { createRateLimiter, apiKeyId } from '../../ratelimit.js';
+import { createRateLimiter, apiKeyId } from '../../billing/rate-limiter.js';
 import { parseRate } from '../../config.js';
 
 export function enqueueCommand(program: Command): void {

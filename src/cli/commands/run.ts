@@ -2,17 +2,17 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig, loadWorkerConfig } from '../../config.js';
 import { createLogger } from '../../logger.js';
-import { openApiTarget } from '../../api-target.js';
-import { startWorker } from '../../worker-runtime.js';
-import { defaultBatchName, formatSummary } from '../../enqueue.js';
-import { buildReport } from '../../report.js';
+import { openApiTarget } from '../../stability/target.js';
+import { startWorker } from '../../../workers/runtime.js';
+import { defaultBatchName, formatSummary } from '../../queue/enqueue.js';
+import { buildReport } from '../../ops/report.js';
 import { batchDir } from '../../output/paths.js';
 import { common, generation, worker } from '../options.js';
-import { openQueueContext, resolveRunRedis } from '../context.js';
+import { openQueueContext, resolveRunRedis } from '../../ops/context.js';
 import { runEnqueue } from './enqueue.js';
 import { closeWithin, CLOSE_MS, onStopSignals } from '../signals.js';
 import { createProgress } from '../progress.js';
-import { checkNotifyUrl, noticeFromReport, sendNotice } from '../../notify.js';
+import { checkNotifyUrl, noticeFromReport, sendNotice } from '../../ops/notify.js';
 
 export function runCommand(program: Command): void {
   const cmd = program

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { loadConfig, loadWorkerConfig } from '../../config.js';
 import { createLogger } from '../../logger.js';
-import { openApiTarget } from '../../api-target.js';
-import { startWorker } from '../../worker-runtime.js';
-import { connectRedis } from '../../redis.js';
+import { openApiTarget } from '../../stability/target.js';
+import { startWorker } from '../../../workers/runtime.js';
+import { connectRedis } from '../../redis/connect.js';
 import { common, worker } from '../options.js';
-import { redisUrlOf } from '../context.js';
+import { redisUrlOf } from '../../ops/context.js';
 import { closeWithin, CLOSE_MS, onStopSignals } from '../signals.js';
 
 export function workCommand(program: Command): void {

@@ -1,10 +1,10 @@
 import type { Job } from 'bullmq';
-import type { Config } from './config.js';
-import type { QueueContext } from './cli/context.js';
-import type { JobData } from './job-data.js';
-import { batchDir, sidecarPathFor } from './output/paths.js';
-import { readSidecar } from './output/sidecar.js';
-import { recordFinal } from './finalize.js';
+import type { Config } from '../config.js';
+import type { QueueContext } from './context.js';
+import type { JobData } from '../queue/job-data.js';
+import { batchDir, sidecarPathFor } from '../output/paths.js';
+import { readSidecar } from '../output/sidecar.js';
+import { recordFinal } from '../output/finalize.js';
 import { join } from 'node:path';
 
 const PAGE = 500;

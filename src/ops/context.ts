@@ -3,12 +3,12 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import type { JobData } from '../job-data.js';
-import { connectRedis, createRedis, redactRedisUrl, redisAnswers, startPrivateRedis, type PrivateRedis } from '../redis.js';
-import { createQueue } from '../queue.js';
-import { createBatchState, type BatchState } from '../batch-state.js';
-import { createLedger, type Ledger } from '../ledger.js';
-import { createControl, type Control } from '../control.js';
+import type { JobData } from '../queue/job-data.js';
+import { connectRedis, createRedis, redactRedisUrl, redisAnswers, startPrivateRedis, type PrivateRedis } from '../redis/connect.js';
+import { createQueue } from '../queue/queue.js';
+import { createBatchState, type BatchState } from '../queue/batch-state.js';
+import { createLedger, type Ledger } from '../billing/ledger.js';
+import { createControl, type Control } from '../queue/pause.js';
 
 export interface QueueContext {
   redisUrl: string;

@@ -6,7 +6,7 @@
  * fractional prices (0.2, 6.5, …) add up exactly.
  */
 import type { Redis } from 'ioredis';
-import { script } from './redis-script.js';
+import { script } from '../redis/scripts.js';
 
 export type SettleOutcome = 'billed' | 'maybe_billed' | 'unbilled';
 

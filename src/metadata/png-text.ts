@@ -1,6 +1,6 @@
 import { inflateSync } from 'node:zlib';
 import { crc32 } from './crc32.js';
-import { pngChunk } from './chunk.js';
+import { pngChunk } from './png-chunk.js';
 
 /**
  * PNG text chunks (PNG spec §11.3.4): how an image carries its generation parameters so

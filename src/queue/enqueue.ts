@@ -2,14 +2,14 @@ import { basename, extname } from 'node:path';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { ApiError, EnvironmentError, StoppedError, UsageError } from './errors.js';
-import { BATCH_NAME, buildJob, creditsOf, identifyJobs } from './jobs.js';
+import { ApiError, EnvironmentError, StoppedError, UsageError } from '../errors.js';
+import { BATCH_NAME, buildJob, creditsOf, identifyJobs } from './plan.js';
 import type { JobData } from './job-data.js';
-import { loadPromptFilesOrThrow } from './prompts/load.js';
-import type { GenerationDefaults } from './prompts/types.js';
+import { loadPromptFilesOrThrow } from '../prompts/load.js';
+import type { GenerationDefaults } from '../prompts/types.js';
 import { addJobs, existingJobIds } from './queue.js';
 import type { BatchState } from './batch-state.js';
-import type { Ledger } from './ledger.js';
+import type { Ledger } from '../billing/ledger.js';
 
 export interface EnqueueOptions {
   files: string[];

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import { rebuildFromDisk } from './output/manifest.js';
-import { writeGallery } from './output/gallery.js';
-import { makeThumbnails } from './output/thumbnails.js';
-import { batchDir } from './output/paths.js';
-import type { ManifestRecord } from './output/record.js';
+import { rebuildFromDisk } from '../output/manifest.js';
+import { writeGallery } from '../output/gallery.js';
+import { makeThumbnails } from '../output/thumbnails.js';
+import { batchDir } from '../output/paths.js';
+import type { ManifestRecord } from '../output/record.js';
 
 export interface ReportSummary {
   batch: string;

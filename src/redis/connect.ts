@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { EnvironmentError } from './errors.js';
+import { EnvironmentError } from '../errors.js';
 
 /** A Redis URL safe to print: user and password never appear. */
 export function redactRedisUrl(url: string): string {

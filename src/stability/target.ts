@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import { EnvironmentError } from './errors.js';
-import type { Config } from './config.js';
-import { createStabilityClient, type StabilityClient } from './stability/client.js';
-import { startMockApi, type MockApi } from './mock-api/server.js';
+import { EnvironmentError } from '../errors.js';
+import type { Config } from '../config.js';
+import { createStabilityClient, type StabilityClient } from './client.js';
+import { startMockApi, type MockApi } from '../mock-api/server.js';
 
 export interface ApiTarget {
   client: StabilityClient;

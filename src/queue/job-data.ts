@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ASPECT_RATIOS, MODEL_IDS, OUTPUT_FORMATS, STYLE_PRESETS } from './models.js';
+import { ASPECT_RATIOS, MODEL_IDS, OUTPUT_FORMATS, STYLE_PRESETS } from '../models.js';
 
 /**
  * The payload of one BullMQ job: one request, one image. Validated again in the worker,

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { script } from './redis-script.js';
+import { script } from '../redis/scripts.js';
 
 export interface CircuitBreaker {
   /** Counts a transient failure; `tripped` is true only for the call that reached the threshold. */

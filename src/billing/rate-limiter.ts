@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { script } from './redis-script.js';
+import { script } from '../redis/scripts.js';
 
 export interface RateLimiterOptions {
   /** The shared Redis connection (ioredis). */

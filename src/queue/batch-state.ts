@@ -5,7 +5,7 @@
  * delivery) or a failed job is retried and succeeds.
  */
 import type { Redis } from 'ioredis';
-import { script } from './redis-script.js';
+import { script } from '../redis/scripts.js';
 
 export const JOB_STATES = ['pending', 'succeeded', 'filtered', 'failed', 'cancelled'] as const;
 export type JobState = (typeof JOB_STATES)[number];

@@ -1,9 +1,9 @@
-import type { QueueContext } from './cli/context.js';
-import type { PauseRecord } from './control.js';
-import type { ManifestRecord } from './output/record.js';
-import { readSidecar } from './output/sidecar.js';
-import { batchDir, resolveInBatch, sidecarPathFor } from './output/paths.js';
-import { nsKey } from './queue.js';
+import type { QueueContext } from './context.js';
+import type { PauseRecord } from '../queue/pause.js';
+import type { ManifestRecord } from '../output/record.js';
+import { readSidecar } from '../output/sidecar.js';
+import { batchDir, resolveInBatch, sidecarPathFor } from '../output/paths.js';
+import { nsKey } from '../queue/queue.js';
 
 export interface StatusOptions {
   queue: string;

@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { PlannedJob } from './jobs.js';
+import type { PlannedJob } from './plan.js';
 import type { JobData } from './job-data.js';
 
 export const JOB_NAME = 'generate';

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { UsageError } from './errors.js';
+import { UsageError } from '../errors.js';
 import type { ReportSummary } from './report.js';
 
 /**

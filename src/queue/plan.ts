@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { MODELS, creditsPerImage, outputExtension } from './models.js';
-import type { PromptSpec } from './prompts/types.js';
+import { MODELS, creditsPerImage, outputExtension } from '../models.js';
+import type { PromptSpec } from '../prompts/types.js';
 import type { JobData } from './job-data.js';
-import { imageFileName } from './output/paths.js';
+import { imageFileName } from '../output/paths.js';
 
 /** Batch names end up in job ids, Redis keys and folder names. */
 export const BATCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;

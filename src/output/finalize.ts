@@ -1,11 +1,11 @@
 import type { Job } from 'bullmq';
-import type { JobData } from './job-data.js';
-import type { ManifestRecord } from './output/record.js';
-import type { ErrorRecord } from './errors.js';
-import { appendManifest } from './output/manifest.js';
-import { normalizeRecord, sidecarFile, writeSidecar } from './output/sidecar.js';
-import { writeFilesAtomic } from './output/atomic.js';
-import type { BatchState } from './batch-state.js';
+import type { JobData } from '../queue/job-data.js';
+import type { ManifestRecord } from './record.js';
+import type { ErrorRecord } from '../errors.js';
+import { appendManifest } from './manifest.js';
+import { normalizeRecord, sidecarFile, writeSidecar } from './sidecar.js';
+import { writeFilesAtomic } from './atomic.js';
+import type { BatchState } from '../queue/batch-state.js';
 
 export interface FinalOutcome {
   status: ManifestRecord['status'];
