@@ -13,8 +13,15 @@ if (!file || !queueName || !prefix) throw new Error('usage: bare-enqueue.ts <job
 const DAY_S = 24 * 3600;
 const connection = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
 const queue = new Queue(queueName, {
-  connection, prefix,
-  defaultJobOptions: { attempts: 5, backoff: { type: 'nightshift' }, removeOnComplete: { age: 30 * DAY_S }, removeOnFail: { age: 30 * DAY_S }, stackTraceLimit: 2 },
+  connection,
+  prefix,
+  defaultJobOptions: {
+    attempts: 5,
+    backoff: { type: 'nightshift' },
+    removeOnComplete: { age: 30 * DAY_S },
+    removeOnFail: { age: 30 * DAY_S },
+    stackTraceLimit: 2,
+  },
 });
 let chunk: Array<{ name: string; data: unknown; opts: { jobId: string } }> = [];
 let added = 0;

@@ -59,7 +59,11 @@ async function generate(job: Job<{ prompt: string; seed: number }>): Promise<nul
 
 const connection = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
 let completed = 0;
-const worker = new Worker(queueName, mode === 'noop' ? async () => null : generate, { connection, prefix, concurrency });
+const worker = new Worker(queueName, mode === 'noop' ? async () => null : generate, {
+  connection,
+  prefix,
+  concurrency,
+});
 worker.on('failed', (job, err) => process.stderr.write(`job ${job?.id} failed: ${err.message}\n`));
 worker.on('completed', () => {
   if (++completed === jobs) {

@@ -10,11 +10,31 @@ import { Redis } from 'ioredis';
 import { loadPromptFilesOrThrow } from '../src/prompts/load.js';
 import { planJobs } from '../src/queue/plan.js';
 import {
-  benchPrefix, childEnv, cleanupPrefix, envInt, finish, fmt, isMain, printResult, prompts, redisUrl, sampleMemory, spawnCli,
-  spawnTs, table, tempDir, type BenchResult, type Child,
+  benchPrefix,
+  childEnv,
+  cleanupPrefix,
+  envInt,
+  finish,
+  fmt,
+  isMain,
+  printResult,
+  prompts,
+  redisUrl,
+  sampleMemory,
+  spawnCli,
+  spawnTs,
+  table,
+  tempDir,
+  type BenchResult,
+  type Child,
 } from './lib.js';
 
-interface Figures { what: string; ms: number; peakMb: number; added: number }
+interface Figures {
+  what: string;
+  ms: number;
+  peakMb: number;
+  added: number;
+}
 
 async function measure(start: (prefix: string) => Child, what: string, redis: Redis): Promise<Figures> {
   const prefix = benchPrefix('enq');
@@ -48,12 +68,35 @@ export async function run(): Promise<BenchResult> {
 
     const env = childEnv({});
     const cli = (file: string) => (prefix: string) =>
-      spawnCli(['enqueue', file, '--max-jobs', String(2 * n), '--mock', '--queue', 'enq', '--prefix', prefix, '--redis', redisUrl(), '--batch', 'b', '--json', '--log-level', 'warn'], env, { captureStdout: true });
+      spawnCli(
+        [
+          'enqueue',
+          file,
+          '--max-jobs',
+          String(2 * n),
+          '--mock',
+          '--queue',
+          'enq',
+          '--prefix',
+          prefix,
+          '--redis',
+          redisUrl(),
+          '--batch',
+          'b',
+          '--json',
+          '--log-level',
+          'warn',
+        ],
+        env,
+        { captureStdout: true },
+      );
     const bare = (prefix: string) => spawnTs('bench/bare-enqueue.ts', [planned, 'enq', prefix], env);
 
     const figures: Figures[] = [];
     for (const [what, start] of [
-      ['nightshift enqueue .txt', cli(txt)], ['bare addBulk', bare], ['nightshift enqueue .jsonl', cli(jsonl)],
+      ['nightshift enqueue .txt', cli(txt)],
+      ['bare addBulk', bare],
+      ['nightshift enqueue .jsonl', cli(jsonl)],
       // A second baseline run evens out background load when there is time for it.
       ...(process.env.BENCH_ENQUEUE_BARE_TWICE === '1' ? [['bare addBulk (2)', bare] as const] : []),
     ] as const) {
@@ -71,13 +114,25 @@ export async function run(): Promise<BenchResult> {
       '',
       ...table(
         ['what', 'wall time', 'jobs/s', 'peak RSS', 'time ÷ bare', 'RSS ÷ bare'],
-        figures.map((f) => [f.what, fmt.s(f.ms), fmt.n((n / f.ms) * 1000, 0), fmt.mb(f.peakMb), fmt.n(f.ms / bareMs, 2), fmt.n(f.peakMb / bareMb, 2)]),
+        figures.map((f) => [
+          f.what,
+          fmt.s(f.ms),
+          fmt.n((n / f.ms) * 1000, 0),
+          fmt.mb(f.peakMb),
+          fmt.n(f.ms / bareMs, 2),
+          fmt.n(f.peakMb / bareMb, 2),
+        ]),
       ),
       '',
       'The ratios use the faster bare run and the larger bare peak.',
     ];
     const goals = ns.flatMap((f) => [
-      { what: `${f.what}: time ÷ bare addBulk`, value: fmt.n(f.ms / bareMs, 2), goal: '≤ 1.5', pass: f.ms / bareMs <= 1.5 },
+      {
+        what: `${f.what}: time ÷ bare addBulk`,
+        value: fmt.n(f.ms / bareMs, 2),
+        goal: '≤ 1.5',
+        pass: f.ms / bareMs <= 1.5,
+      },
       { what: `${f.what}: peak RSS`, value: fmt.mb(f.peakMb), goal: '≤ 300 MB', pass: f.peakMb <= 300 },
     ]);
     return { name: 'enqueue', title: '3. Enqueue', lines, goals };

@@ -72,21 +72,38 @@ function track(proc: ChildProcess, startedAt: number): Child {
 /** Env for a child nightshift: no developer settings leak in; the fake API and a bench key. */
 export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of ['STABILITY_API_KEY', 'STABILITY_API_HOST', 'API_HOST', 'NIGHTSHIFT_QUEUE', 'NIGHTSHIFT_OUT', 'NIGHTSHIFT_PREFIX', 'NODE_OPTIONS']) delete env[k];
+  for (const k of [
+    'STABILITY_API_KEY',
+    'STABILITY_API_HOST',
+    'API_HOST',
+    'NIGHTSHIFT_QUEUE',
+    'NIGHTSHIFT_OUT',
+    'NIGHTSHIFT_PREFIX',
+    'NODE_OPTIONS',
+  ])
+    delete env[k];
   return { ...env, REDIS_URL: redisUrl(), ...extra };
 }
 
 /** `node bin/nightshift.js <args>`; stdout is discarded unless asked for (pino at info writes a line per job). */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv, opts: { captureStdout?: boolean } = {}): Child {
   const startedAt = Date.now();
-  const proc = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', opts.captureStdout ? 'pipe' : 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', opts.captureStdout ? 'pipe' : 'ignore', 'pipe'],
+  });
   return track(proc, startedAt);
 }
 
 /** A TypeScript file of ours in its own process, loaded through tsx like the CLI is. */
 export function spawnTs(file: string, args: string[], env: NodeJS.ProcessEnv = childEnv({})): Child {
   const startedAt = Date.now();
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, file), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, file), ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return track(proc, startedAt);
 }
 
@@ -95,12 +112,16 @@ export async function finish(child: Child, ms: number, what: string): Promise<Aw
   const timer = setTimeout(() => child.proc.kill('SIGKILL'), ms);
   const r = await child.result;
   clearTimeout(timer);
-  if (r.signal === 'SIGKILL') throw new Error(`${what} did not finish within ${ms / 1000} s; killed. stderr:\n${r.stderr}`);
+  if (r.signal === 'SIGKILL')
+    throw new Error(`${what} did not finish within ${ms / 1000} s; killed. stderr:\n${r.stderr}`);
   if (r.code !== 0) throw new Error(`${what} exited ${r.code}. stderr:\n${r.stderr}`);
   return r;
 }
 
-export interface MemSample { t: number; rssKb: number }
+export interface MemSample {
+  t: number;
+  rssKb: number;
+}
 
 /**
  * Samples VmRSS of a process every `everyMs`, and keeps the last VmHWM (peak RSS) and CPU time
@@ -157,13 +178,24 @@ export async function machine(redis: Redis): Promise<Machine> {
     node: process.version,
     redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
     os: `${os.type()} ${os.release()}`,
-    loadAvg: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+    loadAvg: os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
   };
 }
 
 /** A real queue context on our prefix, aimed at the fake API like a worker's STABILITY_API_HOST would be. */
-export async function openBench(prefix: string, queue: string, out: string, apiUrl: string): Promise<QueueContext & { config: ReturnType<typeof loadConfig> }> {
-  const config = loadConfig({ redis: redisUrl(), queue, out, prefix }, { STABILITY_API_HOST: apiUrl, STABILITY_API_KEY: BENCH_KEY });
+export async function openBench(
+  prefix: string,
+  queue: string,
+  out: string,
+  apiUrl: string,
+): Promise<QueueContext & { config: ReturnType<typeof loadConfig> }> {
+  const config = loadConfig(
+    { redis: redisUrl(), queue, out, prefix },
+    { STABILITY_API_HOST: apiUrl, STABILITY_API_KEY: BENCH_KEY },
+  );
   const ctx = await openQueueContext(config, redisUrl());
   return Object.assign(ctx, { config });
 }
@@ -179,12 +211,19 @@ export interface BenchSetup {
 }
 
 /** A benchmark run's own prefix, temp folder and queue context on the fake API at `mock.url`. */
-export async function benchSetup(name: string, queue: string, mock: { url: string; close(): Promise<void> }, ownsMock = true): Promise<BenchSetup> {
+export async function benchSetup(
+  name: string,
+  queue: string,
+  mock: { url: string; close(): Promise<void> },
+  ownsMock = true,
+): Promise<BenchSetup> {
   const prefix = benchPrefix(name);
   const tmp = await tempDir(name);
   const ctx = await openBench(prefix, queue, tmp.dir, mock.url);
   return {
-    prefix, tmp, ctx,
+    prefix,
+    tmp,
+    ctx,
     async close() {
       await ctx.close();
       if (ownsMock) await mock.close();
@@ -205,23 +244,48 @@ export async function enqueueLines(
   const file = join(opts.dir, `${opts.batch}.txt`);
   await writeFile(file, `${lines.join('\n')}\n`);
   return enqueuePromptFiles(
-    { files: [file], defaults: opts.defaults ?? {}, maxJobs: Math.max(10_000, lines.length), dryRun: false, force: false, batch: opts.batch },
+    {
+      files: [file],
+      defaults: opts.defaults ?? {},
+      maxJobs: Math.max(10_000, lines.length),
+      dryRun: false,
+      force: false,
+      batch: opts.batch,
+    },
     {
       logger: silent,
       api: ctx.config.api.identity,
-      connect: async () => ({ redis: ctx.redis, queue: ctx.queue, prefix: ctx.config.prefix, queueName: ctx.config.queue, state: ctx.state, ledger: ctx.ledger }),
+      connect: async () => ({
+        redis: ctx.redis,
+        queue: ctx.queue,
+        prefix: ctx.config.prefix,
+        queueName: ctx.config.queue,
+        state: ctx.state,
+        ledger: ctx.ledger,
+      }),
     },
   );
 }
 
 /** Distinct prompts (identical lines would collapse into one job). */
 export function prompts(n: number, tag: string): string[] {
-  const subjects = ['a lighthouse on a cliff', 'a red fox in snow', 'a city at night', 'an anime sunset', 'a quiet harbour'];
-  return Array.from({ length: n }, (_, i) => `${subjects[i % subjects.length]}, ${tag} study number ${i + 1}, golden hour, warm light`);
+  const subjects = [
+    'a lighthouse on a cliff',
+    'a red fox in snow',
+    'a city at night',
+    'an anime sunset',
+    'a quiet harbour',
+  ];
+  return Array.from(
+    { length: n },
+    (_, i) => `${subjects[i % subjects.length]}, ${tag} study number ${i + 1}, golden hour, warm light`,
+  );
 }
 
 /** First job start to last job finish, from BullMQ's own timestamps: excludes process start-up and idle exit. */
-export async function completedSpan(queue: Queue): Promise<{ count: number; spanMs: number; firstStart: number; lastFinish: number }> {
+export async function completedSpan(
+  queue: Queue,
+): Promise<{ count: number; spanMs: number; firstStart: number; lastFinish: number }> {
   let firstStart = Infinity;
   let lastFinish = 0;
   let count = 0;
@@ -254,7 +318,11 @@ export interface BenchResult {
 }
 
 export function table(head: string[], rows: Array<Array<string | number>>): string[] {
-  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ];
 }
 
 /** Runs a benchmark file directly (`tsx bench/x.ts`) as well as from run.ts. */
@@ -264,5 +332,6 @@ export function isMain(url: string): boolean {
 
 export function printResult(r: BenchResult): void {
   process.stdout.write(`\n## ${r.title}\n${r.lines.join('\n')}\n`);
-  for (const g of r.goals) process.stdout.write(`  ${g.pass ? 'PASS' : 'MISS'}  ${g.what}: ${g.value} (goal ${g.goal})\n`);
+  for (const g of r.goals)
+    process.stdout.write(`  ${g.pass ? 'PASS' : 'MISS'}  ${g.what}: ${g.value} (goal ${g.goal})\n`);
 }

@@ -6,8 +6,21 @@
  */
 import { startMockApi } from '../src/mock-api/server.js';
 import {
-  BENCH_KEY, type BenchResult, benchSetup, childEnv, enqueueLines, envInt, finish, fmt, isMain, printResult, prompts,
-  redisUrl, sampleMemory, spawnCli, table,
+  BENCH_KEY,
+  type BenchResult,
+  benchSetup,
+  childEnv,
+  enqueueLines,
+  envInt,
+  finish,
+  fmt,
+  isMain,
+  printResult,
+  prompts,
+  redisUrl,
+  sampleMemory,
+  spawnCli,
+  table,
 } from './lib.js';
 
 export async function run(): Promise<BenchResult> {
@@ -20,13 +33,36 @@ export async function run(): Promise<BenchResult> {
   try {
     await enqueueLines(ctx, prompts(jobs, 'memory'), { batch: 'mem', dir: tmp.dir });
     const child = spawnCli(
-      ['work', '--exit-when-idle', '--concurrency', String(concurrency), '--rate', '100000/1', '--queue', 'mem', '--prefix', prefix,
-        '--out', tmp.dir, '--redis', redisUrl(), '--log-level', process.env.BENCH_LOG_LEVEL ?? 'info'],
+      [
+        'work',
+        '--exit-when-idle',
+        '--concurrency',
+        String(concurrency),
+        '--rate',
+        '100000/1',
+        '--queue',
+        'mem',
+        '--prefix',
+        prefix,
+        '--out',
+        tmp.dir,
+        '--redis',
+        redisUrl(),
+        '--log-level',
+        process.env.BENCH_LOG_LEVEL ?? 'info',
+      ],
       childEnv({ STABILITY_API_HOST: mock.url, STABILITY_API_KEY: BENCH_KEY }),
     );
     // Progress (jobs finished) beside each RSS sample; read from the batch counters every 250 ms.
     let done = 0;
-    const progress = setInterval(() => void ctx.state.counts('mem').then((c) => (done = c.total - c.pending)).catch(() => {}), 250);
+    const progress = setInterval(
+      () =>
+        void ctx.state
+          .counts('mem')
+          .then((c) => (done = c.total - c.pending))
+          .catch(() => {}),
+      250,
+    );
     const tagged: Array<{ rssMb: number; done: number }> = [];
     const mem = sampleMemory(child.proc.pid!, 100, (s) => tagged.push({ rssMb: s.rssKb / 1024, done }));
     const r = await finish(child, 600_000, 'memory worker');
@@ -39,7 +75,12 @@ export async function run(): Promise<BenchResult> {
     const last = tagged.filter((t) => t.done >= half && t.done < jobs).map((t) => t.rssMb);
     const stats = (xs: number[]) => {
       const s = [...xs].sort((a, b) => a - b);
-      return { n: s.length, median: s[Math.floor(s.length / 2)] ?? NaN, p90: s[Math.floor(s.length * 0.9)] ?? NaN, max: s[s.length - 1] ?? NaN };
+      return {
+        n: s.length,
+        median: s[Math.floor(s.length / 2)] ?? NaN,
+        p90: s[Math.floor(s.length * 0.9)] ?? NaN,
+        max: s[s.length - 1] ?? NaN,
+      };
     };
     const a = stats(first);
     const b = stats(last);
@@ -64,7 +105,12 @@ export async function run(): Promise<BenchResult> {
       lines,
       goals: [
         { what: 'worker peak RSS', value: fmt.mb(hwmMb), goal: '≤ 300 MB', pass: hwmMb <= 300 },
-        { what: 'RSS flat (median last half ÷ first half)', value: fmt.n(growth, 2), goal: '≤ 1.15', pass: growth <= 1.15 },
+        {
+          what: 'RSS flat (median last half ÷ first half)',
+          value: fmt.n(growth, 2),
+          goal: '≤ 1.15',
+          pass: growth <= 1.15,
+        },
       ],
     };
   } finally {

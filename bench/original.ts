@@ -11,8 +11,21 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { startMockApi } from '../src/mock-api/server.js';
 import {
-  BENCH_KEY, type BenchResult, benchSetup, childEnv, completedSpan, enqueueLines, envInt, finish, fmt, isMain,
-  printResult, prompts, redisUrl, spawnCli, table,
+  BENCH_KEY,
+  type BenchResult,
+  benchSetup,
+  childEnv,
+  completedSpan,
+  enqueueLines,
+  envInt,
+  finish,
+  fmt,
+  isMain,
+  printResult,
+  prompts,
+  redisUrl,
+  spawnCli,
+  table,
 } from './lib.js';
 
 /** The tutorial's script, once per prompt, in sequence: any non-200 stops it. */
@@ -23,12 +36,20 @@ async function original(apiUrl: string, list: string[], outDir: string): Promise
     const res = await request(`${apiUrl}/v1/generation/stable-diffusion-v1-6/text-to-image`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${BENCH_KEY}` },
-      body: JSON.stringify({ text_prompts: [{ text }], cfg_scale: 7, height: 1024, width: 1024, samples: 1, steps: 30 }),
+      body: JSON.stringify({
+        text_prompts: [{ text }],
+        cfg_scale: 7,
+        height: 1024,
+        width: 1024,
+        samples: 1,
+        steps: 30,
+      }),
     });
     const body = await res.body.text();
     if (res.statusCode !== 200) throw new Error(`Non-200 response: ${body}`);
     const data = JSON.parse(body) as { artifacts: Array<{ base64: string }> };
-    for (const [i, a] of data.artifacts.entries()) await writeFile(join(outDir, `v1_txt2img_${n}_${i}.png`), Buffer.from(a.base64, 'base64'));
+    for (const [i, a] of data.artifacts.entries())
+      await writeFile(join(outDir, `v1_txt2img_${n}_${i}.png`), Buffer.from(a.base64, 'base64'));
   }
   return Date.now() - t0;
 }
@@ -47,7 +68,20 @@ export async function run(): Promise<BenchResult> {
 
     await enqueueLines(ctx, list, { batch: 'orig', dir: tmp.dir, defaults: { model: 'stable-diffusion-v1-6' } });
     const child = spawnCli(
-      ['work', '--exit-when-idle', '--queue', 'orig', '--prefix', prefix, '--out', tmp.dir, '--redis', redisUrl(), '--log-level', 'warn'],
+      [
+        'work',
+        '--exit-when-idle',
+        '--queue',
+        'orig',
+        '--prefix',
+        prefix,
+        '--out',
+        tmp.dir,
+        '--redis',
+        redisUrl(),
+        '--log-level',
+        'warn',
+      ],
       childEnv({ STABILITY_API_HOST: mock.url, STABILITY_API_KEY: BENCH_KEY }),
     );
     const r = await finish(child, 120_000, 'nightshift worker');
@@ -63,9 +97,24 @@ export async function run(): Promise<BenchResult> {
       ...table(
         ['approach', `time for ${total} images`, 'per image', 'speed-up'],
         [
-          [`original script (sequential; ${seqCount} measured)`, `${fmt.s(seqTotal)}${seqCount < total ? ' (extrapolated)' : ''}`, fmt.s(perImage), '1×'],
-          ['nightshift, 1 worker, defaults (wall: spawn → exit)', fmt.s(r.ms), fmt.s(r.ms / total), `**${fmt.n(speedup)}×**`],
-          ['nightshift, first job start → last job finish', fmt.s(span.spanMs), fmt.s(span.spanMs / total), `${fmt.n(seqTotal / span.spanMs)}×`],
+          [
+            `original script (sequential; ${seqCount} measured)`,
+            `${fmt.s(seqTotal)}${seqCount < total ? ' (extrapolated)' : ''}`,
+            fmt.s(perImage),
+            '1×',
+          ],
+          [
+            'nightshift, 1 worker, defaults (wall: spawn → exit)',
+            fmt.s(r.ms),
+            fmt.s(r.ms / total),
+            `**${fmt.n(speedup)}×**`,
+          ],
+          [
+            'nightshift, first job start → last job finish',
+            fmt.s(span.spanMs),
+            fmt.s(span.spanMs / total),
+            `${fmt.n(seqTotal / span.spanMs)}×`,
+          ],
         ],
       ),
       '',
@@ -75,7 +124,14 @@ export async function run(): Promise<BenchResult> {
       name: 'original',
       title: '5. Against the original script',
       lines,
-      goals: [{ what: `speed-up over the sequential script (${total} images)`, value: `${fmt.n(speedup)}×`, goal: 'report', pass: speedup > 1 }],
+      goals: [
+        {
+          what: `speed-up over the sequential script (${total} images)`,
+          value: `${fmt.n(speedup)}×`,
+          goal: 'report',
+          pass: speedup > 1,
+        },
+      ],
     };
   } finally {
     await b.close();

@@ -11,12 +11,36 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startMockApi, type MockApi } from '../src/mock-api/server.js';
 import {
-  BENCH_KEY, benchPrefix, type BenchResult, benchSetup, type Child, childEnv, cleanupPrefix, completedSpan,
-  enqueueLines, envInt, finish, fmt, isMain, printResult, prompts, redisUrl, sampleMemory, spawnCli, spawnTs, table,
+  BENCH_KEY,
+  benchPrefix,
+  type BenchResult,
+  benchSetup,
+  type Child,
+  childEnv,
+  cleanupPrefix,
+  completedSpan,
+  enqueueLines,
+  envInt,
+  finish,
+  fmt,
+  isMain,
+  printResult,
+  prompts,
+  redisUrl,
+  sampleMemory,
+  spawnCli,
+  spawnTs,
+  table,
   tempDir,
 } from './lib.js';
 
-interface Figures { what: string; jobs: number; spanMs: number; jobsPerS: number; cpuMsPerJob: number }
+interface Figures {
+  what: string;
+  jobs: number;
+  spanMs: number;
+  jobsPerS: number;
+  cpuMsPerJob: number;
+}
 
 async function measure(child: Child, queue: Queue, jobs: number, what: string): Promise<Figures> {
   const mem = sampleMemory(child.proc.pid!, 200);
@@ -38,7 +62,10 @@ function monitor(redis: Redis, prefix: string) {
       const cmd = args[0]!.toLowerCase();
       // Name a command by its first key, with the prefix dropped and job ids folded together.
       const key = (cmd === 'evalsha' || cmd === 'eval' ? args[3] : args[1]) ?? '';
-      const label = `${cmd} ${key.replace(prefix, '').replace(/[A-Za-z0-9]+--[0-9a-f]{24}|\bj\d+\b/g, '<job>').replace(/^:/, '')}`;
+      const label = `${cmd} ${key
+        .replace(prefix, '')
+        .replace(/[A-Za-z0-9]+--[0-9a-f]{24}|\bj\d+\b/g, '<job>')
+        .replace(/^:/, '')}`;
       counts.set(label, (counts.get(label) ?? 0) + 1);
     });
     return m;
@@ -59,8 +86,24 @@ async function nightshift(mock: MockApi, jobs: number, concurrency: number, logL
     await enqueueLines(ctx, prompts(jobs, 'overhead'), { batch: 'ov', dir: tmp.dir });
     const mon = watch ? monitor(watch, prefix) : null;
     const child = spawnCli(
-      ['work', '--exit-when-idle', '--concurrency', String(concurrency), '--rate', '100000/1', '--queue', 'ov', '--prefix', prefix,
-        '--out', tmp.dir, '--redis', redisUrl(), '--log-level', logLevel],
+      [
+        'work',
+        '--exit-when-idle',
+        '--concurrency',
+        String(concurrency),
+        '--rate',
+        '100000/1',
+        '--queue',
+        'ov',
+        '--prefix',
+        prefix,
+        '--out',
+        tmp.dir,
+        '--redis',
+        redisUrl(),
+        '--log-level',
+        logLevel,
+      ],
       childEnv({ STABILITY_API_HOST: mock.url, STABILITY_API_KEY: BENCH_KEY }),
     );
     const f = await measure(child, ctx.queue, jobs, `nightshift (log ${logLevel})`);
@@ -78,11 +121,27 @@ async function bare(mode: 'noop' | 'http', mock: MockApi, jobs: number, concurre
   try {
     const list = prompts(jobs, 'overhead');
     for (let i = 0; i < jobs; i += 500) {
-      await queue.addBulk(list.slice(i, i + 500).map((prompt, k) => ({ name: 'g', data: { prompt, seed: i + k + 1 }, opts: { jobId: `j${i + k}` } })));
+      await queue.addBulk(
+        list
+          .slice(i, i + 500)
+          .map((prompt, k) => ({ name: 'g', data: { prompt, seed: i + k + 1 }, opts: { jobId: `j${i + k}` } })),
+      );
     }
     const mon = watch ? monitor(watch, prefix) : null;
-    const args = [mode, 'bare', prefix, String(concurrency), String(jobs), ...(mode === 'http' ? [mock.url, tmp.dir] : [])];
-    const f = await measure(spawnTs('bench/bare-worker.ts', args), queue, jobs, mode === 'http' ? 'bare BullMQ + HTTP + durable write' : 'bare BullMQ, no-op');
+    const args = [
+      mode,
+      'bare',
+      prefix,
+      String(concurrency),
+      String(jobs),
+      ...(mode === 'http' ? [mock.url, tmp.dir] : []),
+    ];
+    const f = await measure(
+      spawnTs('bench/bare-worker.ts', args),
+      queue,
+      jobs,
+      mode === 'http' ? 'bare BullMQ + HTTP + durable write' : 'bare BullMQ, no-op',
+    );
     return { f, mon: await mon?.stop() };
   } finally {
     await queue.close();
@@ -104,12 +163,16 @@ export async function run(): Promise<BenchResult> {
     const all: Figures[] = [];
     for (let r = 0; r < rounds; r++) {
       for (const step of ['ns', 'http', 'noop'] as const) {
-        const { f } = step === 'ns' ? await nightshift(mock, jobs, concurrency, logLevel) : await bare(step, mock, jobs, concurrency);
+        const { f } =
+          step === 'ns'
+            ? await nightshift(mock, jobs, concurrency, logLevel)
+            : await bare(step, mock, jobs, concurrency);
         process.stdout.write(`  overhead round ${r + 1}: ${f.what}: ${fmt.n(f.jobsPerS)} jobs/s\n`);
         all.push(f);
       }
     }
-    const best = (what: string) => all.filter((f) => f.what.startsWith(what)).sort((a, b) => b.jobsPerS - a.jobsPerS)[0]!;
+    const best = (what: string) =>
+      all.filter((f) => f.what.startsWith(what)).sort((a, b) => b.jobsPerS - a.jobsPerS)[0]!;
     const ns = best('nightshift');
     const http = best('bare BullMQ + HTTP');
     const noop = best('bare BullMQ, no-op');
@@ -128,21 +191,32 @@ export async function run(): Promise<BenchResult> {
       ...table(
         ['pipeline', 'jobs/s (best)', 'all rounds', 'worker CPU per job', 'ratio to bare HTTP'],
         [ns, http, noop].map((f) => [
-          f.what, `**${fmt.n(f.jobsPerS)}**`, all.filter((a) => a.what === f.what).map((a) => fmt.n(a.jobsPerS)).join(', '),
-          `${fmt.n(f.cpuMsPerJob, 2)} ms`, fmt.n(f.jobsPerS / http.jobsPerS, 2),
+          f.what,
+          `**${fmt.n(f.jobsPerS)}**`,
+          all
+            .filter((a) => a.what === f.what)
+            .map((a) => fmt.n(a.jobsPerS))
+            .join(', '),
+          `${fmt.n(f.cpuMsPerJob, 2)} ms`,
+          fmt.n(f.jobsPerS / http.jobsPerS, 2),
         ]),
       ),
       '',
       `Redis commands per job (MONITOR, ${profileJobs} jobs, client commands only): nightshift ${fmt.n(pNs.total / profileJobs)}, ` +
         `bare HTTP pipeline ${fmt.n(pHttp.total / profileJobs)}. nightshift's, by command and first key:`,
       '',
-      ...table(['command', 'per job'], top.map(([label, n]) => [`\`${label}\``, fmt.n(n / profileJobs, 2)])),
+      ...table(
+        ['command', 'per job'],
+        top.map(([label, n]) => [`\`${label}\``, fmt.n(n / profileJobs, 2)]),
+      ),
     ];
     return {
       name: 'overhead',
       title: '2. Pipeline overhead',
       lines,
-      goals: [{ what: 'nightshift ÷ bare HTTP pipeline (jobs/s)', value: fmt.n(ratio, 2), goal: '≥ 0.8', pass: ratio >= 0.8 }],
+      goals: [
+        { what: 'nightshift ÷ bare HTTP pipeline (jobs/s)', value: fmt.n(ratio, 2), goal: '≥ 0.8', pass: ratio >= 0.8 },
+      ],
     };
   } finally {
     await mock.close();

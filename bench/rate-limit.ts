@@ -7,8 +7,20 @@
  */
 import { startMockApi } from '../src/mock-api/server.js';
 import {
-  BENCH_KEY, type BenchResult, benchSetup, childEnv, enqueueLines, envInt, finish, fmt, isMain, printResult, prompts,
-  redisUrl, spawnCli, table,
+  BENCH_KEY,
+  type BenchResult,
+  benchSetup,
+  childEnv,
+  enqueueLines,
+  envInt,
+  finish,
+  fmt,
+  isMain,
+  printResult,
+  prompts,
+  redisUrl,
+  spawnCli,
+  table,
 } from './lib.js';
 import { defaultMarginMs } from '../src/billing/rate-limiter.js';
 
@@ -41,39 +53,75 @@ export function rateFromArrivals(arrivalsIn: readonly number[], count: number) {
   let gaps = 0;
   for (let j = 0; j + count < n; j++) gaps += a[j + count]! - a[j]!;
   const meanGap = gaps / Math.max(1, n - count);
-  return { recycleRate: (count / meanGap) * 1000, spanRate: ((n - 1) / span) * 1000, steadyRate: ((n - count) / span) * 1000 };
+  return {
+    recycleRate: (count / meanGap) * 1000,
+    spanRate: ((n - 1) / span) * 1000,
+    steadyRate: ((n - count) / span) * 1000,
+  };
 }
 
 async function one(workers: number, marginS: number | null, jobs: number, concurrency: number): Promise<RateFigures> {
   // The fake's debug log line gives each request's status and duration: arrival = finish − duration.
   const accepted: number[] = [];
-  const logger = { info() {}, warn() {}, debug(o: object) {
-    const r = o as { status?: number; ms?: number };
-    if (r.status === 200 && typeof r.ms === 'number') accepted.push(Date.now() - r.ms);
-  } };
-  const mock = await startMockApi({ latencyMs: [100, 300], rateLimit: { count: COUNT, windowMs: WINDOW_MS, lockoutMs: 5000 }, logger });
+  const logger = {
+    info() {},
+    warn() {},
+    debug(o: object) {
+      const r = o as { status?: number; ms?: number };
+      if (r.status === 200 && typeof r.ms === 'number') accepted.push(Date.now() - r.ms);
+    },
+  };
+  const mock = await startMockApi({
+    latencyMs: [100, 300],
+    rateLimit: { count: COUNT, windowMs: WINDOW_MS, lockoutMs: 5000 },
+    logger,
+  });
   const b = await benchSetup('rate', 'rl', mock);
   const { prefix, tmp, ctx } = b;
   try {
     await enqueueLines(ctx, prompts(jobs, `rate-${workers}-${marginS}`), { batch: 'rl', dir: tmp.dir });
     const env = childEnv({ STABILITY_API_HOST: mock.url, STABILITY_API_KEY: BENCH_KEY });
     const args = [
-      'work', '--exit-when-idle', '--concurrency', String(concurrency), '--rate', `${COUNT}/${WINDOW_MS / 1000}`, '--lockout', '5',
-      '--queue', 'rl', '--prefix', prefix, '--out', tmp.dir, '--redis', redisUrl(), '--log-level', 'warn',
+      'work',
+      '--exit-when-idle',
+      '--concurrency',
+      String(concurrency),
+      '--rate',
+      `${COUNT}/${WINDOW_MS / 1000}`,
+      '--lockout',
+      '5',
+      '--queue',
+      'rl',
+      '--prefix',
+      prefix,
+      '--out',
+      tmp.dir,
+      '--redis',
+      redisUrl(),
+      '--log-level',
+      'warn',
       ...(marginS === null ? [] : ['--rate-margin', String(marginS)]),
     ];
     const t0 = Date.now();
     const children = Array.from({ length: workers }, () => spawnCli(args, env));
     // Ideal time is jobs / 9.5 per s; allow three times that plus start-up.
-    await Promise.all(children.map((c, i) => finish(c, (jobs / 9.5) * 3000 + 30_000, `rate worker ${i + 1}/${workers}`)));
+    await Promise.all(
+      children.map((c, i) => finish(c, (jobs / 9.5) * 3000 + 30_000, `rate worker ${i + 1}/${workers}`)),
+    );
     const wallMs = Date.now() - t0;
     const counts = await ctx.state.counts('rl');
     if (counts.succeeded !== jobs) throw new Error(`rate-limit run ended with ${JSON.stringify(counts)}`);
     const r = rateFromArrivals(accepted, COUNT);
     const sorted = [...accepted].sort((x, y) => x - y);
     return {
-      workers, marginS: marginS ?? defaultMarginMs(WINDOW_MS) / 1000, requests: mock.stats.total, rateLimited: mock.stats.rateLimited,
-      maxInWindow: mock.stats.maxInWindow(WINDOW_MS), ...r, wallMs, firstBurstMs: sorted[COUNT - 1]! - sorted[0]!,
+      workers,
+      marginS: marginS ?? defaultMarginMs(WINDOW_MS) / 1000,
+      requests: mock.stats.total,
+      rateLimited: mock.stats.rateLimited,
+      maxInWindow: mock.stats.maxInWindow(WINDOW_MS),
+      ...r,
+      wallMs,
+      firstBurstMs: sorted[COUNT - 1]! - sorted[0]!,
     };
   } finally {
     await b.close();
@@ -87,7 +135,9 @@ export async function run(): Promise<BenchResult> {
   for (const workers of [1, 4]) {
     for (const margin of [null, 0.1]) {
       const f = await one(workers, margin, jobs, concurrency);
-      process.stdout.write(`  rate-limit: ${workers} worker(s), margin ${f.marginS}s: ${fmt.n(f.recycleRate, 2)}/s, ${f.rateLimited} × 429\n`);
+      process.stdout.write(
+        `  rate-limit: ${workers} worker(s), margin ${f.marginS}s: ${fmt.n(f.recycleRate, 2)}/s, ${f.rateLimited} × 429\n`,
+      );
       runs.push(f);
     }
   }
@@ -97,21 +147,50 @@ export async function run(): Promise<BenchResult> {
       `${jobs} jobs per run; worker processes at concurrency ${concurrency}, \`--rate ${COUNT}/${WINDOW_MS / 1000}\`.`,
     '',
     ...table(
-      ['workers', 'margin', 'requests', '429s', 'first 50 arrived over', 'slot-reuse rate', '÷ limit', 'steady span rate ÷ limit', 'naive span rate ÷ limit', 'wall'],
+      [
+        'workers',
+        'margin',
+        'requests',
+        '429s',
+        'first 50 arrived over',
+        'slot-reuse rate',
+        '÷ limit',
+        'steady span rate ÷ limit',
+        'naive span rate ÷ limit',
+        'wall',
+      ],
       runs.map((f) => [
-        f.workers, `${f.marginS} s`, f.requests, f.rateLimited, `${f.firstBurstMs} ms`, `${fmt.n(f.recycleRate, 2)}/s`, `**${fmt.n(ratio(f.recycleRate), 3)}**`,
-        fmt.n(ratio(f.steadyRate), 3), fmt.n(ratio(f.spanRate), 3), fmt.s(f.wallMs),
+        f.workers,
+        `${f.marginS} s`,
+        f.requests,
+        f.rateLimited,
+        `${f.firstBurstMs} ms`,
+        `${fmt.n(f.recycleRate, 2)}/s`,
+        `**${fmt.n(ratio(f.recycleRate), 3)}**`,
+        fmt.n(ratio(f.steadyRate), 3),
+        fmt.n(ratio(f.spanRate), 3),
+        fmt.s(f.wallMs),
       ]),
     ),
     '',
     `Ceiling with a margin m: ${WINDOW_MS / 1000}/(${WINDOW_MS / 1000}+m) = ${fmt.n(WINDOW_MS / (WINDOW_MS + defaultMarginMs(WINDOW_MS)), 3)} (the default m = 2.5% of the window = ${defaultMarginMs(WINDOW_MS) / 1000} s), ${fmt.n(5 / 5.1, 3)} (m = 0.1 s).`,
     'Rates are computed over the accepted (200) arrivals only. Slot-reuse rate = 50 / mean(t[j+50] − t[j]) over the arrivals: the achieved steady-state rate, whatever the burst shape. ' +
       'The steady span rate (N − 50)/(last − first) is exact when arrivals come in whole-window bursts; ' +
-      'the naive (N − 1)/(last − first) counts the first window\'s free burst and overstates the rate.',
+      "the naive (N − 1)/(last − first) counts the first window's free burst and overstates the rate.",
   ];
   const goals = runs.flatMap((f) => [
-    { what: `rate ÷ limit, ${f.workers} worker(s), margin ${f.marginS} s`, value: fmt.n(ratio(f.recycleRate), 3), goal: '≥ 0.95', pass: ratio(f.recycleRate) >= 0.95 },
-    { what: `429s, ${f.workers} worker(s), margin ${f.marginS} s`, value: String(f.rateLimited), goal: '0', pass: f.rateLimited === 0 },
+    {
+      what: `rate ÷ limit, ${f.workers} worker(s), margin ${f.marginS} s`,
+      value: fmt.n(ratio(f.recycleRate), 3),
+      goal: '≥ 0.95',
+      pass: ratio(f.recycleRate) >= 0.95,
+    },
+    {
+      what: `429s, ${f.workers} worker(s), margin ${f.marginS} s`,
+      value: String(f.rateLimited),
+      goal: '0',
+      pass: f.rateLimited === 0,
+    },
   ]);
   return { name: 'rate-limit', title: '1. Rate-limit efficiency', lines, goals };
 }

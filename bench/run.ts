@@ -32,12 +32,16 @@ function splice(doc: string, name: string, body: string): string {
   return at >= 0 ? `${doc.slice(0, at)}${block}\n\n${doc.slice(at)}` : `${doc}\n${block}\n`;
 }
 
-const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+const only = process.env.BENCH_ONLY?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const names = Object.keys(BENCHES).filter((n) => !only || only.includes(n));
 const redis = new Redis(redisUrl());
 const m = await machine(redis);
 redis.disconnect();
-process.stdout.write(`nightshift benchmarks: ${names.join(', ')}\n${m.cpus} CPUs (${m.cpuModel}), ${m.memGb} GB, node ${m.node}, redis ${m.redis}, load ${m.loadAvg}\n`);
+process.stdout.write(
+  `nightshift benchmarks: ${names.join(', ')}\n${m.cpus} CPUs (${m.cpuModel}), ${m.memGb} GB, node ${m.node}, redis ${m.redis}, load ${m.loadAvg}\n`,
+);
 
 const t0 = Date.now();
 const results: BenchResult[] = [];
@@ -59,17 +63,30 @@ for (const name of names) {
 }
 
 let doc = existsSync(FILE) ? await readFile(FILE, 'utf8') : '# nightshift benchmark results\n\n<!-- analysis -->\n';
-const loadEnd = (await import('node:os')).loadavg().map((l) => l.toFixed(2)).join(' ');
-doc = splice(doc, 'machine', [
-  '## Machine',
-  '',
-  `${m.cpus} CPUs (${m.cpuModel}), ${m.memGb} GB RAM, ${m.os}, Node ${m.node}, Redis ${m.redis} (local, 127.0.0.1).`,
-  `Last run ${new Date(t0).toISOString()}: ${names.join(', ')} in ${fmt.s(Date.now() - t0)}; load average ${m.loadAvg} at the start, ${loadEnd} at the end ` +
-    '(other developers were running test suites on the same 2 cores at the same time: expect noise).',
-].join('\n'));
-const summary = results.flatMap((r) => r.goals.map((g) => `| ${r.title} | ${g.what} | ${g.value} | ${g.goal} | ${g.pass ? 'met' : '**missed**'} |`));
+const loadEnd = (await import('node:os'))
+  .loadavg()
+  .map((l) => l.toFixed(2))
+  .join(' ');
+doc = splice(
+  doc,
+  'machine',
+  [
+    '## Machine',
+    '',
+    `${m.cpus} CPUs (${m.cpuModel}), ${m.memGb} GB RAM, ${m.os}, Node ${m.node}, Redis ${m.redis} (local, 127.0.0.1).`,
+    `Last run ${new Date(t0).toISOString()}: ${names.join(', ')} in ${fmt.s(Date.now() - t0)}; load average ${m.loadAvg} at the start, ${loadEnd} at the end ` +
+      '(other developers were running test suites on the same 2 cores at the same time: expect noise).',
+  ].join('\n'),
+);
+const summary = results.flatMap((r) =>
+  r.goals.map((g) => `| ${r.title} | ${g.what} | ${g.value} | ${g.goal} | ${g.pass ? 'met' : '**missed**'} |`),
+);
 if (summary.length > 0 && (!only || names.length === Object.keys(BENCHES).length)) {
-  doc = splice(doc, 'summary', ['## Goals', '', '| benchmark | figure | measured | goal | |', '|---|---|---|---|---|', ...summary].join('\n'));
+  doc = splice(
+    doc,
+    'summary',
+    ['## Goals', '', '| benchmark | figure | measured | goal | |', '|---|---|---|---|---|', ...summary].join('\n'),
+  );
 }
 for (const r of results) doc = splice(doc, r.name, [`## ${r.title}`, '', ...r.lines].join('\n'));
 await writeFile(FILE, doc);

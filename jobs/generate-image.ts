@@ -36,27 +36,40 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     void deps.breaker.recordSuccess().catch(() => {});
   };
 
-  return async function processGenerate(job: Job<JobData>, token?: string, signal?: AbortSignal): Promise<GenerateResult> {
+  return async function processGenerate(
+    job: Job<JobData>,
+    token?: string,
+    signal?: AbortSignal,
+  ): Promise<GenerateResult> {
     const parsed = jobDataSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`job ${job.id} has an invalid payload: ${parsed.error.issues[0]?.message}`);
+    if (!parsed.success)
+      throw new UnrecoverableError(`job ${job.id} has an invalid payload: ${parsed.error.issues[0]?.message}`);
     const data = parsed.data;
     const jobId = job.id!;
     const log = deps.logger.child({ jobId, batch: data.batch });
 
     if (data.api !== deps.api) {
       // Never run a job meant for another API: a mock job must not cost money, a real one must not get a placeholder.
-      log.warn({ jobApi: data.api, workerApi: deps.api }, 'job is meant for another API; leaving it for a worker of that API');
+      log.warn(
+        { jobApi: data.api, workerApi: deps.api },
+        'job is meant for another API; leaving it for a worker of that API',
+      );
       await job.moveToDelayed(deps.now() + 60_000, token);
       throw new DelayedError();
     }
 
     const dir = deps.batchDir(data.batch);
     // Independent lookups, done together: every round trip here is latency added to every job.
-    const [existing, stashed] = await Promise.all([findExistingImage(dir, { ...data, id: jobId }), deps.stash.get(jobId)]);
+    const [existing, stashed] = await Promise.all([
+      findExistingImage(dir, { ...data, id: jobId }),
+      deps.stash.get(jobId),
+    ]);
     if (existing) {
       // Delivery is at least once; billing must be at most once. A crash between the sidecar and
       // the manifest line leaves the line missing: append it again (readers take the last per id).
-      await appendManifest(dir, existing).catch((err: Error) => log.warn({ err: err.message }, 'cannot append to the manifest; `nightshift report` rebuilds it'));
+      await appendManifest(dir, existing).catch((err: Error) =>
+        log.warn({ err: err.message }, 'cannot append to the manifest; `nightshift report` rebuilds it'),
+      );
       await deps.state.setState(data.batch, jobId, existing.status);
       log.debug('image already on disk; not calling the API');
       return { status: existing.status, file: existing.file, reused: true };
@@ -68,7 +81,10 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     }
 
     const owner = `${deps.workerId}:${token ?? ''}`;
-    const [reservation, claim] = await Promise.all([deps.ledger.reserve(data.batch, data.credits), deps.inflight.claim(jobId, owner)]);
+    const [reservation, claim] = await Promise.all([
+      deps.ledger.reserve(data.batch, data.credits),
+      deps.inflight.claim(jobId, owner),
+    ]);
     if (claim === 'orphan') {
       // The previous attempt's worker died with this request out: the API may have billed it.
       await deps.ledger.addMaybeBilled(data.batch, data.credits);
@@ -102,7 +118,13 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
       await deps.inflight.markSent(jobId);
       await deps.limiter.acquire(signal);
       const res = await deps.client.generate(
-        { model: data.model, prompt: data.prompt, negative_prompt: data.negative_prompt, params: data.params, seed: data.seed },
+        {
+          model: data.model,
+          prompt: data.prompt,
+          negative_prompt: data.negative_prompt,
+          params: data.params,
+          seed: data.seed,
+        },
         signal,
       );
       await deps.ledger.settle(data.batch, data.credits, 'billed');
@@ -136,15 +158,34 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     try {
       // The image and its sidecar go to disk together; a failure of either keeps the bytes.
       await recordFinal(
-        deps, job, data,
-        { status, file: saved.file, bytes: saved.bytes, sha256: saved.sha256, seed: res.seed, credits, error: null, startedAt },
+        deps,
+        job,
+        data,
+        {
+          status,
+          file: saved.file,
+          bytes: saved.bytes,
+          sha256: saved.sha256,
+          seed: res.seed,
+          credits,
+          error: null,
+          startedAt,
+        },
         { target: saved.target, parts: saved.parts },
       );
     } catch (err) {
       if (err instanceof StorageError) {
         // The image is paid for: keep the bytes and retry the write, never the request.
-        await deps.stash.put(job.id!, { bytes: res.bytes, mime: res.mime, seed: res.seed, finishReason: res.finishReason });
-        log.error({ err: err.message, code: err.fsCode }, 'cannot write a paid image; bytes kept in Redis, the write will be retried');
+        await deps.stash.put(job.id!, {
+          bytes: res.bytes,
+          mime: res.mime,
+          seed: res.seed,
+          finishReason: res.finishReason,
+        });
+        log.error(
+          { err: err.message, code: err.fsCode },
+          'cannot write a paid image; bytes kept in Redis, the write will be retried',
+        );
         if (err.fsCode === 'ENOSPC' || err.fsCode === 'EDQUOT') await deps.pauseQueue('storage', err.message);
       }
       throw err;
@@ -154,13 +195,35 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     return { status, file: saved.file };
   }
 
-  async function finalFailure(job: Job<JobData>, data: JobData, error: ErrorRecord, startedAt: number | null, credits = 0) {
-    const outcome: FinalOutcome = { status: 'failed', file: null, bytes: null, sha256: null, seed: data.seed, credits, error, startedAt };
+  async function finalFailure(
+    job: Job<JobData>,
+    data: JobData,
+    error: ErrorRecord,
+    startedAt: number | null,
+    credits = 0,
+  ) {
+    const outcome: FinalOutcome = {
+      status: 'failed',
+      file: null,
+      bytes: null,
+      sha256: null,
+      seed: data.seed,
+      credits,
+      error,
+      startedAt,
+    };
     await recordFinal(deps, job, data, outcome);
   }
 
   /** Decides what BullMQ does next; returns the error to throw. */
-  async function handleError(job: Job<JobData>, data: JobData, err: unknown, startedAt: number, token: string | undefined, log: Logger): Promise<Error> {
+  async function handleError(
+    job: Job<JobData>,
+    data: JobData,
+    err: unknown,
+    startedAt: number,
+    token: string | undefined,
+    log: Logger,
+  ): Promise<Error> {
     if (err instanceof StorageError) {
       // The bytes are in the stash: wait for the disk without using an attempt, bounded so a dead
       // disk ends in a `storage` failure (and `retry` still writes the stashed bytes, never pays again).
@@ -207,14 +270,17 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
         await job.updateData({ ...data, maybe_billed: maybe });
         if (maybe > deps.timeoutRetries) {
           await finalFailure(job, data, record, startedAt);
-          return new UnrecoverableError(`${err.message} (possibly billed; not retried more than ${deps.timeoutRetries} time(s))`);
+          return new UnrecoverableError(
+            `${err.message} (possibly billed; not retried more than ${deps.timeoutRetries} time(s))`,
+          );
         }
         return lastAttemptOr(job, { ...data, maybe_billed: maybe }, record, startedAt, err);
       }
       case 'transient': {
         sawFailure = true;
         const { tripped } = await deps.breaker.recordFailure();
-        if (tripped) await deps.pauseQueue('circuit', `${deps.breakerThreshold} consecutive transient failures: ${err.message}`);
+        if (tripped)
+          await deps.pauseQueue('circuit', `${deps.breakerThreshold} consecutive transient failures: ${err.message}`);
         return lastAttemptOr(job, data, record, startedAt, err);
       }
       default:
@@ -223,7 +289,13 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
   }
 
   /** A retryable error: on the last attempt the job's failure is final and gets its record. */
-  async function lastAttemptOr(job: Job<JobData>, data: JobData, record: ErrorRecord, startedAt: number, err: unknown): Promise<Error> {
+  async function lastAttemptOr(
+    job: Job<JobData>,
+    data: JobData,
+    record: ErrorRecord,
+    startedAt: number,
+    err: unknown,
+  ): Promise<Error> {
     const attempts = job.opts.attempts ?? 1;
     if (job.attemptsMade + 1 >= attempts) await finalFailure(job, data, record, startedAt);
     return err instanceof Error ? err : new Error(String(err));

@@ -126,7 +126,8 @@ export function parseRate(raw: string, flag = 'rate'): { count: number; windowMs
 }
 
 export function loadWorkerConfig(flags: WorkerFlags, env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  const s = (flag: string, raw: string | undefined, defSeconds: number, min = 0) => Math.round(num(flag, raw, defSeconds, { min }) * 1000);
+  const s = (flag: string, raw: string | undefined, defSeconds: number, min = 0) =>
+    Math.round(num(flag, raw, defSeconds, { min }) * 1000);
   const requestTimeoutMs = s('request-timeout', flags.requestTimeout, 180, 0.01);
   return {
     concurrency: num('concurrency', flags.concurrency, 64, { min: 1, int: true }),

@@ -101,9 +101,14 @@ export class ApiError extends NightshiftError {
   readonly retryAfterMs: number | undefined;
   readonly maybeBilled: boolean;
   constructor(init: ApiErrorInit) {
-    super(`NS_API_${init.errorClass.toUpperCase()}`, init.message, init.errorClass === 'auth' || init.errorClass === 'payment' ? 4 : 1, {
-      cause: init.cause,
-    });
+    super(
+      `NS_API_${init.errorClass.toUpperCase()}`,
+      init.message,
+      init.errorClass === 'auth' || init.errorClass === 'payment' ? 4 : 1,
+      {
+        cause: init.cause,
+      },
+    );
     this.errorClass = init.errorClass;
     this.status = init.status;
     this.apiName = init.apiName;

@@ -7,8 +7,17 @@ export type { Logger };
 
 /** Anything that could carry the API key is censored, whatever the log call passes. */
 export const REDACT_PATHS = [
-  'apiKey', 'key', 'authorization', 'Authorization', 'headers.authorization', 'headers.Authorization',
-  '*.apiKey', '*.authorization', '*.headers.authorization', 'password', '*.password',
+  'apiKey',
+  'key',
+  'authorization',
+  'Authorization',
+  'headers.authorization',
+  'headers.Authorization',
+  '*.apiKey',
+  '*.authorization',
+  '*.headers.authorization',
+  'password',
+  '*.password',
 ];
 
 export interface LoggerOptions {
@@ -25,12 +34,21 @@ export function createLogger(opts: LoggerOptions): Logger {
   const out = opts.stream ?? process.stdout;
   const usePretty = opts.pretty ?? out.isTTY === true;
   const main: DestinationStream = usePretty
-    ? pretty({ destination: out, sync: true, colorize: out.isTTY === true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss' })
+    ? pretty({
+        destination: out,
+        sync: true,
+        colorize: out.isTTY === true,
+        ignore: 'pid,hostname',
+        translateTime: 'SYS:HH:MM:ss',
+      })
     : (out as unknown as DestinationStream);
   const streams: StreamEntry[] = [{ level: opts.level as pino.Level, stream: main }];
   for (const file of opts.files ?? []) {
     mkdirSync(dirname(file), { recursive: true });
-    streams.push({ level: opts.level as pino.Level, stream: pino.destination({ dest: file, append: true, sync: false, mkdir: true }) });
+    streams.push({
+      level: opts.level as pino.Level,
+      stream: pino.destination({ dest: file, append: true, sync: false, mkdir: true }),
+    });
   }
   return pino(
     { level: opts.level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { pid: process.pid } },

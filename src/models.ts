@@ -21,8 +21,22 @@ export const ASPECT_RATIOS = ['21:9', '16:9', '3:2', '5:4', '1:1', '4:5', '2:3',
 export type AspectRatio = (typeof ASPECT_RATIOS)[number];
 
 export const STYLE_PRESETS = [
-  'enhance', 'anime', 'photographic', 'digital-art', 'comic-book', 'fantasy-art', 'line-art', 'analog-film',
-  'neon-punk', 'isometric', 'low-poly', 'origami', 'modeling-compound', 'cinematic', '3d-model', 'pixel-art',
+  'enhance',
+  'anime',
+  'photographic',
+  'digital-art',
+  'comic-book',
+  'fantasy-art',
+  'line-art',
+  'analog-film',
+  'neon-punk',
+  'isometric',
+  'low-poly',
+  'origami',
+  'modeling-compound',
+  'cinematic',
+  '3d-model',
+  'pixel-art',
   'tile-texture',
 ] as const;
 export type StylePreset = (typeof STYLE_PRESETS)[number];
@@ -98,7 +112,10 @@ export const MODELS: Readonly<Record<ModelId, ModelInfo>> = {
   core: v2('core', '/v2beta/stable-image/generate/core', []),
   ultra: v2('ultra', '/v2beta/stable-image/generate/ultra', []),
   'sd3.5-large': v2('sd3.5-large', SD3_PATH, ['cfg_scale'], { sd3Model: 'sd3.5-large', cfgRange: [1, 10] }),
-  'sd3.5-large-turbo': v2('sd3.5-large-turbo', SD3_PATH, ['cfg_scale'], { sd3Model: 'sd3.5-large-turbo', cfgRange: [1, 10] }),
+  'sd3.5-large-turbo': v2('sd3.5-large-turbo', SD3_PATH, ['cfg_scale'], {
+    sd3Model: 'sd3.5-large-turbo',
+    cfgRange: [1, 10],
+  }),
   'sd3.5-medium': v2('sd3.5-medium', SD3_PATH, ['cfg_scale'], { sd3Model: 'sd3.5-medium', cfgRange: [1, 10] }),
   'sd3.5-flash': v2('sd3.5-flash', SD3_PATH, ['cfg_scale'], { sd3Model: 'sd3.5-flash', cfgRange: [1, 10] }),
   'stable-diffusion-v1-6': v1('stable-diffusion-v1-6'),
@@ -111,7 +128,15 @@ export function isModelId(s: string): s is ModelId {
 
 /** SDXL 1.0 accepts only these sizes (reference §1.4). */
 export const SDXL_SIZES: ReadonlyArray<readonly [number, number]> = [
-  [1024, 1024], [1152, 896], [896, 1152], [1216, 832], [832, 1216], [1344, 768], [768, 1344], [1536, 640], [640, 1536],
+  [1024, 1024],
+  [1152, 896],
+  [896, 1152],
+  [1216, 832],
+  [832, 1216],
+  [1344, 768],
+  [768, 1344],
+  [1536, 640],
+  [640, 1536],
 ];
 
 const FLAT_CREDITS: Partial<Record<ModelId, number>> = {

@@ -34,7 +34,13 @@ describe('enqueue checks the account balance', () => {
   afterAll(() => redis.disconnect());
 
   const env = (extra: Record<string, string> = {}) =>
-    cliEnv({ NIGHTSHIFT_PREFIX: prefix, REDIS_URL: redisUrl(), STABILITY_API_HOST: mock.url, STABILITY_API_KEY: KEY, ...extra });
+    cliEnv({
+      NIGHTSHIFT_PREFIX: prefix,
+      REDIS_URL: redisUrl(),
+      STABILITY_API_HOST: mock.url,
+      STABILITY_API_KEY: KEY,
+      ...extra,
+    });
   const enqueue = (args: string[], e = env()) => runCli(['enqueue', file, '--queue', 'q', ...args], e);
   const jobKeys = async () => (await redis.keys(`${prefix}:q:*`)).filter((k) => !/:(meta|events|id)$/.test(k));
   const grantsKey = () => `${prefix}:ns:rl:${apiKeyId(KEY)}:grants`;
@@ -72,7 +78,15 @@ describe('enqueue checks the account balance', () => {
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(s).toMatchObject({
-      batch: 'jb', queue: 'q', prompts: 3, jobs: 3, added: 3, present: 0, estimatedCredits: ESTIMATE, balance: 100, dryRun: false,
+      batch: 'jb',
+      queue: 'q',
+      prompts: 3,
+      jobs: 3,
+      added: 3,
+      present: 0,
+      estimatedCredits: ESTIMATE,
+      balance: 100,
+      dryRun: false,
     });
     expect(s.warnings).toEqual([]);
   });

@@ -92,6 +92,11 @@ describe('batch state', () => {
     await state.addJobs('b', ['j']);
     await state.setMeta('b', { k: 'v' });
     const keys = (await r.a.keys(`${r.prefix}*`)).sort();
-    expect(keys).toEqual([`${r.prefix}:ns:batch:b:counts`, `${r.prefix}:ns:batch:b:meta`, `${r.prefix}:ns:batch:b:states`, `${r.prefix}:ns:batches`]);
+    expect(keys).toEqual([
+      `${r.prefix}:ns:batch:b:counts`,
+      `${r.prefix}:ns:batch:b:meta`,
+      `${r.prefix}:ns:batch:b:states`,
+      `${r.prefix}:ns:batches`,
+    ]);
   });
 });

@@ -12,7 +12,10 @@ describe('circuit breaker', () => {
     // A slow backoff keeps every job far from its last attempt while the API is down.
     await t.p.startWorker({ breakerThreshold: '5', probeInterval: '0.2', backoff: '0.3', concurrency: '4' });
 
-    const paused = await until('the circuit pause', async () => (await t.p.ctx.control.pausedBy())?.reason === 'circuit' && t.p.ctx.control.pausedBy());
+    const paused = await until(
+      'the circuit pause',
+      async () => (await t.p.ctx.control.pausedBy())?.reason === 'circuit' && t.p.ctx.control.pausedBy(),
+    );
     expect(paused!.message).toMatch(/5 consecutive transient failures/);
     expect(await t.p.ctx.queue.isPaused()).toBe(true);
     // While it is down, probes fail and the queue stays paused; no job has failed for good.

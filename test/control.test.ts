@@ -17,7 +17,11 @@ describe('operator control: retry, cancel, pause, resume, dashboard', () => {
     asked = new Map();
   });
 
-  const cli = (args: string[]) => runCli([...args, '--queue', 'q', '--out', t.tmp.dir], cliEnv({ NIGHTSHIFT_PREFIX: t.prefix, REDIS_URL: redisUrl() }));
+  const cli = (args: string[]) =>
+    runCli(
+      [...args, '--queue', 'q', '--out', t.tmp.dir],
+      cliEnv({ NIGHTSHIFT_PREFIX: t.prefix, REDIS_URL: redisUrl() }),
+    );
   const records = async (batch = 'b') => (await readManifest(join(t.tmp.dir, batch, 'manifest.jsonl'))).records;
   const count = (prompt: string) => (ctx: { prompt: string }) => {
     if (ctx.prompt) asked.set(ctx.prompt, (asked.get(ctx.prompt) ?? 0) + 1);
@@ -30,7 +34,12 @@ describe('operator control: retry, cancel, pause, resume, dashboard', () => {
     await t.p.startWorker();
     await waitForBatch(t.p);
     const before = Object.fromEntries((await records()).map((r) => [r.prompt, r.error?.class ?? r.status]));
-    expect(before).toEqual({ 'a bad shape one': 'invalid_request', 'a bad shape two': 'invalid_request', 'a forbidden thing': 'moderated', 'a good one': 'succeeded' });
+    expect(before).toEqual({
+      'a bad shape one': 'invalid_request',
+      'a bad shape two': 'invalid_request',
+      'a forbidden thing': 'moderated',
+      'a good one': 'succeeded',
+    });
 
     t.mock.setFault(count('no such prompt')); // the API now accepts the shapes
     const res = await cli(['retry', '--batch', 'b', '--class', 'invalid_request']);
@@ -38,9 +47,19 @@ describe('operator control: retry, cancel, pause, resume, dashboard', () => {
     expect(res.stdout).toContain('2 failed jobs put back');
     const counts = await waitForBatch(t.p);
     expect(counts).toMatchObject({ succeeded: 3, failed: 1, pending: 0 });
-    expect(Object.fromEntries(asked)).toEqual({ 'a bad shape one': 2, 'a bad shape two': 2, 'a forbidden thing': 1, 'a good one': 1 });
+    expect(Object.fromEntries(asked)).toEqual({
+      'a bad shape one': 2,
+      'a bad shape two': 2,
+      'a forbidden thing': 1,
+      'a good one': 1,
+    });
     const after = Object.fromEntries((await records()).map((r) => [r.prompt, r.status]));
-    expect(after).toEqual({ 'a bad shape one': 'succeeded', 'a bad shape two': 'succeeded', 'a forbidden thing': 'failed', 'a good one': 'succeeded' });
+    expect(after).toEqual({
+      'a bad shape one': 'succeeded',
+      'a bad shape two': 'succeeded',
+      'a forbidden thing': 'failed',
+      'a good one': 'succeeded',
+    });
   });
 
   it('cancel removes the waiting jobs, and the report shows them as cancelled', async () => {

@@ -29,10 +29,33 @@ describe('crash: an interrupted `run`, run again with the same arguments', () =>
   it('finishes only the remaining jobs: every prompt billed once, one manifest line each', async () => {
     const JOBS = 30;
     const file = join(tmp.dir, 'resume.txt');
-    await writeFile(file, `${Array.from({ length: JOBS }, (_, i) => `resume prompt ${i}, a tram in fog`).join('\n')}\n`);
+    await writeFile(
+      file,
+      `${Array.from({ length: JOBS }, (_, i) => `resume prompt ${i}, a tram in fog`).join('\n')}\n`,
+    );
     const out = join(tmp.dir, 'out');
-    const env = cliEnv({ NIGHTSHIFT_PREFIX: prefix, REDIS_URL: redisUrl(), STABILITY_API_HOST: mock.url, STABILITY_API_KEY: 'sk-test' });
-    const args = ['run', file, '--queue', 'q', '--out', out, '--concurrency', '4', '--rate', '1000/1', '--lock-duration', '1', '--stalled-interval', '1'];
+    const env = cliEnv({
+      NIGHTSHIFT_PREFIX: prefix,
+      REDIS_URL: redisUrl(),
+      STABILITY_API_HOST: mock.url,
+      STABILITY_API_KEY: 'sk-test',
+    });
+    const args = [
+      'run',
+      file,
+      '--queue',
+      'q',
+      '--out',
+      out,
+      '--concurrency',
+      '4',
+      '--rate',
+      '1000/1',
+      '--lock-duration',
+      '1',
+      '--stalled-interval',
+      '1',
+    ];
 
     child = startCli(args, env);
     const answered = () => [...mock.stats.byStatus.values()].reduce((x, y) => x + y, 0);
@@ -59,8 +82,12 @@ describe('crash: an interrupted `run`, run again with the same arguments', () =>
     for (const n of mock.stats.generations.values()) expect(n).toBe(1);
     const text = (await readManifest(join(out, 'resume', 'manifest.jsonl'))).records;
     expect(text).toHaveLength(JOBS);
-    const images = (await readdir(join(out, 'resume', 'images'))).filter((f) => f.endsWith('.png') && !f.startsWith('.'));
+    const images = (await readdir(join(out, 'resume', 'images'))).filter(
+      (f) => f.endsWith('.png') && !f.startsWith('.'),
+    );
     expect(images).toHaveLength(JOBS);
-    console.log(`[crash-run-resume] first run paid ${paidFirst} of ${JOBS}; the second paid the other ${JOBS - paidFirst}`);
+    console.log(
+      `[crash-run-resume] first run paid ${paidFirst} of ${JOBS}; the second paid the other ${JOBS - paidFirst}`,
+    );
   });
 });

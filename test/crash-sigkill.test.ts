@@ -26,10 +26,28 @@ describe('crash: SIGKILL a worker mid-batch, again and again', () => {
     const out = t.tmp.dir;
     await t.p.enqueue(Array.from({ length: JOBS }, (_, i) => `crash test prompt ${i}, a lighthouse at night`));
 
-    const env = cliEnv({ NIGHTSHIFT_PREFIX: t.prefix, REDIS_URL: redisUrl(), STABILITY_API_HOST: t.mock.url, STABILITY_API_KEY: 'sk-test' });
+    const env = cliEnv({
+      NIGHTSHIFT_PREFIX: t.prefix,
+      REDIS_URL: redisUrl(),
+      STABILITY_API_HOST: t.mock.url,
+      STABILITY_API_KEY: 'sk-test',
+    });
     const args = [
-      'work', '--queue', 'q', '--out', out, '--concurrency', String(CONCURRENCY), '--rate', '1000/1',
-      '--lock-duration', '1', '--stalled-interval', '1', '--backoff', '0.05',
+      'work',
+      '--queue',
+      'q',
+      '--out',
+      out,
+      '--concurrency',
+      String(CONCURRENCY),
+      '--rate',
+      '1000/1',
+      '--lock-duration',
+      '1',
+      '--stalled-interval',
+      '1',
+      '--backoff',
+      '0.05',
     ];
     const start = () => {
       const c = startCli(args, env);
@@ -61,7 +79,9 @@ describe('crash: SIGKILL a worker mid-batch, again and again', () => {
       victim.kill('SIGKILL'); // its other requests are in flight now
       const r = await victim.result;
       expect(r.signal).toBe('SIGKILL');
-      console.log(`[crash-sigkill] kill ${k + 1} at ${Date.now() - t0} ms, ${(await t.p.ctx.state.counts('b')).succeeded} of ${JOBS} done`);
+      console.log(
+        `[crash-sigkill] kill ${k + 1} at ${Date.now() - t0} ms, ${(await t.p.ctx.state.counts('b')).succeeded} of ${JOBS} done`,
+      );
       victim = next;
     }
 
@@ -106,6 +126,8 @@ describe('crash: SIGKILL a worker mid-batch, again and again', () => {
     expect(ledger.billed).toBeGreaterThanOrEqual(JOBS * 3);
     expect(ledger.billed).toBeLessThanOrEqual(t.mock.stats.billedCredits);
     expect(ledger.billed + ledger.maybeBilled).toBeGreaterThanOrEqual(t.mock.stats.billedCredits);
-    console.log(`[crash-sigkill] ${KILLS} kills: ${extra} extra billed (bound ${CONCURRENCY * KILLS}; ${inFlightAtKills} requests in flight at the API at the kills); raw manifest lines ${raw.length} for ${JOBS} jobs`);
+    console.log(
+      `[crash-sigkill] ${KILLS} kills: ${extra} extra billed (bound ${CONCURRENCY * KILLS}; ${inFlightAtKills} requests in flight at the API at the kills); raw manifest lines ${raw.length} for ${JOBS} jobs`,
+    );
   });
 });

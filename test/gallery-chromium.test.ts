@@ -20,7 +20,9 @@ import { makeJob, makeRecord, tinyPng } from './output-fixtures.js';
 const CHROMIUM = '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
 if (!available && !process.env.CI) {
-  console.warn(`gallery-chromium: skipped, ${CHROMIUM} is missing (apt-get install -y chromium); CI installs it and runs this test`);
+  console.warn(
+    `gallery-chromium: skipped, ${CHROMIUM} is missing (apt-get install -y chromium); CI installs it and runs this test`,
+  );
 }
 
 const TOTAL = 450;
@@ -46,18 +48,30 @@ async function writeBatch(out: string): Promise<{ succeeded: number; filtered: n
     const { status, cls } = statusOf(i);
     counts[status]++;
     const prompt = i === 5 ? SCRIPT_PROMPT : `a lighthouse at dusk, number ${i}`;
-    const job = makeJob({ index: i, prompt, batch: BATCH, seed: 1000 + i, id: `${BATCH}--${String(i).padStart(24, '0')}` });
+    const job = makeJob({
+      index: i,
+      prompt,
+      batch: BATCH,
+      seed: 1000 + i,
+      id: `${BATCH}--${String(i).padStart(24, '0')}`,
+    });
     const failed = status === 'failed';
-    const rec = makeRecord({
-      status,
-      file: failed ? null : job.file,
-      bytes: failed ? null : png.length,
-      sha256: failed ? null : sha256,
-      credits: failed ? 0 : 3,
-      error: cls === 'transient'
-        ? { class: 'transient', status: 500, name: 'server_error', message: 'an <b>internal</b> error' }
-        : cls === 'moderated' ? { class: 'moderated', status: 403, name: 'content_moderation', message: 'flagged' } : null,
-    }, job);
+    const rec = makeRecord(
+      {
+        status,
+        file: failed ? null : job.file,
+        bytes: failed ? null : png.length,
+        sha256: failed ? null : sha256,
+        credits: failed ? 0 : 3,
+        error:
+          cls === 'transient'
+            ? { class: 'transient', status: 500, name: 'server_error', message: 'an <b>internal</b> error' }
+            : cls === 'moderated'
+              ? { class: 'moderated', status: 403, name: 'content_moderation', message: 'flagged' }
+              : null,
+      },
+      job,
+    );
     if (!failed) await writeFile(join(dir, job.file), png);
     lines.push(JSON.stringify(rec));
   }
@@ -80,12 +94,22 @@ describe.skipIf(!available && !process.env.CI)('gallery in Chromium', () => {
     ctx = await chromium.launchPersistentContext(join(out, 'chromium-profile'), {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1280, height: 900 },
     });
     page = ctx.pages()[0] ?? (await ctx.newPage());
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(pathToFileURL(report.gallery).href, { waitUntil: 'load' });
   });

@@ -31,7 +31,12 @@ describe('ledger', () => {
     expect(results.filter((r) => r.ok)).toHaveLength(n);
     const refused = results.find((r) => !r.ok);
     expect(refused).toEqual({ ok: false, budget: c(40 * price), committed: c(40 * price) });
-    expect(await b.get('race')).toEqual({ billed: price, maybeBilled: price, reserved: c(38 * price), budget: c(40 * price) });
+    expect(await b.get('race')).toEqual({
+      billed: price,
+      maybeBilled: price,
+      reserved: c(38 * price),
+      budget: c(40 * price),
+    });
   });
 
   it('settles each outcome and never lets reserved go below zero', async () => {

@@ -49,7 +49,12 @@ describe('rate limit across worker processes (SPEC §6)', () => {
 
   it('two worker processes finish 120 jobs at 50/5 s without a single 429', async () => {
     mock = await startMockApi({ latencyMs: [100, 300], rateLimit: { count: 50, windowMs: 5000, lockoutMs: 2000 } });
-    const env = cliEnv({ NIGHTSHIFT_PREFIX: prefix, REDIS_URL: redisUrl(), STABILITY_API_HOST: mock.url, STABILITY_API_KEY: KEY });
+    const env = cliEnv({
+      NIGHTSHIFT_PREFIX: prefix,
+      REDIS_URL: redisUrl(),
+      STABILITY_API_HOST: mock.url,
+      STABILITY_API_KEY: KEY,
+    });
     await enqueue(env, 120, '50/5');
     // --lockout matches the fake's, so a 429 shows up as a failed assertion rather than a 60 s stall.
     const procs = workers(env, 2, ['--concurrency', '64', '--rate', '50/5', '--lockout', '2']);
@@ -81,7 +86,12 @@ describe('rate limit across worker processes (SPEC §6)', () => {
       lockedAt = Date.now();
       return { status: 429, retryAfterSec: 2 };
     });
-    const env = cliEnv({ NIGHTSHIFT_PREFIX: prefix, REDIS_URL: redisUrl(), STABILITY_API_HOST: mock.url, STABILITY_API_KEY: KEY });
+    const env = cliEnv({
+      NIGHTSHIFT_PREFIX: prefix,
+      REDIS_URL: redisUrl(),
+      STABILITY_API_HOST: mock.url,
+      STABILITY_API_KEY: KEY,
+    });
     await enqueue(env, 60, '1000/1');
     // A generous limit of our own, so only the fake's 429 can hold the workers back.
     const procs = workers(env, 3, ['--concurrency', '4', '--rate', '1000/1', '--rate-margin', '0', '--lockout', '30']);

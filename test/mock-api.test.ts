@@ -28,7 +28,13 @@ interface Answer {
 
 async function call(
   path: string,
-  init: { method?: string; form?: Record<string, string>; json?: unknown; headers?: Record<string, string>; key?: string | null } = {},
+  init: {
+    method?: string;
+    form?: Record<string, string>;
+    json?: unknown;
+    headers?: Record<string, string>;
+    key?: string | null;
+  } = {},
 ): Promise<Answer> {
   const headers: Record<string, string> = { ...(init.headers ?? {}) };
   if (init.key !== null) headers.authorization = `Bearer ${init.key ?? KEY}`;
@@ -40,7 +46,11 @@ async function call(
     body = JSON.stringify(init.json);
     headers['content-type'] ??= 'application/json';
   }
-  const res = await request(mock!.url + path, { method: (init.method ?? (body ? 'POST' : 'GET')) as 'GET', headers, body });
+  const res = await request(mock!.url + path, {
+    method: (init.method ?? (body ? 'POST' : 'GET')) as 'GET',
+    headers,
+    body,
+  });
   const buf = Buffer.from(await res.body.arrayBuffer());
   return { status: res.statusCode, headers: res.headers, body: buf, json: () => JSON.parse(buf.toString('utf8')) };
 }
@@ -50,7 +60,14 @@ const SD3 = '/v2beta/stable-image/generate/sd3';
 const V16 = '/v1/generation/stable-diffusion-v1-6/text-to-image';
 const SDXL = '/v1/generation/stable-diffusion-xl-1024-v1-0/text-to-image';
 const v1Body = (over: Record<string, unknown> = {}) => ({
-  text_prompts: [{ text: 'A lighthouse on a cliff', weight: 1 }], cfg_scale: 7, height: 1024, width: 1024, samples: 1, steps: 30, seed: 5, ...over,
+  text_prompts: [{ text: 'A lighthouse on a cliff', weight: 1 }],
+  cfg_scale: 7,
+  height: 1024,
+  width: 1024,
+  samples: 1,
+  steps: 30,
+  seed: 5,
+  ...over,
 });
 
 function pngChunksValid(buf: Buffer): boolean {
@@ -93,7 +110,10 @@ describe('placeholders and crc32', () => {
 describe('mock API: v2beta', () => {
   it('answers image/* with raw bytes and the documented headers', async () => {
     await start();
-    const r = await call(CORE, { form: { prompt: 'a cat', seed: '42', output_format: 'png' }, headers: { accept: 'image/*' } });
+    const r = await call(CORE, {
+      form: { prompt: 'a cat', seed: '42', output_format: 'png' },
+      headers: { accept: 'image/*' },
+    });
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('image/png');
     expect(r.headers['finish-reason']).toBe('SUCCESS');
@@ -106,7 +126,14 @@ describe('mock API: v2beta', () => {
   it('answers application/json with base64 and a typed content type, without finish headers', async () => {
     await start();
     const r = await call(SD3, {
-      form: { prompt: 'a cat', seed: '7', output_format: 'jpeg', model: 'sd3.5-medium', cfg_scale: '4', mode: 'text-to-image' },
+      form: {
+        prompt: 'a cat',
+        seed: '7',
+        output_format: 'jpeg',
+        model: 'sd3.5-medium',
+        cfg_scale: '4',
+        mode: 'text-to-image',
+      },
       headers: { accept: 'application/json' },
     });
     expect(r.status).toBe(200);
@@ -114,7 +141,11 @@ describe('mock API: v2beta', () => {
     expect(r.headers['finish-reason']).toBeUndefined();
     const j = r.json();
     expect(j).toMatchObject({ finish_reason: 'SUCCESS', seed: 7 });
-    expect(Buffer.from(j.image, 'base64').equals(placeholderBytes({ model: 'sd3.5-medium', prompt: 'a cat', seed: 7, format: 'jpeg' }))).toBe(true);
+    expect(
+      Buffer.from(j.image, 'base64').equals(
+        placeholderBytes({ model: 'sd3.5-medium', prompt: 'a cat', seed: 7, format: 'jpeg' }),
+      ),
+    ).toBe(true);
     expect(mock!.stats.billedCredits).toBe(3.5);
   });
   it('requires multipart/form-data', async () => {
@@ -176,7 +207,9 @@ describe('mock API: v1', () => {
   });
   it('serves samples > 1 only as JSON', async () => {
     await start();
-    expect((await call(SDXL, { json: v1Body({ samples: 2 }) })).json().artifacts.map((x: any) => x.seed)).toEqual([5, 6]);
+    expect((await call(SDXL, { json: v1Body({ samples: 2 }) })).json().artifacts.map((x: any) => x.seed)).toEqual([
+      5, 6,
+    ]);
     const png = await call(SDXL, { json: v1Body({ samples: 2 }), headers: { accept: 'image/png' } });
     expect(png.json()).toMatchObject({ name: 'invalid_samples' });
     const one = await call(SDXL, { json: v1Body(), headers: { accept: 'image/png' } });
@@ -204,11 +237,21 @@ describe('mock API: v1', () => {
     expect((await call(V16, { form: { prompt: 'a' } })).status).toBe(400);
     const r = await call('/v1/generation/stable-diffusion-v1-5/text-to-image', { json: v1Body() });
     expect(r.status).toBe(404);
-    expect(r.json()).toMatchObject({ name: 'not_found', message: 'The specified engine (ID stable-diffusion-v1-5) was not found.' });
+    expect(r.json()).toMatchObject({
+      name: 'not_found',
+      message: 'The specified engine (ID stable-diffusion-v1-5) was not found.',
+    });
   });
   it('rejects filtered words, negative prompts included, with 400 invalid_prompts', async () => {
     await start();
-    const r = await call(V16, { json: v1Body({ text_prompts: [{ text: 'ok', weight: 1 }, { text: 'Forbidden', weight: -1 }] }) });
+    const r = await call(V16, {
+      json: v1Body({
+        text_prompts: [
+          { text: 'ok', weight: 1 },
+          { text: 'Forbidden', weight: -1 },
+        ],
+      }),
+    });
     expect(r.status).toBe(400);
     expect(r.json().name).toBe('invalid_prompts');
     expect(mock!.stats.billedCredits).toBe(0);
@@ -231,14 +274,20 @@ describe('mock API: auth and balance', () => {
     expect(bad.status).toBe(401);
     expect(bad.json().name).toBe('unauthorized');
     expect((await call(CORE, { form: { prompt: '' }, key: 'sk-wrong' })).status).toBe(400);
-    expect((await call('/v1/user/balance', { key: null })).json()).toMatchObject({ name: 'unauthorized', message: expect.any(String) });
+    expect((await call('/v1/user/balance', { key: null })).json()).toMatchObject({
+      name: 'unauthorized',
+      message: expect.any(String),
+    });
   });
   it('answers 402 when the balance runs out (v2 and v1 shapes)', async () => {
     await start({ balance: 4 });
     expect((await call(CORE, { form: { prompt: 'a', seed: '1' } })).status).toBe(200);
     const r = await call(CORE, { form: { prompt: 'a', seed: '2' } });
     expect(r.status).toBe(402);
-    expect(r.json()).toMatchObject({ name: 'payment_required', errors: [expect.stringContaining('lack sufficient credits')] });
+    expect(r.json()).toMatchObject({
+      name: 'payment_required',
+      errors: [expect.stringContaining('lack sufficient credits')],
+    });
     expect((await call('/v1/user/balance')).json().credits).toBe(1);
     mock!.setBalance(0.5);
     const v1 = await call(V16, { json: v1Body() });
@@ -270,7 +319,10 @@ describe('mock API: rate limit', () => {
     t = 6000; // 5000 just left the window (6000-1000, 6000]
     expect((await call('/v1/user/balance')).status).toBe(200);
     t = 6001; // 5500, 5999, 6000 are in the window: a 4th is one too many
-    expect((await call(V16, { json: v1Body() })).json()).toMatchObject({ name: 'rate_limit_exceeded', message: expect.any(String) });
+    expect((await call(V16, { json: v1Body() })).json()).toMatchObject({
+      name: 'rate_limit_exceeded',
+      message: expect.any(String),
+    });
     expect(mock!.stats.rateLimited).toBe(3);
     expect(mock!.stats.total).toBe(10);
     expect(mock!.stats.byStatus.get(429)).toBe(3);
@@ -330,7 +382,16 @@ describe('mock API: faults', () => {
     expect(mock!.stats.generations.get('sd3.5-flash|hola|4')).toBe(1);
   });
   it('resets the socket, hangs until closed, and delays', async () => {
-    await start({ fault: ({ prompt }) => (prompt === 'reset' ? { kind: 'reset' } : prompt === 'hang' ? { kind: 'hang' } : prompt === 'slow' ? { kind: 'delay', ms: 60 } : undefined) });
+    await start({
+      fault: ({ prompt }) =>
+        prompt === 'reset'
+          ? { kind: 'reset' }
+          : prompt === 'hang'
+            ? { kind: 'hang' }
+            : prompt === 'slow'
+              ? { kind: 'delay', ms: 60 }
+              : undefined,
+    });
     await expect(call(CORE, { form: { prompt: 'reset' } })).rejects.toThrow();
     const t0 = Date.now();
     expect((await call(CORE, { form: { prompt: 'slow' } })).status).toBe(200);
@@ -357,7 +418,14 @@ describe('mock-api CLI options', () => {
   it('parses every option', () => {
     expect(
       parseMockApiOptions({
-        latency: '100-400', rate: '150/10', lockout: '60', retryAfter: true, failRate: '0.1', balance: '500', apiKey: 'sk-x', imageBytes: '1.5m',
+        latency: '100-400',
+        rate: '150/10',
+        lockout: '60',
+        retryAfter: true,
+        failRate: '0.1',
+        balance: '500',
+        apiKey: 'sk-x',
+        imageBytes: '1.5m',
       }),
     ).toEqual({
       latencyMs: [100, 400],
@@ -368,15 +436,26 @@ describe('mock-api CLI options', () => {
       imageBytes: 1572864,
     });
     expect(parseMockApiOptions({ latency: '250' })).toEqual({ latencyMs: 250 });
-    expect(parseMockApiOptions({ rate: '5/2' }).rateLimit).toEqual({ count: 5, windowMs: 2000, lockoutMs: 60_000, retryAfter: false });
+    expect(parseMockApiOptions({ rate: '5/2' }).rateLimit).toEqual({
+      count: 5,
+      windowMs: 2000,
+      lockoutMs: 60_000,
+      retryAfter: false,
+    });
     expect(parseMockApiOptions({ lockout: '1' }).rateLimit).toMatchObject({ count: 150, lockoutMs: 1000 });
     expect(parseMockApiOptions({})).toEqual({});
     expect(parseByteSize('1500000')).toBe(1_500_000);
   });
-  it.each([{ latency: '9-3' }, { latency: 'fast' }, { rate: '150' }, { rate: '0/10' }, { failRate: '2' }, { balance: '-1' }, { imageBytes: 'big' }, { apiKey: '' }])(
-    'rejects %j',
-    (raw) => {
-      expect(() => parseMockApiOptions(raw)).toThrow(UsageError);
-    },
-  );
+  it.each([
+    { latency: '9-3' },
+    { latency: 'fast' },
+    { rate: '150' },
+    { rate: '0/10' },
+    { failRate: '2' },
+    { balance: '-1' },
+    { imageBytes: 'big' },
+    { apiKey: '' },
+  ])('rejects %j', (raw) => {
+    expect(() => parseMockApiOptions(raw)).toThrow(UsageError);
+  });
 });

@@ -5,7 +5,11 @@ import { checkNotifyUrl, sendNotice, statusOfExit, type BatchNotice } from '../s
 import { cliEnv, runCli, tempDir } from './helpers/cli.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 
-interface Received { method: string; type: string | undefined; body: unknown }
+interface Received {
+  method: string;
+  type: string | undefined;
+  body: unknown;
+}
 
 /** A local receiver on port 0; `handler` decides the answer. */
 async function receiver(handler: (req: IncomingMessage, res: ServerResponse) => void = (_q, r) => r.end('ok')) {
@@ -20,20 +24,38 @@ async function receiver(handler: (req: IncomingMessage, res: ServerResponse) => 
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/hook?token=secret`);
-  return { url, got, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+  return {
+    url,
+    got,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }
 
 function logs() {
   const lines: Array<{ level: string; msg: string }> = [];
   return {
     lines,
-    logger: { info: (_o: object, msg: string) => lines.push({ level: 'info', msg }), warn: (_o: object, msg: string) => lines.push({ level: 'warn', msg }) } as never,
+    logger: {
+      info: (_o: object, msg: string) => lines.push({ level: 'info', msg }),
+      warn: (_o: object, msg: string) => lines.push({ level: 'warn', msg }),
+    } as never,
   };
 }
 
 const NOTICE: BatchNotice = {
-  batch: 'b', status: 'failed', exit_code: 1, counts: { jobs: 3, succeeded: 1, filtered: 1, failed: 1 }, by_class: { transient: 1 },
-  credits: 6, duration_ms: 1234, manifest: '/out/b/manifest.jsonl', gallery: '/out/b/index.html',
+  batch: 'b',
+  status: 'failed',
+  exit_code: 1,
+  counts: { jobs: 3, succeeded: 1, filtered: 1, failed: 1 },
+  by_class: { transient: 1 },
+  credits: 6,
+  duration_ms: 1234,
+  manifest: '/out/b/manifest.jsonl',
+  gallery: '/out/b/index.html',
 };
 
 describe('sendNotice', () => {
@@ -51,8 +73,13 @@ describe('sendNotice', () => {
   });
 
   it('logs a non-2xx answer, a timeout and a refused connection, and never throws', async () => {
-    const bad = await receiver((_q, res) => { res.statusCode = 500; res.end('no'); });
-    const slow = await receiver(() => { /* never answers */ });
+    const bad = await receiver((_q, res) => {
+      res.statusCode = 500;
+      res.end('no');
+    });
+    const slow = await receiver(() => {
+      /* never answers */
+    });
     const l = logs();
     try {
       expect(await sendNotice(bad.url, NOTICE, { logger: l.logger })).toBe(false);
@@ -95,7 +122,10 @@ describe('run --notify-url', () => {
     const r = await receiver();
     const env = cliEnv({ NIGHTSHIFT_PREFIX: prefix, REDIS_URL: redisUrl() });
     try {
-      const res = await runCli(['run', 'prompts/anime-sunset.txt', '--mock', '--out', tmp.dir, '--batch', 'n1', '--notify-url', r.url.href], env);
+      const res = await runCli(
+        ['run', 'prompts/anime-sunset.txt', '--mock', '--out', tmp.dir, '--batch', 'n1', '--notify-url', r.url.href],
+        env,
+      );
       expect(res.code, res.stderr).toBe(0);
       expect(r.got).toHaveLength(1);
       const body = r.got[0]!.body as BatchNotice;
@@ -108,7 +138,10 @@ describe('run --notify-url', () => {
     } finally {
       await r.close();
     }
-    const again = await runCli(['run', 'prompts/anime-sunset.txt', '--mock', '--out', tmp.dir, '--batch', 'n2', '--notify-url', r.url.href], env);
+    const again = await runCli(
+      ['run', 'prompts/anime-sunset.txt', '--mock', '--out', tmp.dir, '--batch', 'n2', '--notify-url', r.url.href],
+      env,
+    );
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout + again.stderr).toMatch(/notification to http:\/\/127\.0\.0\.1:\d+ failed/);
   });

@@ -58,7 +58,7 @@ export function listChunks(png: Buffer): ChunkInfo[] {
     const len = png.readUInt32BE(off);
     const type = png.toString('latin1', off + 4, off + 8);
     const data = png.subarray(off + 8, off + 8 + len);
-    const crcOk = (crc32(png.subarray(off + 4, off + 8 + len)) >>> 0) === png.readUInt32BE(off + 8 + len);
+    const crcOk = crc32(png.subarray(off + 4, off + 8 + len)) >>> 0 === png.readUInt32BE(off + 8 + len);
     out.push({ type, data, crcOk });
     off += 12 + len;
   }
@@ -92,7 +92,10 @@ export function makeJob(over: Partial<JobData> & { id?: string } = {}): JobData 
   };
 }
 
-export function makeRecord(over: Partial<ManifestRecord> = {}, job = makeJob({ index: over.index ?? 1 })): ManifestRecord {
+export function makeRecord(
+  over: Partial<ManifestRecord> = {},
+  job = makeJob({ index: over.index ?? 1 }),
+): ManifestRecord {
   return {
     id: job.id,
     batch: job.batch,

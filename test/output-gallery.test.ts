@@ -15,13 +15,32 @@ function records(): ManifestRecord[] {
   const filtered = makeRecord({ status: 'filtered' }, makeJob({ index: 2, prompt: 'a quiet lake' }));
   const fail = (index: number, cls: 'moderated' | 'transient', message: string): ManifestRecord =>
     makeRecord(
-      { status: 'failed', file: null, bytes: null, sha256: null, credits: 0, error: { class: cls, status: cls === 'moderated' ? 403 : 500, name: 'x', message } },
+      {
+        status: 'failed',
+        file: null,
+        bytes: null,
+        sha256: null,
+        credits: 0,
+        error: { class: cls, status: cls === 'moderated' ? 403 : 500, name: 'x', message },
+      },
       makeJob({ index, prompt: `failing ${index} <i>` }),
     );
-  return [fail(5, 'transient', 'server exploded'), ok, fail(3, 'moderated', EVIL_MSG), filtered, fail(4, 'transient', 'server exploded')];
+  return [
+    fail(5, 'transient', 'server exploded'),
+    ok,
+    fail(3, 'moderated', EVIL_MSG),
+    filtered,
+    fail(4, 'transient', 'server exploded'),
+  ];
 }
 
-const totals = { batch: 'night<1>', images: 2, credits: 6.000000001, durationMs: 3_723_000, generatedAt: '2024-05-01T08:00:00.000Z' };
+const totals = {
+  batch: 'night<1>',
+  images: 2,
+  credits: 6.000000001,
+  durationMs: 3_723_000,
+  generatedAt: '2024-05-01T08:00:00.000Z',
+};
 
 describe('escaping', () => {
   it('escapes text and attribute contexts', () => {
@@ -47,7 +66,9 @@ describe('renderGallery', () => {
     expect(html).not.toContain('<b>bold');
     expect(html).not.toContain('<i>');
     expect(html).not.toContain('night<1>');
-    expect(html).toContain('&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt; it&#39;s a &quot;quoted&quot; &amp; &lt;b&gt;bold&lt;/b&gt;');
+    expect(html).toContain(
+      '&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt; it&#39;s a &quot;quoted&quot; &amp; &lt;b&gt;bold&lt;/b&gt;',
+    );
     // Exactly our two script elements: the JSON data and the inline JS.
     expect(html.match(/<script/g)).toHaveLength(2);
     expect(html.match(/<\/script>/g)).toHaveLength(2);
@@ -55,7 +76,10 @@ describe('renderGallery', () => {
 
   it('carries every record in a parseable data block', () => {
     const m = /<script type="application\/json" id="ns-data">([^<]*)<\/script>/.exec(html);
-    const data = JSON.parse(m![1]!) as { batch: string; cards: Array<{ i: number; p: string; st: string; f: string | null; em: string | null }> };
+    const data = JSON.parse(m![1]!) as {
+      batch: string;
+      cards: Array<{ i: number; p: string; st: string; f: string | null; em: string | null }>;
+    };
     expect(data.batch).toBe('night<1>');
     expect(data.cards.map((c) => c.i)).toEqual([1, 2, 3, 4, 5]);
     expect(data.cards[0]!.p).toBe(EVIL);
@@ -101,7 +125,9 @@ describe('renderGallery', () => {
 
   it('ships inline JS that pages and filters (run against a minimal fake DOM)', () => {
     const many = [
-      ...Array.from({ length: 450 }, (_, i) => makeRecord({}, makeJob({ index: i + 1, prompt: i === 7 ? 'the special one' : `p ${i}` }))),
+      ...Array.from({ length: 450 }, (_, i) =>
+        makeRecord({}, makeJob({ index: i + 1, prompt: i === 7 ? 'the special one' : `p ${i}` })),
+      ),
       ...records().map((r) => ({ ...r, index: r.index + 1000, id: `${r.id}-x` })),
     ];
     const page = renderGallery(many, totals);

@@ -8,7 +8,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StorageError } from '../src/errors.js';
 import { manifestRecordSchema } from '../src/output/record.js';
 import type { ManifestRecord } from '../src/output/record.js';
-import { appendManifest, compactManifest, manifestPath, readManifest, rebuildFromDisk } from '../src/output/manifest.js';
+import {
+  appendManifest,
+  compactManifest,
+  manifestPath,
+  readManifest,
+  rebuildFromDisk,
+} from '../src/output/manifest.js';
 import { listSidecars, readSidecar, writeSidecar } from '../src/output/sidecar.js';
 import { saveImage } from '../src/output/image-writer.js';
 import { makeJob, makeRecord, makeTempDir, tinyPng } from './output-fixtures.js';
@@ -41,7 +47,9 @@ describe('appendManifest', () => {
   it('keeps lines whole under 200 concurrent appends, creating the folder', async () => {
     const batch = path.join(dir, 'out', 'batch');
     const big = 'x'.repeat(20_000); // lines far above PIPE_BUF, the size some think bounds atomicity
-    await Promise.all(Array.from({ length: 200 }, (_, i) => appendManifest(batch, rec(i + 1, { prompt: `${i} ${big}` }))));
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) => appendManifest(batch, rec(i + 1, { prompt: `${i} ${big}` }))),
+    );
     const lines = await wholeLines(manifestPath(batch));
     expect(lines).toHaveLength(200);
     expect(new Set(lines.map((l) => l.index)).size).toBe(200);
@@ -66,7 +74,9 @@ for (let i = 0; i < 50; i++) {
 await Promise.all(jobs);
 `,
     );
-    await Promise.all([0, 1, 2, 3].map((w) => run(process.execPath, ['--import', 'tsx', child, String(w)], { cwd: ROOT })));
+    await Promise.all(
+      [0, 1, 2, 3].map((w) => run(process.execPath, ['--import', 'tsx', child, String(w)], { cwd: ROOT })),
+    );
     const lines = await wholeLines(manifestPath(batch));
     expect(lines).toHaveLength(200);
     expect(new Set(lines.map((l) => l.id)).size).toBe(200);
@@ -80,7 +90,9 @@ await Promise.all(jobs);
   });
 
   it('refuses an invalid record rather than write a line no reader accepts', async () => {
-    await expect(appendManifest(dir, { ...rec(1), status: 'done' as never })).rejects.toThrow(/invalid manifest record/);
+    await expect(appendManifest(dir, { ...rec(1), status: 'done' as never })).rejects.toThrow(
+      /invalid manifest record/,
+    );
   });
 });
 
@@ -91,7 +103,10 @@ describe('readManifest', () => {
     const a2 = rec(1, { attempts: 2 });
     const b = rec(2);
     const whole = (r: ManifestRecord) => `${JSON.stringify(r)}\n`;
-    await writeFile(file, whole(a1) + 'garbage\n\n{"id": 1}\n' + whole(b) + whole(a2) + JSON.stringify(rec(3)).slice(0, 50));
+    await writeFile(
+      file,
+      whole(a1) + 'garbage\n\n{"id": 1}\n' + whole(b) + whole(a2) + JSON.stringify(rec(3)).slice(0, 50),
+    );
     const r = await readManifest(file);
     expect(r.records.map((x) => [x.index, x.attempts, x.status])).toEqual([
       [1, 2, 'succeeded'],
@@ -111,7 +126,11 @@ describe('readManifest', () => {
   });
 
   it('reads a missing manifest as empty', async () => {
-    expect(await readManifest(path.join(dir, 'nope.jsonl'))).toEqual({ records: [], badLines: 0, truncatedTail: false });
+    expect(await readManifest(path.join(dir, 'nope.jsonl'))).toEqual({
+      records: [],
+      badLines: 0,
+      truncatedTail: false,
+    });
   });
 });
 
@@ -131,7 +150,17 @@ describe('compactManifest', () => {
 describe('sidecars', () => {
   it('writes a sidecar for a job without an image at its intended path', async () => {
     const job = makeJob({ index: 4 });
-    const failed = makeRecord({ status: 'failed', file: null, bytes: null, sha256: null, credits: 0, error: { class: 'moderated', status: 403, name: 'content_moderation', message: 'no' } }, job);
+    const failed = makeRecord(
+      {
+        status: 'failed',
+        file: null,
+        bytes: null,
+        sha256: null,
+        credits: 0,
+        error: { class: 'moderated', status: 403, name: 'content_moderation', message: 'no' },
+      },
+      job,
+    );
     const p = await writeSidecar(dir, job.file, failed);
     expect(p).toBe(path.join(dir, job.file.replace(/\.png$/, '.json')));
     expect(await readSidecar(p)).toEqual(failed);
@@ -164,7 +193,14 @@ describe('rebuildFromDisk', () => {
       written.push(r);
     }
     for (const r of written.slice(0, 3)) await appendManifest(dir, r);
-    const only = rec(6, { status: 'failed', file: null, bytes: null, sha256: null, credits: 0, error: { class: 'transient', status: 500, name: 'server_error', message: 'boom' } });
+    const only = rec(6, {
+      status: 'failed',
+      file: null,
+      bytes: null,
+      sha256: null,
+      credits: 0,
+      error: { class: 'transient', status: 500, name: 'server_error', message: 'boom' },
+    });
     await appendManifest(dir, only);
     await appendFile(manifestPath(dir), 'not json at all\n' + JSON.stringify(rec(7)).slice(0, 30));
     const staleTemp = path.join(dir, 'images', '.00001-x.png.99.abc.tmp');
@@ -194,14 +230,20 @@ describe('rebuildFromDisk', () => {
     const sidecar = await writeSidecar(dir, job.file, wrong);
     const { records, warnings } = await rebuildFromDisk(dir);
     const onDisk = await readFile(path.join(dir, job.file));
-    expect(records[0]).toMatchObject({ bytes: onDisk.length, sha256: createHash('sha256').update(onDisk).digest('hex') });
+    expect(records[0]).toMatchObject({
+      bytes: onDisk.length,
+      sha256: createHash('sha256').update(onDisk).digest('hex'),
+    });
     expect(warnings.join()).toMatch(/recorded/);
     expect(await readSidecar(sidecar)).toEqual(wrong);
   });
 
   it('prefers a manifest line strictly newer than the sidecar and warns about missing images', async () => {
     const job = makeJob({ index: 1 });
-    const old = makeRecord({ status: 'failed', file: null, bytes: null, sha256: null, finished_at: '2024-05-01T00:00:00.000Z' }, job);
+    const old = makeRecord(
+      { status: 'failed', file: null, bytes: null, sha256: null, finished_at: '2024-05-01T00:00:00.000Z' },
+      job,
+    );
     await writeSidecar(dir, job.file, old);
     const newer = makeRecord({ finished_at: '2024-05-02T00:00:00.000Z' }, job); // image never made it to disk
     await mkdir(dir, { recursive: true });

@@ -73,7 +73,7 @@ describe('slugify', () => {
   it('always yields a safe slug for arbitrary input', () => {
     const alphabet = ['a', 'Z', '9', ' ', '-', '.', '/', '\\', ':', '\0', 'é', '🌅', '夕', '\u0301', '_', '"', '\n'];
     let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     for (let n = 0; n < 2000; n++) {
       const len = Math.floor(rnd() * 80);
       let s = '';
@@ -87,7 +87,9 @@ describe('slugify', () => {
 
 describe('image and sidecar names', () => {
   it('builds images/<index:05>-<slug>-<id8>.<ext>', () => {
-    expect(imageFileName(1, 'Anime sunset, vivid', 'deadbeef', 'png')).toBe('images/00001-anime-sunset-vivid-deadbeef.png');
+    expect(imageFileName(1, 'Anime sunset, vivid', 'deadbeef', 'png')).toBe(
+      'images/00001-anime-sunset-vivid-deadbeef.png',
+    );
     expect(imageFileName(123456, '🌅', '0123abcd', 'jpg')).toBe('images/123456-prompt-0123abcd.jpg');
   });
   it('refuses an id or extension that could carry a path', () => {
@@ -115,13 +117,32 @@ describe('batch folder containment', () => {
     const dir = '/tmp/out/b';
     expect(resolveInBatch(dir, 'images/x.png')).toBe(path.resolve('/tmp/out/b/images/x.png'));
     expect(resolveInBatch(dir, 'images/../manifest.jsonl')).toBe(path.resolve('/tmp/out/b/manifest.jsonl'));
-    for (const bad of ['', '.', 'images/..', '..', '../c/x.png', 'images/../../x', '/etc/passwd', 'a\\..\\..\\x', 'C:\\x', 'images/\0x']) {
+    for (const bad of [
+      '',
+      '.',
+      'images/..',
+      '..',
+      '../c/x.png',
+      'images/../../x',
+      '/etc/passwd',
+      'a\\..\\..\\x',
+      'C:\\x',
+      'images/\0x',
+    ]) {
       expect(() => resolveInBatch(dir, bad), bad).toThrow(/escapes the batch folder/);
     }
   });
   it('keeps every image inside <batch>/images whatever the prompt says', () => {
     const dir = batchDir('/tmp/out', 'b');
-    for (const prompt of ['../../../etc/passwd', '/abs/olute', '..\\..\\x', 'a/../../b', '\0', '~/.ssh/id_rsa', '.'.repeat(50)]) {
+    for (const prompt of [
+      '../../../etc/passwd',
+      '/abs/olute',
+      '..\\..\\x',
+      'a/../../b',
+      '\0',
+      '~/.ssh/id_rsa',
+      '.'.repeat(50),
+    ]) {
       const abs = resolveInBatch(dir, imageFileName(7, prompt, 'deadbeef', 'png'));
       expect(path.dirname(abs)).toBe(path.join(dir, 'images'));
     }

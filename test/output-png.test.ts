@@ -50,10 +50,16 @@ describe('PNG text chunks', () => {
   });
 
   it('reads zTXt and compressed iTXt, and skips chunks with a bad CRC', () => {
-    const ztxt = pngChunk('zTXt', Buffer.concat([Buffer.from('zkey\0\0', 'latin1'), deflateSync(Buffer.from('zipped text', 'latin1'))]));
+    const ztxt = pngChunk(
+      'zTXt',
+      Buffer.concat([Buffer.from('zkey\0\0', 'latin1'), deflateSync(Buffer.from('zipped text', 'latin1'))]),
+    );
     const itxt = pngChunk(
       'iTXt',
-      Buffer.concat([Buffer.from('ikey\0\x01\0en\0Schlüssel\0', 'latin1'), deflateSync(Buffer.from('ünïcödé ✓', 'utf8'))]),
+      Buffer.concat([
+        Buffer.from('ikey\0\x01\0en\0Schlüssel\0', 'latin1'),
+        deflateSync(Buffer.from('ünïcödé ✓', 'utf8')),
+      ]),
     );
     const bad = pngChunk('tEXt', Buffer.from('badkey\0text', 'latin1'));
     bad[bad.length - 1] = bad[bad.length - 1]! ^ 0xff;
@@ -95,17 +101,33 @@ describe('A1111 parameters', () => {
         'Steps: 30, CFG scale: 7, Seed: 123, Size: 1024x1024, Model: stable-diffusion-xl-1024-v1-0, Format: png, Nightshift job: b--abc',
     );
     expect(
-      formatParameters({ prompt: 'x', negative_prompt: null, model: 'core', params: { aspect_ratio: '16:9', style_preset: 'anime', output_format: 'webp' }, seed: 5 }),
+      formatParameters({
+        prompt: 'x',
+        negative_prompt: null,
+        model: 'core',
+        params: { aspect_ratio: '16:9', style_preset: 'anime', output_format: 'webp' },
+        seed: 5,
+      }),
     ).toBe('x\nSeed: 5, Model: core, Aspect ratio: "16:9", Style preset: anime, Format: webp');
   });
 
   const cases: ParametersJob[] = [
     v1,
     { ...v1, negative_prompt: null },
-    { ...v1, prompt: 'line one, with commas\nline two: colon\n\nline four "quoted" \\ backslash', negative_prompt: 'neg, a\nneg b\n' },
+    {
+      ...v1,
+      prompt: 'line one, with commas\nline two: colon\n\nline four "quoted" \\ backslash',
+      negative_prompt: 'neg, a\nneg b\n',
+    },
     { ...v1, prompt: 'Steps: 1, Seed: 2, Model: fake', negative_prompt: null },
     { ...v1, prompt: '  spaced  ', negative_prompt: '  x' },
-    { prompt: '夕焼け 🌅, アニメ', negative_prompt: 'ugly', model: 'sd3.5-large', params: { cfg_scale: 4.5, aspect_ratio: '21:9', output_format: 'jpeg' }, seed: 4294967294 },
+    {
+      prompt: '夕焼け 🌅, アニメ',
+      negative_prompt: 'ugly',
+      model: 'sd3.5-large',
+      params: { cfg_scale: 4.5, aspect_ratio: '21:9', output_format: 'jpeg' },
+      seed: 4294967294,
+    },
   ];
   it.each(cases.map((c, i) => [i, c] as const))('round-trips case %i', (_i, job) => {
     const text = formatParameters(job, { jobId: 'batch:with, odd "id"' });
@@ -129,7 +151,11 @@ describe('A1111 parameters', () => {
     expect(p.params).toEqual({ steps: 20, cfg_scale: 7, width: 512, height: 768 });
     expect(p.seed).toBe(42);
     expect(p.model).toBeUndefined(); // not a nightshift model
-    expect(parseParameters('just a prompt')).toMatchObject({ prompt: 'just a prompt', negative_prompt: null, values: {} });
+    expect(parseParameters('just a prompt')).toMatchObject({
+      prompt: 'just a prompt',
+      negative_prompt: null,
+      values: {},
+    });
   });
 });
 
@@ -150,8 +176,20 @@ describe('saveImage and findExistingImage', () => {
     expect(saved.sha256).toBe(createHash('sha256').update(onDisk).digest('hex'));
     const text = readPngTextChunks(onDisk);
     const params = parseParameters(text['parameters']!);
-    expect(params).toMatchObject({ prompt: job.prompt, negative_prompt: 'blur', seed: 999, model: 'core', jobId: job.id });
-    expect(JSON.parse(text['nightshift']!)).toMatchObject({ id: job.id, batch: 'test', model: 'core', seed: 999, params: job.params });
+    expect(params).toMatchObject({
+      prompt: job.prompt,
+      negative_prompt: 'blur',
+      seed: 999,
+      model: 'core',
+      jobId: job.id,
+    });
+    expect(JSON.parse(text['nightshift']!)).toMatchObject({
+      id: job.id,
+      batch: 'test',
+      model: 'core',
+      seed: 999,
+      params: job.params,
+    });
     expect(await readdir(path.join(dir, 'images'))).toEqual([path.basename(job.file)]);
   });
 

@@ -10,7 +10,12 @@ export interface Fixtures {
   /** Writes a fixture file into this test's temp dir and returns its path. */
   write(name: string, content: string | Uint8Array): Promise<string>;
   /** Writes one file and loads it; `messages` are the formatted problems. */
-  load(name: string, content: string | Uint8Array, defaults?: GenerationDefaults, opts?: LoadOptions): Promise<LoadResult & { file: string; messages: string[] }>;
+  load(
+    name: string,
+    content: string | Uint8Array,
+    defaults?: GenerationDefaults,
+    opts?: LoadOptions,
+  ): Promise<LoadResult & { file: string; messages: string[] }>;
 }
 
 /** A fresh temp dir per test, removed afterwards. */

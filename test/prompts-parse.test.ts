@@ -47,7 +47,11 @@ describe('reading files', () => {
   });
 
   it('refuses a file that is not UTF-8, naming the line of the first bad byte', async () => {
-    const bytes = Buffer.concat([Buffer.from('fine\nalso fine\nbad '), Buffer.from([0xff, 0xfe]), Buffer.from('\nok\n')]);
+    const bytes = Buffer.concat([
+      Buffer.from('fine\nalso fine\nbad '),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('\nok\n'),
+    ]);
     const r = await fx.load('latin.txt', bytes);
     expect(r.problems).toHaveLength(1);
     expect(r.problems[0]).toMatchObject({ line: 3, field: 'file' });
@@ -61,13 +65,19 @@ describe('reading files', () => {
   });
 
   it('strips a UTF-8 BOM', async () => {
-    const r = await fx.load('bom.txt', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('# head\nhello\n')]));
+    const r = await fx.load(
+      'bom.txt',
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('# head\nhello\n')]),
+    );
     expect(r.problems).toEqual([]);
     expect(r.specs.map((s) => [s.line, s.prompt])).toEqual([[2, 'hello']]);
   });
 
   it('strips a BOM before a CSV header', async () => {
-    const r = await fx.load('bom.csv', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('prompt\nhello\n')]));
+    const r = await fx.load(
+      'bom.csv',
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('prompt\nhello\n')]),
+    );
     expect(r.problems).toEqual([]);
     expect(r.specs[0]?.prompt).toBe('hello');
   });
@@ -102,7 +112,13 @@ describe('.txt', () => {
     const r = await fx.load('p.txt', 'hello\n');
     expect(r.specs).toEqual([
       {
-        source: r.file, line: 1, prompt: 'hello', model: 'core', negative_prompt: null, seed: null, samples: 1,
+        source: r.file,
+        line: 1,
+        prompt: 'hello',
+        model: 'core',
+        negative_prompt: null,
+        seed: null,
+        samples: 1,
         params: { aspect_ratio: '1:1', output_format: 'png' },
       },
     ]);
@@ -112,16 +128,37 @@ describe('.txt', () => {
 describe('.jsonl', () => {
   it('reads every key', async () => {
     const row = {
-      id: 'a-1', prompt: 'p', negative_prompt: 'n', model: 'stable-diffusion-v1-6', seed: 5, samples: 2, width: 512,
-      height: 768, steps: 40, cfg_scale: 8.5, style_preset: 'anime', output_format: 'png',
+      id: 'a-1',
+      prompt: 'p',
+      negative_prompt: 'n',
+      model: 'stable-diffusion-v1-6',
+      seed: 5,
+      samples: 2,
+      width: 512,
+      height: 768,
+      steps: 40,
+      cfg_scale: 8.5,
+      style_preset: 'anime',
+      output_format: 'png',
     };
-    const r = await fx.load('p.jsonl', jsonl(row, { prompt: 'q', aspect_ratio: '16:9', output_format: 'webp', style_preset: 'pixel-art' }));
+    const r = await fx.load(
+      'p.jsonl',
+      jsonl(row, { prompt: 'q', aspect_ratio: '16:9', output_format: 'webp', style_preset: 'pixel-art' }),
+    );
     expect(r.problems).toEqual([]);
     expect(r.specs[0]).toMatchObject({
-      id: 'a-1', prompt: 'p', negative_prompt: 'n', model: 'stable-diffusion-v1-6', seed: 5, samples: 2,
+      id: 'a-1',
+      prompt: 'p',
+      negative_prompt: 'n',
+      model: 'stable-diffusion-v1-6',
+      seed: 5,
+      samples: 2,
       params: { width: 512, height: 768, steps: 40, cfg_scale: 8.5, style_preset: 'anime', output_format: 'png' },
     });
-    expect(r.specs[1]).toMatchObject({ model: 'core', params: { aspect_ratio: '16:9', output_format: 'webp', style_preset: 'pixel-art' } });
+    expect(r.specs[1]).toMatchObject({
+      model: 'core',
+      params: { aspect_ratio: '16:9', output_format: 'webp', style_preset: 'pixel-art' },
+    });
   });
 
   it('skips blank lines and keeps line numbers', async () => {
@@ -136,7 +173,9 @@ describe('.jsonl', () => {
 
   it('reports an unknown key, naming it as the field', async () => {
     const r = await fx.load('p.jsonl', jsonl({ prompt: 'a' }, { prompt: 'b', sampler: 'K_EULER' }));
-    expect(r.messages).toEqual([`${r.file}:2: sampler: unknown key; expected one of prompt, id, negative_prompt, model, seed, samples, aspect_ratio, width, height, steps, cfg_scale, style_preset, output_format`]);
+    expect(r.messages).toEqual([
+      `${r.file}:2: sampler: unknown key; expected one of prompt, id, negative_prompt, model, seed, samples, aspect_ratio, width, height, steps, cfg_scale, style_preset, output_format`,
+    ]);
     expect(r.specs).toEqual([]);
   });
 
@@ -198,7 +237,10 @@ describe('.csv', () => {
     expect(r.problems).toEqual([]);
     expect(r.specs[0]).toMatchObject({ model: 'core', seed: null, samples: 1, negative_prompt: null });
     expect(r.specs[1]).toMatchObject({
-      model: 'stable-diffusion-v1-6', seed: 12, samples: 3, negative_prompt: 'n',
+      model: 'stable-diffusion-v1-6',
+      seed: 12,
+      samples: 3,
+      negative_prompt: 'n',
       params: { width: 512, height: 576, steps: 25, cfg_scale: 6.5 },
     });
   });
@@ -213,7 +255,9 @@ describe('.csv', () => {
 
   it('reports an unknown column on line 1, naming it', async () => {
     const r = await fx.load('p.csv', 'prompt,sampler\na,K_EULER\n');
-    expect(r.messages[0]).toBe(`${r.file}:1: sampler: unknown column; expected one of prompt, id, negative_prompt, model, seed, samples, aspect_ratio, width, height, steps, cfg_scale, style_preset, output_format`);
+    expect(r.messages[0]).toBe(
+      `${r.file}:1: sampler: unknown column; expected one of prompt, id, negative_prompt, model, seed, samples, aspect_ratio, width, height, steps, cfg_scale, style_preset, output_format`,
+    );
     expect(r.specs).toEqual([]);
   });
 
@@ -251,10 +295,17 @@ describe('.csv', () => {
 describe('whole-file validation', () => {
   it('collects every problem in every file, in file and line order', async () => {
     const a = await fx.write('a.txt', 'ok\n');
-    const b = await fx.write('b.jsonl', jsonl({ prompt: 'x', model: 'nope' }, { prompt: 'y' }, { prompt: 'z', samples: 0 }));
+    const b = await fx.write(
+      'b.jsonl',
+      jsonl({ prompt: 'x', model: 'nope' }, { prompt: 'y' }, { prompt: 'z', samples: 0 }),
+    );
     const c = await fx.write('c.csv', 'prompt,width\nq,100\n');
     const res = await loadPromptFiles([a, b, c], {});
-    expect(res.problems.map((p) => `${p.file}:${p.line}:${p.field}`)).toEqual([`${b}:1:model`, `${b}:3:samples`, `${c}:2:width`]);
+    expect(res.problems.map((p) => `${p.file}:${p.line}:${p.field}`)).toEqual([
+      `${b}:1:model`,
+      `${b}:3:samples`,
+      `${c}:2:width`,
+    ]);
     expect(res.specs).toEqual([]);
     expect(res.lines).toBe(5);
   });
@@ -287,8 +338,14 @@ describe('shipped examples in prompts/', () => {
     const res = await loadPromptFiles([dir + 'original-script.jsonl'], {});
     expect(res.specs).toEqual([
       {
-        source: dir + 'original-script.jsonl', line: 1, id: 'original', prompt: ANIME, model: 'stable-diffusion-v1-6',
-        negative_prompt: null, seed: null, samples: 1,
+        source: dir + 'original-script.jsonl',
+        line: 1,
+        id: 'original',
+        prompt: ANIME,
+        model: 'stable-diffusion-v1-6',
+        negative_prompt: null,
+        seed: null,
+        samples: 1,
         params: { cfg_scale: 7, width: 1024, height: 1024, steps: 30, output_format: 'png' },
       },
     ]);

@@ -26,7 +26,9 @@ describe('row types and ranges', () => {
   });
 
   it('prompt is at most 10000 characters', async () => {
-    expect(await problemsOf({ prompt: 'x'.repeat(10001) })).toEqual(['1: prompt: must be at most 10000 characters (got 10001)']);
+    expect(await problemsOf({ prompt: 'x'.repeat(10001) })).toEqual([
+      '1: prompt: must be at most 10000 characters (got 10001)',
+    ]);
     expect((await specOf({ prompt: 'x'.repeat(10000) })).prompt).toHaveLength(10000);
   });
 
@@ -58,7 +60,9 @@ describe('row types and ranges', () => {
     const msg = 'must be an integer between 0 and 4294967295';
     expect(await problemsOf({ prompt: 'a', seed: -1, model: V1 })).toEqual([`1: seed: ${msg} (got -1)`]);
     expect(await problemsOf({ prompt: 'a', seed: 1.5 })).toEqual([`1: seed: ${msg} (got 1.5)`]);
-    expect(await problemsOf({ prompt: 'a', seed: 4294967296, model: V1 })).toEqual([`1: seed: ${msg} (got 4294967296)`]);
+    expect(await problemsOf({ prompt: 'a', seed: 4294967296, model: V1 })).toEqual([
+      `1: seed: ${msg} (got 4294967296)`,
+    ]);
     expect(await problemsOf({ prompt: 'a', seed: '7' })).toEqual([`1: seed: ${msg} (got "7")`]);
   });
 
@@ -77,17 +81,27 @@ describe('row types and ranges', () => {
     const style = await problemsOf({ prompt: 'a', style_preset: 'watercolor' });
     expect(style).toHaveLength(1);
     expect(style[0]).toMatch(/^1: style_preset: must be one of enhance, anime, .*tile-texture \(got "watercolor"\)$/);
-    expect(await problemsOf({ prompt: 'a', output_format: 'gif' })).toEqual(['1: output_format: must be one of png, jpeg, webp (got "gif")']);
+    expect(await problemsOf({ prompt: 'a', output_format: 'gif' })).toEqual([
+      '1: output_format: must be one of png, jpeg, webp (got "gif")',
+    ]);
   });
 
   it('width, height and steps are positive integers', async () => {
-    expect(await problemsOf({ prompt: 'a', model: V1, width: 512.5 })).toEqual(['1: width: must be a positive integer (got 512.5)']);
-    expect(await problemsOf({ prompt: 'a', model: V1, height: -64 })).toEqual(['1: height: must be a positive integer (got -64)']);
-    expect(await problemsOf({ prompt: 'a', model: V1, steps: '30' })).toEqual(['1: steps: must be a positive integer (got "30")']);
+    expect(await problemsOf({ prompt: 'a', model: V1, width: 512.5 })).toEqual([
+      '1: width: must be a positive integer (got 512.5)',
+    ]);
+    expect(await problemsOf({ prompt: 'a', model: V1, height: -64 })).toEqual([
+      '1: height: must be a positive integer (got -64)',
+    ]);
+    expect(await problemsOf({ prompt: 'a', model: V1, steps: '30' })).toEqual([
+      '1: steps: must be a positive integer (got "30")',
+    ]);
   });
 
   it('cfg_scale is a number', async () => {
-    expect(await problemsOf({ prompt: 'a', model: V1, cfg_scale: 'high' })).toEqual(['1: cfg_scale: must be a number (got "high")']);
+    expect(await problemsOf({ prompt: 'a', model: V1, cfg_scale: 'high' })).toEqual([
+      '1: cfg_scale: must be a number (got "high")',
+    ]);
   });
 });
 
@@ -149,7 +163,9 @@ describe('v1 rules', () => {
   });
 
   it('steps 10–50', async () => {
-    expect(await problemsOf({ prompt: 'a', model: V1, steps: 9 })).toEqual([`1: steps: must be between 10 and 50 for model ${V1} (got 9)`]);
+    expect(await problemsOf({ prompt: 'a', model: V1, steps: 9 })).toEqual([
+      `1: steps: must be between 10 and 50 for model ${V1} (got 9)`,
+    ]);
     expect(await problemsOf({ prompt: 'a', model: V1, steps: 51 })).toHaveLength(1);
     expect((await specOf({ prompt: 'a', model: V1, steps: 50 })).params.steps).toBe(50);
     expect((await specOf({ prompt: 'a', model: V1, steps: 10 })).params.steps).toBe(10);
@@ -174,9 +190,16 @@ describe('v1 rules', () => {
   });
 
   it('SD 1.6: each side 320–1536', async () => {
-    expect(await problemsOf({ prompt: 'a', model: V1, width: 256 })).toEqual([`1: width: must be between 320 and 1536 for model ${V1} (got 256)`]);
-    expect(await problemsOf({ prompt: 'a', model: V1, height: 1600 })).toEqual([`1: height: must be between 320 and 1536 for model ${V1} (got 1600)`]);
-    expect((await specOf({ prompt: 'a', model: V1, width: 320, height: 1536 })).params).toMatchObject({ width: 320, height: 1536 });
+    expect(await problemsOf({ prompt: 'a', model: V1, width: 256 })).toEqual([
+      `1: width: must be between 320 and 1536 for model ${V1} (got 256)`,
+    ]);
+    expect(await problemsOf({ prompt: 'a', model: V1, height: 1600 })).toEqual([
+      `1: height: must be between 320 and 1536 for model ${V1} (got 1600)`,
+    ]);
+    expect((await specOf({ prompt: 'a', model: V1, width: 320, height: 1536 })).params).toMatchObject({
+      width: 320,
+      height: 1536,
+    });
   });
 
   it('SDXL: width×height must be one of the fixed sizes', async () => {
@@ -184,7 +207,10 @@ describe('v1 rules', () => {
     expect(await problemsOf({ prompt: 'a', model: XL, width: 1024, height: 768 })).toEqual([
       `1: width: 1024x768 is not a size ${XL} accepts; use one of ${sizes}`,
     ]);
-    expect((await specOf({ prompt: 'a', model: XL, width: 1152, height: 896 })).params).toMatchObject({ width: 1152, height: 896 });
+    expect((await specOf({ prompt: 'a', model: XL, width: 1152, height: 896 })).params).toMatchObject({
+      width: 1152,
+      height: 896,
+    });
   });
 
   it('SDXL: a single side is paired with the default 1024 and checked', async () => {
@@ -200,7 +226,13 @@ describe('v1 rules', () => {
   });
 
   it('fills in the v1 defaults of the original script', async () => {
-    expect((await specOf({ prompt: 'a', model: XL })).params).toEqual({ cfg_scale: 7, width: 1024, height: 1024, steps: 30, output_format: 'png' });
+    expect((await specOf({ prompt: 'a', model: XL })).params).toEqual({
+      cfg_scale: 7,
+      width: 1024,
+      height: 1024,
+      steps: 30,
+      output_format: 'png',
+    });
   });
 });
 
@@ -212,13 +244,19 @@ describe('sd3.5 rules', () => {
     expect(await problemsOf({ prompt: 'a', model: 'sd3.5-flash' }, { cfg_scale: 11 })).toEqual([
       '1: cfg_scale: must be between 1 and 10 for model sd3.5-flash (got 11) (set by --cfg-scale)',
     ]);
-    expect((await specOf({ prompt: 'a', model: 'sd3.5-large', cfg_scale: 10 })).params).toEqual({ cfg_scale: 10, aspect_ratio: '1:1', output_format: 'png' });
+    expect((await specOf({ prompt: 'a', model: 'sd3.5-large', cfg_scale: 10 })).params).toEqual({
+      cfg_scale: 10,
+      aspect_ratio: '1:1',
+      output_format: 'png',
+    });
   });
 });
 
 describe('seeds', () => {
   it('v2beta seeds go up to 4294967294, v1 seeds to 4294967295', async () => {
-    expect(await problemsOf({ prompt: 'a', seed: 4294967295 })).toEqual(['1: seed: must be at most 4294967294 for model core (got 4294967295)']);
+    expect(await problemsOf({ prompt: 'a', seed: 4294967295 })).toEqual([
+      '1: seed: must be at most 4294967294 for model core (got 4294967295)',
+    ]);
     expect((await specOf({ prompt: 'a', seed: 4294967294 })).seed).toBe(4294967294);
     expect((await specOf({ prompt: 'a', seed: 4294967295, model: V1 })).seed).toBe(4294967295);
   });
@@ -236,7 +274,10 @@ describe('seeds', () => {
   it('seed and samples come from the line, else the CLI, else null and 1', async () => {
     expect(await specOf({ prompt: 'a' })).toMatchObject({ seed: null, samples: 1 });
     expect(await specOf({ prompt: 'a' }, { seed: 9, samples: 3 })).toMatchObject({ seed: 9, samples: 3 });
-    expect(await specOf({ prompt: 'a', seed: 1, samples: 2 }, { seed: 9, samples: 3 })).toMatchObject({ seed: 1, samples: 2 });
+    expect(await specOf({ prompt: 'a', seed: 1, samples: 2 }, { seed: 9, samples: 3 })).toMatchObject({
+      seed: 1,
+      samples: 2,
+    });
   });
 });
 
@@ -269,7 +310,9 @@ describe('loadPromptFilesOrThrow', () => {
     const err = await loadPromptFilesOrThrow([file], {}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PromptFileError);
     expect((err as PromptFileError).exitCode).toBe(2);
-    expect((err as PromptFileError).message).toBe(`${file}:2: width: not accepted by model core (it takes aspect_ratio, style_preset, output_format)`);
+    expect((err as PromptFileError).message).toBe(
+      `${file}:2: width: not accepted by model core (it takes aspect_ratio, style_preset, output_format)`,
+    );
   });
 
   it('returns the specs when the files are fine', async () => {

@@ -11,7 +11,12 @@ describe('expandVariants', () => {
 
   it('makes every combination, the first group varying slowest', () => {
     expect(expandVariants('{red|blue} {cat|dog|fox}')).toEqual([
-      'red cat', 'red dog', 'red fox', 'blue cat', 'blue dog', 'blue fox',
+      'red cat',
+      'red dog',
+      'red fox',
+      'blue cat',
+      'blue dog',
+      'blue fox',
     ]);
   });
 
@@ -65,7 +70,10 @@ describe('variants in prompt files', () => {
     expect(r.problems).toEqual([]);
     expect(r.specs.map((s) => [s.line, s.prompt])).toEqual([
       [1, 'first'],
-      [2, 'a c'], [2, 'a d'], [2, 'b c'], [2, 'b d'],
+      [2, 'a c'],
+      [2, 'a d'],
+      [2, 'b c'],
+      [2, 'b d'],
       [3, 'last'],
     ]);
     expect(r.lines).toBe(3);
@@ -99,8 +107,15 @@ describe('variants in prompt files', () => {
   });
 
   it('refuses more prompts than maxPrompts with one problem, before expanding', async () => {
-    const r = await fx.load('p.txt', 'a\n{0|1|2|3|4|5|6|7|8|9}{0|1|2|3|4|5|6|7|8|9}{0|1|2|3|4|5|6|7|8|9}\n', {}, { maxPrompts: 1000 });
-    expect(r.messages).toEqual([`${r.file}:0: prompts: would make 1001 prompts after expanding variants, more than the limit of 1000`]);
+    const r = await fx.load(
+      'p.txt',
+      'a\n{0|1|2|3|4|5|6|7|8|9}{0|1|2|3|4|5|6|7|8|9}{0|1|2|3|4|5|6|7|8|9}\n',
+      {},
+      { maxPrompts: 1000 },
+    );
+    expect(r.messages).toEqual([
+      `${r.file}:0: prompts: would make 1001 prompts after expanding variants, more than the limit of 1000`,
+    ]);
     expect(r.specs).toEqual([]);
   });
 

@@ -268,7 +268,7 @@ describe('spreading', () => {
       if ((await (clock.t % 2 ? a : b).tryAcquire()).granted) grants.push(clock.t);
     }
     expect(maxInAnyWindow(grants, 1000)).toBeLessThanOrEqual(10);
-    expect(grants.length).toBeGreaterThanOrEqual(100);  // 2 + ~10 per virtual second
+    expect(grants.length).toBeGreaterThanOrEqual(100); // 2 + ~10 per virtual second
     for (let i = 1; i < grants.length; i++) expect(grants[i]! - grants[i - 1]!).toBeGreaterThanOrEqual(100);
   });
 });

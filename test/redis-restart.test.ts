@@ -39,7 +39,13 @@ describe('Redis goes away mid-batch and comes back on the same port with its dat
   });
 
   const prompts = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag} ${i}, a harbour at dawn`);
-  const env = () => cliEnv({ NIGHTSHIFT_PREFIX: prefix, REDIS_URL: server.url, STABILITY_API_HOST: mock.url, STABILITY_API_KEY: 'sk-test' });
+  const env = () =>
+    cliEnv({
+      NIGHTSHIFT_PREFIX: prefix,
+      REDIS_URL: server.url,
+      STABILITY_API_HOST: mock.url,
+      STABILITY_API_KEY: 'sk-test',
+    });
   const lockFlags = ['--lock-duration', '1', '--stalled-interval', '1', '--rate', '1000/1', '--backoff', '0.05'];
 
   let restartedAt = 0;
@@ -62,17 +68,34 @@ describe('Redis goes away mid-batch and comes back on the same port with its dat
 
   it('a `work --exit-when-idle` process reconnects by itself and finishes the batch', async () => {
     const JOBS = 100;
-    const config = loadConfig({ redis: server.url, queue: 'q', out: tmp.dir, prefix }, { STABILITY_API_HOST: mock.url, STABILITY_API_KEY: 'sk-test' });
+    const config = loadConfig(
+      { redis: server.url, queue: 'q', out: tmp.dir, prefix },
+      { STABILITY_API_HOST: mock.url, STABILITY_API_KEY: 'sk-test' },
+    );
     ctx = await openQueueContext(config, server.url);
     const c = ctx;
     const file = join(tmp.dir, 'p.txt');
     await writeFile(file, `${prompts(JOBS, 'restart').join('\n')}\n`);
     await enqueuePromptFiles(
       { files: [file], defaults: {}, maxJobs: 10_000, dryRun: false, force: false, batch: 'b' },
-      { logger: silent, api: config.api.identity, connect: async () => ({ redis: c.redis, queue: c.queue, prefix, queueName: 'q', state: c.state, ledger: c.ledger }) },
+      {
+        logger: silent,
+        api: config.api.identity,
+        connect: async () => ({
+          redis: c.redis,
+          queue: c.queue,
+          prefix,
+          queueName: 'q',
+          state: c.state,
+          ledger: c.ledger,
+        }),
+      },
     );
 
-    const w = startCli(['work', '--queue', 'q', '--out', tmp.dir, '--concurrency', '4', '--exit-when-idle', ...lockFlags], env());
+    const w = startCli(
+      ['work', '--queue', 'q', '--out', tmp.dir, '--concurrency', '4', '--exit-when-idle', ...lockFlags],
+      env(),
+    );
     children.push(w);
     let log = '';
     w.stdout!.on('data', (d) => (log += d));
@@ -87,12 +110,16 @@ describe('Redis goes away mid-batch and comes back on the same port with its dat
     expect(counts.succeeded).toBe(JOBS);
     const { records } = await readManifest(join(tmp.dir, 'b', 'manifest.jsonl'));
     expect(records.filter((x) => x.status === 'succeeded')).toHaveLength(JOBS);
-    const images = (await readdir(join(tmp.dir, 'b', 'images'))).filter((f) => f.endsWith('.png') && !f.startsWith('.'));
+    const images = (await readdir(join(tmp.dir, 'b', 'images'))).filter(
+      (f) => f.endsWith('.png') && !f.startsWith('.'),
+    );
     expect(images).toHaveLength(JOBS);
     const extra = expectBilledOnceEach(JOBS);
     // Requests answered during the outage are written to disk; a rerun finds them there.
     expect(extra).toBeLessThanOrEqual(4);
-    console.log(`[redis-restart] work: ${extra} extra billed after a ${OUTAGE_MS} ms outage; exited ${doneAfter} ms after the restart`);
+    console.log(
+      `[redis-restart] work: ${extra} extra billed after a ${OUTAGE_MS} ms outage; exited ${doneAfter} ms after the restart`,
+    );
   });
 
   it('`run` rides out the outage too and exits 0 with the whole batch', async () => {
@@ -111,6 +138,8 @@ describe('Redis goes away mid-batch and comes back on the same port with its dat
     expect(records).toHaveLength(JOBS);
     const extra = expectBilledOnceEach(JOBS);
     expect(extra).toBeLessThanOrEqual(4);
-    console.log(`[redis-restart] run: ${extra} extra billed after a ${OUTAGE_MS} ms outage; exited ${doneAfter} ms after the restart`);
+    console.log(
+      `[redis-restart] run: ${extra} extra billed after a ${OUTAGE_MS} ms outage; exited ${doneAfter} ms after the restart`,
+    );
   });
 });

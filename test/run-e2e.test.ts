@@ -6,11 +6,23 @@ import { startMockApi, type MockApi } from '../src/mock-api/server.js';
 import { cliEnv, ROOT, runCli, tempDir } from './helpers/cli.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 
-interface Line { id: string; file: string | null; bytes: number | null; sha256: string | null; status: string; model: string; seed: number; index: number }
+interface Line {
+  id: string;
+  file: string | null;
+  bytes: number | null;
+  sha256: string | null;
+  status: string;
+  model: string;
+  seed: number;
+  index: number;
+}
 
 async function manifest(dir: string): Promise<Line[]> {
   const text = await readFile(join(dir, 'manifest.jsonl'), 'utf8');
-  return text.trim().split('\n').map((l) => JSON.parse(l) as Line);
+  return text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Line);
 }
 
 async function expectManifestMatchesFiles(batchDir: string, lines: Line[]) {
@@ -49,7 +61,8 @@ describe('nightshift run, end to end as a child process', () => {
     expect(first.stdout).toMatch(/gallery: .*index\.html/);
 
     const prompts = (await readFile(join(ROOT, 'prompts/anime-sunset.txt'), 'utf8'))
-      .split('\n').filter((l) => l.trim() && !l.trim().startsWith('#'));
+      .split('\n')
+      .filter((l) => l.trim() && !l.trim().startsWith('#'));
     const batchDir = join(tmp.dir, 'anime-sunset');
     const lines = await manifest(batchDir);
     expect(lines).toHaveLength(prompts.length);
@@ -70,7 +83,12 @@ describe('nightshift run, end to end as a child process', () => {
       mock = await startMockApi({ latencyMs: [5, 30] });
       const file = join(tmp.dir, 'p.txt');
       await writeFile(file, 'A lighthouse on a cliff\nA red fox in snow, {dawn|dusk}\n');
-      const env = cliEnv({ NIGHTSHIFT_PREFIX: prefix, REDIS_URL: redisUrl(), STABILITY_API_HOST: mock.url, STABILITY_API_KEY: 'sk-test-key' });
+      const env = cliEnv({
+        NIGHTSHIFT_PREFIX: prefix,
+        REDIS_URL: redisUrl(),
+        STABILITY_API_HOST: mock.url,
+        STABILITY_API_KEY: 'sk-test-key',
+      });
       const args = ['run', file, '--model', model, '--queue', 'q', '--out', join(tmp.dir, 'out')];
       const first = await runCli(args, env);
       expect(first.code, first.stderr).toBe(0);

@@ -21,11 +21,33 @@ describe('signals: SIGTERM finishes in-flight work, a second signal exits at onc
   const inFlight = () => t.mock.stats.total - answered();
 
   function work(extra: string[] = []) {
-    const env = cliEnv({ NIGHTSHIFT_PREFIX: t.prefix, REDIS_URL: redisUrl(), STABILITY_API_HOST: t.mock.url, STABILITY_API_KEY: 'sk-test' });
-    const c = startCli([
-      'work', '--queue', 'q', '--out', t.tmp.dir, '--concurrency', '4', '--rate', '1000/1',
-      '--lock-duration', '1', '--stalled-interval', '1', '--backoff', '0.05', ...extra,
-    ], env);
+    const env = cliEnv({
+      NIGHTSHIFT_PREFIX: t.prefix,
+      REDIS_URL: redisUrl(),
+      STABILITY_API_HOST: t.mock.url,
+      STABILITY_API_KEY: 'sk-test',
+    });
+    const c = startCli(
+      [
+        'work',
+        '--queue',
+        'q',
+        '--out',
+        t.tmp.dir,
+        '--concurrency',
+        '4',
+        '--rate',
+        '1000/1',
+        '--lock-duration',
+        '1',
+        '--stalled-interval',
+        '1',
+        '--backoff',
+        '0.05',
+        ...extra,
+      ],
+      env,
+    );
     children.push(c);
     let log = '';
     c.stdout!.on('data', (d) => (log += d));
@@ -45,7 +67,10 @@ describe('signals: SIGTERM finishes in-flight work, a second signal exits at onc
   it('SIGTERM: in-flight requests finish and are recorded, exit 130; a later worker does the rest, nothing billed twice', async () => {
     await t.p.enqueue(Array.from({ length: JOBS }, (_, i) => `signal prompt ${i}, an owl`));
     const w = work(['--grace', '20']);
-    await until('the worker mid-batch with requests in flight', () => w.log().includes('"image saved"') && inFlight() > 0);
+    await until(
+      'the worker mid-batch with requests in flight',
+      () => w.log().includes('"image saved"') && inFlight() > 0,
+    );
     w.kill('SIGTERM');
     const inFlightAtSignal = inFlight();
     const r = await w.result;
@@ -61,14 +86,18 @@ describe('signals: SIGTERM finishes in-flight work, a second signal exits at onc
     expect(billedBeforeExit).toBeLessThan(JOBS);
     const { records } = await readManifest(join(t.tmp.dir, 'b', 'manifest.jsonl'));
     expect(records).toHaveLength(billedBeforeExit);
-    const images = (await readdir(join(t.tmp.dir, 'b', 'images'))).filter((f) => f.endsWith('.png') && !f.startsWith('.'));
+    const images = (await readdir(join(t.tmp.dir, 'b', 'images'))).filter(
+      (f) => f.endsWith('.png') && !f.startsWith('.'),
+    );
     expect(images).toHaveLength(billedBeforeExit);
     expect((await t.p.ctx.state.counts('b')).succeeded).toBe(billedBeforeExit);
 
     await finishWithSecondWorker();
     expect(t.mock.stats.generations.size).toBe(JOBS);
     for (const n of t.mock.stats.generations.values()) expect(n).toBe(1);
-    console.log(`[signals] SIGTERM with ${inFlightAtSignal} requests in flight: all finished and recorded, none billed twice`);
+    console.log(
+      `[signals] SIGTERM with ${inFlightAtSignal} requests in flight: all finished and recorded, none billed twice`,
+    );
   });
 
   it('a second signal exits at once, without waiting for the requests in flight', async () => {

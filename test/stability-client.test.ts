@@ -16,7 +16,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(mockOpts: MockApiOptions = {}, clientOpts: Partial<StabilityClientOptions> = {}): Promise<{ mock: MockApi; client: StabilityClient }> {
+async function setup(
+  mockOpts: MockApiOptions = {},
+  clientOpts: Partial<StabilityClientOptions> = {},
+): Promise<{ mock: MockApi; client: StabilityClient }> {
   const mock = await startMockApi(mockOpts);
   cleanups.push(() => mock.close());
   const client = createStabilityClient({ baseUrl: mock.url, apiKey: KEY, requestTimeoutMs: 2000, ...clientOpts });
@@ -24,16 +27,30 @@ async function setup(mockOpts: MockApiOptions = {}, clientOpts: Partial<Stabilit
   return { mock, client };
 }
 
-function req(model: ModelId, over: Partial<GenerateRequest> = {}, params: Partial<GenerationParams> = {}): GenerateRequest {
+function req(
+  model: ModelId,
+  over: Partial<GenerateRequest> = {},
+  params: Partial<GenerationParams> = {},
+): GenerateRequest {
   const v1 = model.startsWith('stable-diffusion');
   const base: GenerationParams = v1
     ? { cfg_scale: 7, width: 1024, height: 1024, steps: 30, output_format: 'png' }
     : { aspect_ratio: '1:1', output_format: 'png', ...(model.startsWith('sd3') ? { cfg_scale: 4 } : {}) };
-  return { model, prompt: 'A lighthouse on a cliff', negative_prompt: null, params: { ...base, ...params }, seed: 1234, ...over };
+  return {
+    model,
+    prompt: 'A lighthouse on a cliff',
+    negative_prompt: null,
+    params: { ...base, ...params },
+    seed: 1234,
+    ...over,
+  };
 }
 
 async function apiError(p: Promise<unknown>): Promise<ApiError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(ApiError);
   const e = err as ApiError;
   expect(e.message).not.toContain(KEY);
@@ -41,7 +58,9 @@ async function apiError(p: Promise<unknown>): Promise<ApiError> {
 }
 
 /** A one-off HTTP server recording what the client sends. */
-async function recorder(answer: (req: IncomingMessage, body: Buffer) => { status: number; headers: Record<string, string>; body: string }) {
+async function recorder(
+  answer: (req: IncomingMessage, body: Buffer) => { status: number; headers: Record<string, string>; body: string },
+) {
   const seen: Array<{ method?: string; url?: string; headers: IncomingMessage['headers']; body: Buffer }> = [];
   const server: Server = createServer((rq, rs) => {
     const chunks: Buffer[] = [];
@@ -54,7 +73,13 @@ async function recorder(answer: (req: IncomingMessage, body: Buffer) => { status
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
 }
 
@@ -63,7 +88,8 @@ const PNG_B64 = placeholderBytes({ model: 'x', prompt: 'y', seed: 1, format: 'pn
 describe('requests on the wire', () => {
   it('v1 sends exactly the original script request (plus seed and weight)', async () => {
     const rec = await recorder(() => ({
-      status: 200, headers: { 'content-type': 'application/json' },
+      status: 200,
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ artifacts: [{ base64: PNG_B64, seed: 1234, finishReason: 'SUCCESS' }] }),
     }));
     const client = createStabilityClient({ baseUrl: rec.url, apiKey: KEY, requestTimeoutMs: 2000 });
@@ -77,26 +103,54 @@ describe('requests on the wire', () => {
     expect(sent.headers.accept).toBe('application/json');
     expect(sent.headers.authorization).toBe(`Bearer ${KEY}`);
     expect(JSON.parse(sent.body.toString())).toEqual({
-      text_prompts: [{ text: 'A lighthouse on a cliff', weight: 1 }], cfg_scale: 7, height: 1024, width: 1024, samples: 1, steps: 30, seed: 1234,
+      text_prompts: [{ text: 'A lighthouse on a cliff', weight: 1 }],
+      cfg_scale: 7,
+      height: 1024,
+      width: 1024,
+      samples: 1,
+      steps: 30,
+      seed: 1234,
     });
     await client.generate(req('stable-diffusion-xl-1024-v1-0', { negative_prompt: 'fog' }, { style_preset: 'anime' }));
     expect(JSON.parse(rec.seen[1]!.body.toString())).toMatchObject({
-      text_prompts: [{ text: 'A lighthouse on a cliff', weight: 1 }, { text: 'fog', weight: -1 }], style_preset: 'anime',
+      text_prompts: [
+        { text: 'A lighthouse on a cliff', weight: 1 },
+        { text: 'fog', weight: -1 },
+      ],
+      style_preset: 'anime',
     });
   });
   it('v2beta sends multipart with the sd3 fields', async () => {
-    const rec = await recorder(() => ({ status: 200, headers: { 'content-type': 'image/png', 'finish-reason': 'SUCCESS', seed: '1234' }, body: '' }));
-    const client = createStabilityClient({ baseUrl: rec.url, apiKey: KEY, requestTimeoutMs: 2000, clientId: 'nightshift' });
+    const rec = await recorder(() => ({
+      status: 200,
+      headers: { 'content-type': 'image/png', 'finish-reason': 'SUCCESS', seed: '1234' },
+      body: '',
+    }));
+    const client = createStabilityClient({
+      baseUrl: rec.url,
+      apiKey: KEY,
+      requestTimeoutMs: 2000,
+      clientId: 'nightshift',
+    });
     cleanups.push(() => client.close());
     await apiError(client.generate(req('sd3.5-large-turbo', { negative_prompt: 'fog' }, { style_preset: 'anime' }))); // empty body
     const sent = rec.seen[0]!;
     expect(sent.url).toBe('/v2beta/stable-image/generate/sd3');
     expect(sent.headers.accept).toBe('image/*');
     expect(sent.headers['stability-client-id']).toBe('nightshift');
-    const form = await new Response(sent.body, { headers: { 'content-type': sent.headers['content-type']! } }).formData();
+    const form = await new Response(sent.body, {
+      headers: { 'content-type': sent.headers['content-type']! },
+    }).formData();
     expect(Object.fromEntries([...form.entries()])).toEqual({
-      prompt: 'A lighthouse on a cliff', negative_prompt: 'fog', seed: '1234', aspect_ratio: '1:1', style_preset: 'anime',
-      output_format: 'png', model: 'sd3.5-large-turbo', mode: 'text-to-image', cfg_scale: '4',
+      prompt: 'A lighthouse on a cliff',
+      negative_prompt: 'fog',
+      seed: '1234',
+      aspect_ratio: '1:1',
+      style_preset: 'anime',
+      output_format: 'png',
+      model: 'sd3.5-large-turbo',
+      mode: 'text-to-image',
+      cfg_scale: '4',
     });
   });
 });
@@ -104,13 +158,28 @@ describe('requests on the wire', () => {
 describe('successful generations against the mock', () => {
   it.each(['image', 'json'] as const)('v2beta in %s mode, every format', async (accept) => {
     const { client } = await setup({}, { accept });
-    for (const [fmt, mime] of [['png', 'image/png'], ['jpeg', 'image/jpeg'], ['webp', 'image/webp']] as const) {
+    for (const [fmt, mime] of [
+      ['png', 'image/png'],
+      ['jpeg', 'image/jpeg'],
+      ['webp', 'image/webp'],
+    ] as const) {
       const r = await client.generate(req('core', {}, { output_format: fmt }));
-      expect(r).toMatchObject({ mime, seed: 1234, finishReason: 'SUCCESS', requestId: expect.stringMatching(/^[0-9a-f]{32}$/) });
-      expect(r.bytes.equals(placeholderBytes({ model: 'core', prompt: 'A lighthouse on a cliff', seed: 1234, format: fmt }))).toBe(true);
+      expect(r).toMatchObject({
+        mime,
+        seed: 1234,
+        finishReason: 'SUCCESS',
+        requestId: expect.stringMatching(/^[0-9a-f]{32}$/),
+      });
+      expect(
+        r.bytes.equals(placeholderBytes({ model: 'core', prompt: 'A lighthouse on a cliff', seed: 1234, format: fmt })),
+      ).toBe(true);
     }
     const sd3 = await client.generate(req('sd3.5-medium'));
-    expect(sd3.bytes.equals(placeholderBytes({ model: 'sd3.5-medium', prompt: 'A lighthouse on a cliff', seed: 1234, format: 'png' }))).toBe(true);
+    expect(
+      sd3.bytes.equals(
+        placeholderBytes({ model: 'sd3.5-medium', prompt: 'A lighthouse on a cliff', seed: 1234, format: 'png' }),
+      ),
+    ).toBe(true);
   });
   it('v1 engines, random seeds, CONTENT_FILTERED, balance and engines', async () => {
     const { mock, client } = await setup({ balance: 100 });
@@ -138,8 +207,15 @@ describe('error classes', () => {
   });
   it('402 → payment (v2 and v1)', async () => {
     const { client } = await setup({ balance: 0 });
-    expect(await apiError(client.generate(req('core')))).toMatchObject({ errorClass: 'payment', status: 402, apiName: 'payment_required' });
-    expect(await apiError(client.generate(req('stable-diffusion-v1-6')))).toMatchObject({ errorClass: 'payment', status: 402 });
+    expect(await apiError(client.generate(req('core')))).toMatchObject({
+      errorClass: 'payment',
+      status: 402,
+      apiName: 'payment_required',
+    });
+    expect(await apiError(client.generate(req('stable-diffusion-v1-6')))).toMatchObject({
+      errorClass: 'payment',
+      status: 402,
+    });
   });
   it('moderation: v2 403 content_moderation and v1 400 invalid_prompts; other 403 is invalid_request', async () => {
     const { client, mock } = await setup();
@@ -158,13 +234,23 @@ describe('error classes', () => {
     expect(bad.message).toContain('1024x1024');
     const v2 = await apiError(client.generate(req('core', { prompt: '' })));
     expect(v2.message).toContain('prompt: is required');
-    for (const [status, name] of [[404, 'not_found'], [413, 'payload_too_large'], [422, 'invalid_language']] as const) {
+    for (const [status, name] of [
+      [404, 'not_found'],
+      [413, 'payload_too_large'],
+      [422, 'invalid_language'],
+    ] as const) {
       mock.setFault(() => ({ status, name }));
-      expect(await apiError(client.generate(req('core')))).toMatchObject({ errorClass: 'invalid_request', status, apiName: name });
+      expect(await apiError(client.generate(req('core')))).toMatchObject({
+        errorClass: 'invalid_request',
+        status,
+        apiName: name,
+      });
     }
     // An unknown engine, as the mock answers it.
     const res = await request(`${mock.url}/v1/generation/stable-diffusion-v1-5/text-to-image`, {
-      method: 'POST', headers: { authorization: 'Bearer x', 'content-type': 'application/json' }, body: '{}',
+      method: 'POST',
+      headers: { authorization: 'Bearer x', 'content-type': 'application/json' },
+      body: '{}',
     });
     const e = classifyHttpError(res.statusCode, res.headers, await res.body.text());
     expect(e).toMatchObject({ errorClass: 'invalid_request', status: 404, apiName: 'not_found' });
@@ -174,26 +260,50 @@ describe('error classes', () => {
     const { client } = await setup({ rateLimit: { count: 1, windowMs: 60_000, lockoutMs: 60_000 } });
     await client.getBalance();
     const e = await apiError(client.generate(req('core')));
-    expect(e).toMatchObject({ errorClass: 'rate_limited', status: 429, apiName: 'rate_limit_exceeded', retryAfterMs: undefined });
-    const { client: c2 } = await setup({ rateLimit: { count: 1, windowMs: 60_000, lockoutMs: 60_000, retryAfter: true } });
+    expect(e).toMatchObject({
+      errorClass: 'rate_limited',
+      status: 429,
+      apiName: 'rate_limit_exceeded',
+      retryAfterMs: undefined,
+    });
+    const { client: c2 } = await setup({
+      rateLimit: { count: 1, windowMs: 60_000, lockoutMs: 60_000, retryAfter: true },
+    });
     await c2.getBalance();
-    expect(await apiError(c2.generate(req('stable-diffusion-v1-6')))).toMatchObject({ errorClass: 'rate_limited', retryAfterMs: 60_000 });
+    expect(await apiError(c2.generate(req('stable-diffusion-v1-6')))).toMatchObject({
+      errorClass: 'rate_limited',
+      retryAfterMs: 60_000,
+    });
   });
   it('500 → transient, not billed', async () => {
     const { client, mock } = await setup({ failRate: 1 });
-    expect(await apiError(client.generate(req('core')))).toMatchObject({ errorClass: 'transient', status: 500, maybeBilled: false });
-    expect(await apiError(client.generate(req('stable-diffusion-v1-6')))).toMatchObject({ errorClass: 'transient', apiName: 'server_error' });
+    expect(await apiError(client.generate(req('core')))).toMatchObject({
+      errorClass: 'transient',
+      status: 500,
+      maybeBilled: false,
+    });
+    expect(await apiError(client.generate(req('stable-diffusion-v1-6')))).toMatchObject({
+      errorClass: 'transient',
+      apiName: 'server_error',
+    });
     expect(mock.stats.billedCredits).toBe(0);
   });
   it.each(['image', 'json'] as const)('malformed 200 and ERROR finish → transient (%s mode)', async (accept) => {
     const { client, mock } = await setup({}, { accept });
     mock.setFault(() => ({ kind: 'malformed' }));
     for (const m of ['core', 'stable-diffusion-v1-6'] as const) {
-      expect(await apiError(client.generate(req(m)))).toMatchObject({ errorClass: 'transient', status: 200, apiName: 'malformed_response' });
+      expect(await apiError(client.generate(req(m)))).toMatchObject({
+        errorClass: 'transient',
+        status: 200,
+        apiName: 'malformed_response',
+      });
     }
     mock.setFault(() => ({ kind: 'error-finish' }));
     for (const m of ['core', 'stable-diffusion-xl-1024-v1-0'] as const) {
-      expect(await apiError(client.generate(req(m)))).toMatchObject({ errorClass: 'transient', apiName: 'finish_reason_error' });
+      expect(await apiError(client.generate(req(m)))).toMatchObject({
+        errorClass: 'transient',
+        apiName: 'finish_reason_error',
+      });
     }
     mock.setFault(() => ({ kind: 'filtered' }));
     expect((await client.generate(req('core'))).finishReason).toBe('CONTENT_FILTERED');
@@ -228,7 +338,11 @@ describe('error classes', () => {
     const { client } = await setup({ fault: () => ({ kind: 'hang' }) });
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 30);
-    expect(await apiError(client.generate(req('core'), ac.signal))).toMatchObject({ errorClass: 'timeout', apiName: 'aborted', maybeBilled: true });
+    expect(await apiError(client.generate(req('core'), ac.signal))).toMatchObject({
+      errorClass: 'timeout',
+      apiName: 'aborted',
+      maybeBilled: true,
+    });
     expect(await apiError(client.getBalance(ac.signal))).toMatchObject({ apiName: 'aborted', maybeBilled: false });
   });
 });

@@ -12,7 +12,9 @@ describe('status', () => {
   const rate = { keyId: apiKeyId('sk-test'), count: 1000, windowMs: 60_000 };
 
   it('counts a finished batch of 3 succeeded, 1 filtered and 2 failed', async () => {
-    t.mock.setFault(({ prompt }) => (prompt === 'a bad shape' ? { status: 422, name: 'invalid_language', message: 'English only.' } : undefined));
+    t.mock.setFault(({ prompt }) =>
+      prompt === 'a bad shape' ? { status: 422, name: 'invalid_language', message: 'English only.' } : undefined,
+    );
     await t.p.enqueue(['ok one', 'ok two', 'ok three', 'please blur-me', 'a forbidden thing', 'a bad shape']);
     await t.p.startWorker();
     await waitForBatch(t.p);
@@ -55,7 +57,11 @@ describe('status', () => {
       await new Promise((r) => setTimeout(r, 25));
     }
     // The running worker registered itself; a stale entry (a worker dead for an hour) is skipped.
-    await t.redis.hset(`${t.prefix}:ns:q:workers`, 'gone', JSON.stringify({ concurrency: 64, heartbeat: Date.now() - 3_600_000 }));
+    await t.redis.hset(
+      `${t.prefix}:ns:q:workers`,
+      'gone',
+      JSON.stringify({ concurrency: 64, heartbeat: Date.now() - 3_600_000 }),
+    );
     const s = await queueStatus(t.p.ctx, { queue: 'q', prefix: t.prefix, rate });
     expect(s.workers).toEqual({ count: 1, concurrency: 2 });
     expect(s.counts).toMatchObject({ active: 2, waiting: 3 });

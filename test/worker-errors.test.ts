@@ -13,7 +13,9 @@ describe('worker: each error class gets its action (SPEC §6)', () => {
   const records = async (batch = 'b') => (await readManifest(join(t.tmp.dir, batch, 'manifest.jsonl'))).records;
 
   it('transient: 15% of requests fail with 500 (decided from prompt, seed, attempt) and every image still arrives exactly once', async () => {
-    t.mock.setFault(({ prompt, seed, attempt }) => (hash(`${prompt}|${seed}|${attempt}`)[0]! < 0.15 * 256 ? { status: 500 } : undefined));
+    t.mock.setFault(({ prompt, seed, attempt }) =>
+      hash(`${prompt}|${seed}|${attempt}`)[0]! < 0.15 * 256 ? { status: 500 } : undefined,
+    );
     const lines = Array.from({ length: 60 }, (_, i) => `prompt number ${i}, a quiet harbour`);
     await t.p.enqueue(lines);
     await t.p.startWorker();
@@ -29,7 +31,11 @@ describe('worker: each error class gets its action (SPEC §6)', () => {
   });
 
   it('invalid_request and moderated fail at once with the API message, unbilled', async () => {
-    t.mock.setFault(({ prompt }) => (prompt.includes('bad shape') ? { status: 422, name: 'invalid_language', message: 'English is the only supported language for this service.' } : undefined));
+    t.mock.setFault(({ prompt }) =>
+      prompt.includes('bad shape')
+        ? { status: 422, name: 'invalid_language', message: 'English is the only supported language for this service.' }
+        : undefined,
+    );
     await t.p.enqueue(['a forbidden thing', 'a bad shape', 'a good one']);
     await t.p.startWorker();
     await waitForBatch(t.p);
@@ -54,7 +60,10 @@ describe('worker: each error class gets its action (SPEC §6)', () => {
     expect((await readFile(join(t.tmp.dir, 'b', r!.file!))).length).toBe(r!.bytes);
   });
 
-  for (const [status, cls] of [[401, 'auth'], [402, 'payment']] as const) {
+  for (const [status, cls] of [
+    [401, 'auth'],
+    [402, 'payment'],
+  ] as const) {
     it(`${status} pauses the queue, stops the worker with exit 4 and fails no job`, async () => {
       t.mock.setFault(() => ({ status }));
       await t.p.enqueue(['one', 'two', 'three']);

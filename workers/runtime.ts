@@ -55,7 +55,11 @@ export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandl
   queue.on('error', (err) => logger.debug({ err: err.message }, 'queue connection error'));
   const control = createControl({ redis, queue, prefix: config.prefix, queueName: config.queue });
   const limiter = createRateLimiter({
-    redis, prefix: config.prefix, keyId: apiKeyId(opts.apiKey), count: wc.rate.count, windowMs: wc.rate.windowMs,
+    redis,
+    prefix: config.prefix,
+    keyId: apiKeyId(opts.apiKey),
+    count: wc.rate.count,
+    windowMs: wc.rate.windowMs,
     ...(wc.rateMarginMs !== null ? { marginMs: wc.rateMarginMs } : {}),
   });
   const ledger = createLedger({ redis, prefix: config.prefix });
@@ -71,11 +75,21 @@ export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandl
   const done = new Promise<number>((r) => (resolveDone = r));
 
   const processor = createGenerateProcessor({
-    logger, client: opts.client, limiter, ledger, state, breaker,
+    logger,
+    client: opts.client,
+    limiter,
+    ledger,
+    state,
+    breaker,
     inflight: createInflight({ redis, prefix: config.prefix, queue: config.queue, ttlMs: inflightTtl }),
     stash: createStash({ redis, prefix: config.prefix, queue: config.queue }),
-    api: config.api.identity, workerId, batchDir: dirOf, now,
-    lockoutMs: wc.lockoutMs, timeoutRetries: wc.timeoutRetries, breakerThreshold: wc.breakerThreshold,
+    api: config.api.identity,
+    workerId,
+    batchDir: dirOf,
+    now,
+    lockoutMs: wc.lockoutMs,
+    timeoutRetries: wc.timeoutRetries,
+    breakerThreshold: wc.breakerThreshold,
     inflightRenewMs: Math.floor(inflightTtl / 3),
     storageRetryMs: Math.max(100, Math.min(5000, wc.backoffMs)),
     pauseQueue: async (reason, message) => {
@@ -83,9 +97,10 @@ export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandl
       await control.pause(reason, message);
     },
     onStop: (err: ApiError) => {
-      const what = err.errorClass === 'auth'
-        ? 'the API rejected the key (401): check STABILITY_API_KEY'
-        : 'the account is out of credits (402): buy credits at platform.stability.ai';
+      const what =
+        err.errorClass === 'auth'
+          ? 'the API rejected the key (401): check STABILITY_API_KEY'
+          : 'the account is out of credits (402): buy credits at platform.stability.ai';
       logger.fatal(`${what}; queue ${config.queue} is paused, no job was failed. Fix it, then \`nightshift resume\`.`);
       void handle.stop(4);
     },
@@ -118,7 +133,13 @@ export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandl
     try {
       if ((await job.getState()) !== 'failed') return;
       await recordFinal({ state, batchDir: dirOf, now }, job, job.data, {
-        status: 'failed', file: null, bytes: null, sha256: null, seed: job.data.seed, credits: 0, startedAt: job.processedOn ?? null,
+        status: 'failed',
+        file: null,
+        bytes: null,
+        sha256: null,
+        seed: job.data.seed,
+        credits: 0,
+        startedAt: job.processedOn ?? null,
         error: { class: 'stalled', status: null, name: 'stalled', message: err.message },
       });
     } catch (e) {
@@ -140,7 +161,10 @@ export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandl
     try {
       const counts = await queue.getJobCounts('wait', 'active');
       if ((counts.wait ?? 0) > 0 && (counts.active ?? 0) === 0 && !(await queue.isPaused())) {
-        logger.error({ idleMs: now() - lastProgress }, 'watchdog: jobs are waiting but nothing progresses; restarting consumption');
+        logger.error(
+          { idleMs: now() - lastProgress },
+          'watchdog: jobs are waiting but nothing progresses; restarting consumption',
+        );
         const old = worker;
         worker = makeWorker();
         lastProgress = now();
@@ -197,14 +221,23 @@ export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandl
       stopping = (async () => {
         for (const t of timers) clearInterval(t);
         // close() has no timeout of its own and hangs while Redis is down: race it.
-        const closed = worker.close().then(() => true, () => false);
+        const closed = worker.close().then(
+          () => true,
+          () => false,
+        );
         const timedOut = new Promise<boolean>((r) => setTimeout(() => r(false), wc.graceMs).unref());
         if (!(await Promise.race([closed, timedOut]))) {
-          logger.warn({ graceMs: wc.graceMs }, 'in-flight jobs did not finish within the grace period; they will run again elsewhere');
+          logger.warn(
+            { graceMs: wc.graceMs },
+            'in-flight jobs did not finish within the grace period; they will run again elsewhere',
+          );
           await Promise.race([worker.close(true).catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
         }
         await Promise.race([queue.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
-        await Promise.race([redis.hdel(workersKey, workerId).catch(() => 0), new Promise((r) => setTimeout(r, 1000).unref())]);
+        await Promise.race([
+          redis.hdel(workersKey, workerId).catch(() => 0),
+          new Promise((r) => setTimeout(r, 1000).unref()),
+        ]);
         redis.disconnect();
         resolveDone(exitCode);
       })();
@@ -215,7 +248,14 @@ export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandl
       resolveDone(code);
     },
   };
-  logger.info({ queue: config.queue, concurrency: wc.concurrency, rate: `${wc.rate.count}/${wc.rate.windowMs / 1000}s`, api: config.api.identity }, 'worker started');
+  logger.info(
+    {
+      queue: config.queue,
+      concurrency: wc.concurrency,
+      rate: `${wc.rate.count}/${wc.rate.windowMs / 1000}s`,
+      api: config.api.identity,
+    },
+    'worker started',
+  );
   return handle;
 }
-

@@ -32,11 +32,11 @@ end
 return 0
 `;
 
-
 export function createCircuitBreaker(opts: { redis: Redis; prefix: string; threshold?: number }): CircuitBreaker {
   const { redis, prefix } = opts;
   const threshold = opts.threshold ?? 20;
-  if (!Number.isInteger(threshold) || threshold < 1) throw new RangeError(`threshold must be a positive integer, got ${threshold}`);
+  if (!Number.isInteger(threshold) || threshold < 1)
+    throw new RangeError(`threshold must be a positive integer, got ${threshold}`);
   const base = `${prefix}:ns:breaker`;
   const failuresKey = `${base}:failures`;
   const openKey = `${base}:open`;

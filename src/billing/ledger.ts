@@ -40,7 +40,8 @@ export interface Ledger {
 const MICRO = 1_000_000;
 
 function toMicro(credits: number): number {
-  if (!Number.isFinite(credits) || credits < 0) throw new RangeError(`credits must be a finite number >= 0, got ${credits}`);
+  if (!Number.isFinite(credits) || credits < 0)
+    throw new RangeError(`credits must be a finite number >= 0, got ${credits}`);
   return Math.round(credits * MICRO);
 }
 
@@ -86,7 +87,6 @@ end
 return budget
 `;
 
-
 export function createLedger(opts: { redis: Redis; prefix: string }): Ledger {
   const { redis, prefix } = opts;
   const key = (batch: string) => `${prefix}:ns:ledger:${batch}`;
@@ -120,7 +120,13 @@ export function createLedger(opts: { redis: Redis; prefix: string }): Ledger {
     },
 
     async get(batch) {
-      const [billed, maybe, reserved, budget] = await redis.hmget(key(batch), 'billed', 'maybe_billed', 'reserved', 'budget');
+      const [billed, maybe, reserved, budget] = await redis.hmget(
+        key(batch),
+        'billed',
+        'maybe_billed',
+        'reserved',
+        'budget',
+      );
       return {
         billed: fromMicro(Number(billed ?? 0)),
         maybeBilled: fromMicro(Number(maybe ?? 0)),

@@ -130,7 +130,6 @@ if untilMs and untilMs > now then remaining = untilMs - now end
 return {inWindow, remaining}
 `;
 
-
 function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
@@ -179,11 +178,17 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
 
   async function tryAcquire(): Promise<AcquireResult> {
     seq = (seq + 1) % Number.MAX_SAFE_INTEGER;
-    const r = (await acquireScript(grantsKey, lockoutKey, lastKey, clock(), count, span, `${member}-${seq}`, IDLE_TTL_MS, gapMs)) as [
-      number,
-      number,
-      string?,
-    ];
+    const r = (await acquireScript(
+      grantsKey,
+      lockoutKey,
+      lastKey,
+      clock(),
+      count,
+      span,
+      `${member}-${seq}`,
+      IDLE_TTL_MS,
+      gapMs,
+    )) as [number, number, string?];
     if (r[0] === 1) return { granted: true };
     return { granted: false, waitMs: Math.max(1, Number(r[1])), reason: r[2] === 'lockout' ? 'lockout' : 'window' };
   }

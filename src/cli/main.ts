@@ -9,7 +9,9 @@ import { dashboardCommand } from './commands/dashboard.js';
 
 export function buildProgram(): Command {
   const program = new Command('nightshift')
-    .description('Generate images in bulk with the Stability AI API: prompt files in, images, a manifest and a gallery out.')
+    .description(
+      'Generate images in bulk with the Stability AI API: prompt files in, images, a manifest and a gallery out.',
+    )
     .version('0.1.0')
     .exitOverride()
     .showSuggestionAfterError();
@@ -34,7 +36,8 @@ export async function main(argv: string[]): Promise<void> {
     if (!(err instanceof CommanderError)) {
       const msg = err instanceof PromptFileError ? err.message : err instanceof Error ? err.message : String(err);
       process.stderr.write(`nightshift: ${msg}\n`);
-      if (!(err instanceof NightshiftError) && err instanceof Error && process.env.NIGHTSHIFT_DEBUG) process.stderr.write(`${err.stack}\n`);
+      if (!(err instanceof NightshiftError) && err instanceof Error && process.env.NIGHTSHIFT_DEBUG)
+        process.stderr.write(`${err.stack}\n`);
     }
   }
   // Open sockets (ioredis, undici) must not keep a finished command alive.
@@ -47,7 +50,8 @@ export async function main(argv: string[]): Promise<void> {
 function exitCodeOf(err: unknown): number {
   if (err instanceof NightshiftError) return err.exitCode;
   if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+      return 0;
     return 2;
   }
   return 1;

@@ -43,7 +43,9 @@ export function worker(cmd: Command): Command {
     .option('--request-timeout <seconds>', 'give up on a request after this long', '180')
     .option('--timeout-retries <n>', 'retries of a request that timed out (it may have been billed)', '1')
     .option('--log-file <path>', 'also write JSON logs to this file')
-    .addOption(new Option('--lock-duration <seconds>', 'BullMQ job lock; a killed worker’s jobs return after it').hideHelp())
+    .addOption(
+      new Option('--lock-duration <seconds>', 'BullMQ job lock; a killed worker’s jobs return after it').hideHelp(),
+    )
     .addOption(new Option('--stalled-interval <seconds>', 'how often stalled jobs are looked for').hideHelp())
     .addOption(new Option('--max-stalled <n>', 'stalls before a job fails').hideHelp())
     .addOption(new Option('--backoff <seconds>', 'base of the exponential retry backoff').hideHelp())
@@ -57,7 +59,8 @@ export function worker(cmd: Command): Command {
 function int(flag: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${flag}: "${String(v)}" must be an integer from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${flag}: "${String(v)}" must be an integer from ${min} to ${max}`);
   return n;
 }
 

@@ -20,14 +20,20 @@ export function formatDuration(sec: number | null): string {
   const s = Math.round(sec);
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
-  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${s % 60}s`;
+  return h > 0
+    ? `${h}h${String(m).padStart(2, '0')}m`
+    : m > 0
+      ? `${m}m${String(s % 60).padStart(2, '0')}s`
+      : `${s % 60}s`;
 }
 
 export function progressLine(batch: string, s: ProgressSample, perSec: number, etaSec: number | null): string {
   const c = s.counts;
   const done = c.total - c.pending;
-  return `${batch}: ${done}/${c.total} done (${c.succeeded} ok, ${c.filtered} filtered, ${c.failed} failed), ` +
-    `${(perSec * 60).toFixed(1)}/min, ETA ${formatDuration(etaSec)}, ${s.credits} credits`;
+  return (
+    `${batch}: ${done}/${c.total} done (${c.succeeded} ok, ${c.filtered} filtered, ${c.failed} failed), ` +
+    `${(perSec * 60).toFixed(1)}/min, ETA ${formatDuration(etaSec)}, ${s.credits} credits`
+  );
 }
 
 export interface ProgressOptions {
@@ -54,13 +60,23 @@ export function createProgress(opts: ProgressOptions) {
       const c = s.counts;
       if (opts.tty) {
         const payload = {
-          batch: opts.batch, rate: (perSec * 60).toFixed(1), etaText: formatDuration(etaSec), credits: s.credits,
-          ok: c.succeeded, filtered: c.filtered, failed: c.failed,
+          batch: opts.batch,
+          rate: (perSec * 60).toFixed(1),
+          etaText: formatDuration(etaSec),
+          credits: s.credits,
+          ok: c.succeeded,
+          filtered: c.filtered,
+          failed: c.failed,
         };
         if (bar === null) {
           bar = new cliProgress.SingleBar({
-            format: '{batch} {bar} {value}/{total} | {ok} ok, {filtered} filtered, {failed} failed | {rate}/min | ETA {etaText} | {credits} credits',
-            barCompleteChar: '█', barIncompleteChar: '░', barsize: 24, hideCursor: true, fps: 4,
+            format:
+              '{batch} {bar} {value}/{total} | {ok} ok, {filtered} filtered, {failed} failed | {rate}/min | ETA {etaText} | {credits} credits',
+            barCompleteChar: '█',
+            barIncompleteChar: '░',
+            barsize: 24,
+            hideCursor: true,
+            fps: 4,
             stream: opts.stream ?? process.stderr,
           });
           bar.start(c.total, c.total - c.pending, payload);

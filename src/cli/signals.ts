@@ -32,7 +32,13 @@ export async function closeWithin(closing: Promise<unknown>, ms: number): Promis
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<void>((r) => (timer = setTimeout(r, ms)));
   try {
-    await Promise.race([closing.then(() => {}, () => {}), timeout]);
+    await Promise.race([
+      closing.then(
+        () => {},
+        () => {},
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }

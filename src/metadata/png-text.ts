@@ -51,10 +51,10 @@ export function assertPngHeader(png: Buffer): ChunkRef {
   }
   const ihdr = first.value;
   if (!crcOk(png, ihdr)) throw new Error('not a PNG: IHDR CRC mismatch');
-  if (ihdr.data.readUInt32BE(0) === 0 || ihdr.data.readUInt32BE(4) === 0) throw new Error('not a PNG: zero width or height');
+  if (ihdr.data.readUInt32BE(0) === 0 || ihdr.data.readUInt32BE(4) === 0)
+    throw new Error('not a PNG: zero width or height');
   return ihdr;
 }
-
 
 /** Keywords: 1–79 printable Latin-1 characters, no leading, trailing or double spaces. */
 function checkKeyword(key: string): void {

@@ -56,7 +56,8 @@ export function parseMockApiOptions(raw: MockApiCliInput): MockApiOptions {
     let limit = DEFAULT_RATE;
     if (rate !== undefined) {
       const m = /^(\d+)\s*\/\s*(\d+(?:\.\d+)?)$/.exec(rate);
-      if (!m || Number(m[1]) < 1 || Number(m[2]) <= 0) throw new UsageError(`--rate ${rate}: expected COUNT/SECONDS, e.g. 150/10`);
+      if (!m || Number(m[1]) < 1 || Number(m[2]) <= 0)
+        throw new UsageError(`--rate ${rate}: expected COUNT/SECONDS, e.g. 150/10`);
       limit = { count: Number(m[1]), windowMs: Math.round(Number(m[2]) * 1000) };
     }
     out.rateLimit = {
@@ -80,7 +81,8 @@ export function parseMockApiOptions(raw: MockApiCliInput): MockApiOptions {
   const imageBytes = str(raw, 'imageBytes');
   if (imageBytes !== undefined) {
     const n = parseByteSize(imageBytes);
-    if (n === undefined) throw new UsageError(`--image-bytes ${imageBytes}: expected a size in bytes, e.g. 1500000 or 1.5m`);
+    if (n === undefined)
+      throw new UsageError(`--image-bytes ${imageBytes}: expected a size in bytes, e.g. 1500000 or 1.5m`);
     out.imageBytes = n;
   }
   return out;

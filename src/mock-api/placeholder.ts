@@ -28,7 +28,6 @@ export function imageHash(model: string, prompt: string, seed: number): Buffer {
   return createHash('sha256').update(`${model}\0${prompt}\0${seed}`).digest();
 }
 
-
 const IEND = pngChunk('IEND', Buffer.alloc(0));
 
 function colours(h: Buffer): [Rgb, Rgb] {

@@ -5,7 +5,12 @@ import type { ErrorReply } from './bodies.js';
 import type { PlaceholderImage } from './placeholder.js';
 import type { GenCall } from './validate.js';
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (res.destroyed || res.headersSent) return;
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
@@ -17,7 +22,12 @@ export function sendError(res: ServerResponse, reply: ErrorReply): void {
 }
 
 /** Writes cached parts one by one: a padded image is never copied per request. */
-function sendParts(res: ServerResponse, headers: Record<string, string | number>, parts: Buffer[], length: number): void {
+function sendParts(
+  res: ServerResponse,
+  headers: Record<string, string | number>,
+  parts: Buffer[],
+  length: number,
+): void {
   if (res.destroyed || res.headersSent) return;
   res.writeHead(200, { ...headers, 'content-length': length });
   for (const p of parts) res.write(p);
@@ -39,7 +49,12 @@ export function sendGeneration(res: ServerResponse, call: GenCall, out: Outcome)
   const seed = out.seeds[0]!;
   if (call.accept === 'image') {
     // v1 spells the headers Finish-Reason/Seed, v2beta finish-reason/seed: HTTP headers are case-insensitive.
-    sendParts(res, { 'content-type': img.mime, 'finish-reason': out.finish, seed: String(seed), 'x-request-id': requestId }, img.parts, img.length);
+    sendParts(
+      res,
+      { 'content-type': img.mime, 'finish-reason': out.finish, seed: String(seed), 'x-request-id': requestId },
+      img.parts,
+      img.length,
+    );
   } else if (call.family === 'v2') {
     const body = { image: out.finish === 'ERROR' ? '' : b64(img), finish_reason: out.finish, seed };
     sendJson(res, 200, body, { 'content-type': `application/json; type=${img.mime}`, 'x-request-id': requestId });

@@ -91,7 +91,13 @@ export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> 
       if (!d.ok) {
         stats.rateLimited++;
         const { count, windowMs, lockoutMs } = opts.rateLimit;
-        const reply = errorReply(family, 429, 'rate_limit_exceeded', MSG.rateLimit(count, windowMs, lockoutMs), 'rate_limit_exceeded');
+        const reply = errorReply(
+          family,
+          429,
+          'rate_limit_exceeded',
+          MSG.rateLimit(count, windowMs, lockoutMs),
+          'rate_limit_exceeded',
+        );
         if (opts.rateLimit.retryAfter) reply.headers = { 'retry-after': String(Math.ceil(d.retryAfterMs / 1000)) };
         return sendError(res, reply);
       }
@@ -123,9 +129,16 @@ export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> 
     }
 
     if (!key) return sendError(res, errorReply(family, 401, 'unauthorized', MSG.missingAuth));
-    if (opts.apiKey !== undefined && key !== opts.apiKey) return sendError(res, errorReply(family, 401, 'unauthorized', MSG.badKey));
+    if (opts.apiKey !== undefined && key !== opts.apiKey)
+      return sendError(res, errorReply(family, 401, 'unauthorized', MSG.badKey));
 
-    const ctx: FaultContext = { model: call?.model ?? '', prompt: call?.prompt ?? '', seed: call?.seed ?? 0, attempt: 0, path };
+    const ctx: FaultContext = {
+      model: call?.model ?? '',
+      prompt: call?.prompt ?? '',
+      seed: call?.seed ?? 0,
+      attempt: 0,
+      path,
+    };
     const id = `${ctx.model}|${ctx.prompt}|${ctx.seed}`;
     ctx.attempt = (attempts.get(id) ?? 0) + 1;
     attempts.set(id, ctx.attempt);
@@ -141,19 +154,32 @@ export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> 
     if (call) await sleep(latency(call));
     if (closed) return;
     if (f && 'status' in f) {
-      const name = f.name ?? (f.status === 429 ? 'rate_limit_exceeded' : f.status >= 500 ? 'internal_error' : 'bad_request');
-      const reply = errorReply(family, f.status, name, f.message ?? (f.status >= 500 ? MSG.serverError : `injected ${f.status}`));
+      const name =
+        f.name ?? (f.status === 429 ? 'rate_limit_exceeded' : f.status >= 500 ? 'internal_error' : 'bad_request');
+      const reply = errorReply(
+        family,
+        f.status,
+        name,
+        f.message ?? (f.status >= 500 ? MSG.serverError : `injected ${f.status}`),
+      );
       if (f.retryAfterSec !== undefined) reply.headers = { 'retry-after': String(f.retryAfterSec) };
       return sendError(res, reply);
     }
 
     if (!call) {
       if (isBalance) return sendJson(res, 200, { credits: balance });
-      return sendJson(res, 200, V1_ENGINES.map((e) => ({ id: e, name: e, description: `mock ${e}`, type: 'PICTURE' })));
+      return sendJson(
+        res,
+        200,
+        V1_ENGINES.map((e) => ({ id: e, name: e, description: `mock ${e}`, type: 'PICTURE' })),
+      );
     }
 
     if (opts.failRate && unit(`${call.prompt}\0${call.seed}\0${ctx.attempt}`) < opts.failRate) {
-      return sendError(res, errorReply(family, 500, family === 'v1' ? 'server_error' : 'internal_error', MSG.serverError));
+      return sendError(
+        res,
+        errorReply(family, 500, family === 'v1' ? 'server_error' : 'internal_error', MSG.serverError),
+      );
     }
     if (f && 'kind' in f && f.kind === 'malformed') return sendMalformed(res, call);
     if (call.texts.some((t) => /\bforbidden\b/i.test(t))) {
@@ -167,13 +193,22 @@ export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> 
     const errorFinish = f && 'kind' in f && f.kind === 'error-finish';
     const price = errorFinish ? 0 : creditsPerImage(call.model, { steps: call.steps }) * call.samples;
     if (price > balance) {
-      return sendError(res, errorReply(family, 402, 'payment_required', family === 'v2' ? MSG.paymentV2 : MSG.paymentV1));
+      return sendError(
+        res,
+        errorReply(family, 402, 'payment_required', family === 'v2' ? MSG.paymentV2 : MSG.paymentV1),
+      );
     }
 
     const seed = call.seed === 0 ? randomInt(1, 4294967295) : call.seed;
     const seeds = Array.from({ length: call.samples }, (_, i) => (seed + i) % 4294967296);
     const images = seeds.map((s) =>
-      placeholderImage({ model: call.model, prompt: call.prompt, seed: s, format: call.format, padTo: opts.imageBytes }),
+      placeholderImage({
+        model: call.model,
+        prompt: call.prompt,
+        seed: s,
+        format: call.format,
+        padTo: opts.imageBytes,
+      }),
     );
     const filtered = (f && 'kind' in f && f.kind === 'filtered') || /blur-me/i.test(call.prompt);
     const finish = errorFinish ? 'ERROR' : filtered ? 'CONTENT_FILTERED' : 'SUCCESS';
@@ -193,7 +228,12 @@ export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> 
     });
     if (opts.logger) {
       const t0 = Date.now();
-      res.on('finish', () => opts.logger?.debug({ method: req.method, path: req.url, status: res.statusCode, ms: Date.now() - t0 }, 'mock API request'));
+      res.on('finish', () =>
+        opts.logger?.debug(
+          { method: req.method, path: req.url, status: res.statusCode, ms: Date.now() - t0 },
+          'mock API request',
+        ),
+      );
     }
   });
   server.on('connection', (socket) => {

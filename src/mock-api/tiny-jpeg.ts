@@ -75,7 +75,9 @@ export function encodeBlockJpeg(
   const dht = segment(
     0xc4,
     Buffer.concat([
-      Buffer.from([0x00]), dcBits, Buffer.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
+      Buffer.from([0x00]),
+      dcBits,
+      Buffer.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
       // AC table: a single symbol, end-of-block (0x00), with the 1-bit code 0.
       Buffer.from([0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00]),
     ]),
@@ -100,7 +102,15 @@ export function encodeBlockJpeg(
     }
   }
   return Buffer.concat([
-    Buffer.from([0xff, 0xd8]), app0, com, dqt, segment(0xc0, sof), dht, sos, bw.finish(), Buffer.from([0xff, 0xd9]),
+    Buffer.from([0xff, 0xd8]),
+    app0,
+    com,
+    dqt,
+    segment(0xc0, sof),
+    dht,
+    sos,
+    bw.finish(),
+    Buffer.from([0xff, 0xd9]),
   ]);
 }
 

@@ -4,7 +4,12 @@
  */
 import { Response } from 'undici';
 import {
-  ASPECT_RATIOS, OUTPUT_FORMATS, SDXL_SIZES, STYLE_PRESETS, type ModelId, type OutputFormat,
+  ASPECT_RATIOS,
+  OUTPUT_FORMATS,
+  SDXL_SIZES,
+  STYLE_PRESETS,
+  type ModelId,
+  type OutputFormat,
 } from '../models.js';
 import { errorReply, type ErrorReply, type Family } from './bodies.js';
 
@@ -42,7 +47,8 @@ export async function validateV2(
     r.body.errors = errors;
     return { ok: false, reply: r };
   };
-  if (!contentType?.toLowerCase().startsWith('multipart/form-data')) return bad(['content-type: must be multipart/form-data']);
+  if (!contentType?.toLowerCase().startsWith('multipart/form-data'))
+    return bad(['content-type: must be multipart/form-data']);
   let form: Awaited<ReturnType<Response['formData']>>;
   try {
     form = await new Response(body, { headers: { 'content-type': contentType } }).formData();
@@ -58,25 +64,30 @@ export async function validateV2(
   if (prompt === undefined || prompt.length === 0) errors.push('prompt: is required');
   else if (prompt.length > 10000) errors.push('prompt: must be at most 10000 characters');
   const negative = field('negative_prompt');
-  if (negative !== undefined && negative.length > 10000) errors.push('negative_prompt: must be at most 10000 characters');
+  if (negative !== undefined && negative.length > 10000)
+    errors.push('negative_prompt: must be at most 10000 characters');
   const seedStr = field('seed');
   const seed = seedStr === undefined || seedStr === '' ? 0 : Number(seedStr);
   if (!isInt(seed, 0, 4294967294)) errors.push('seed: must be an integer between 0 and 4294967294');
   const ar = field('aspect_ratio');
-  if (ar !== undefined && !(ASPECT_RATIOS as readonly string[]).includes(ar)) errors.push(`aspect_ratio: ${oneOf(ASPECT_RATIOS)}`);
+  if (ar !== undefined && !(ASPECT_RATIOS as readonly string[]).includes(ar))
+    errors.push(`aspect_ratio: ${oneOf(ASPECT_RATIOS)}`);
   const format = field('output_format') ?? 'png';
   if (!(OUTPUT_FORMATS as readonly string[]).includes(format)) errors.push(`output_format: ${oneOf(OUTPUT_FORMATS)}`);
   const style = field('style_preset');
-  if (style !== undefined && !(STYLE_PRESETS as readonly string[]).includes(style)) errors.push(`style_preset: ${oneOf(STYLE_PRESETS)}`);
+  if (style !== undefined && !(STYLE_PRESETS as readonly string[]).includes(style))
+    errors.push(`style_preset: ${oneOf(STYLE_PRESETS)}`);
   let model: ModelId = endpoint === 'sd3' ? 'sd3.5-large' : endpoint;
   if (endpoint === 'sd3') {
     const m = field('model') ?? 'sd3.5-large';
     if (!(SD3_MODELS as readonly string[]).includes(m)) errors.push(`model: ${oneOf(SD3_MODELS)}`);
     else model = m as ModelId;
     const cfg = field('cfg_scale');
-    if (cfg !== undefined && !(Number(cfg) >= 1 && Number(cfg) <= 10)) errors.push('cfg_scale: must be a number between 1 and 10');
+    if (cfg !== undefined && !(Number(cfg) >= 1 && Number(cfg) <= 10))
+      errors.push('cfg_scale: must be a number between 1 and 10');
     const mode = field('mode') ?? 'text-to-image';
-    if (mode !== 'text-to-image' && mode !== 'image-to-image') errors.push(`mode: ${oneOf(['text-to-image', 'image-to-image'])}`);
+    if (mode !== 'text-to-image' && mode !== 'image-to-image')
+      errors.push(`mode: ${oneOf(['text-to-image', 'image-to-image'])}`);
     if (mode === 'image-to-image' && !form.has('image')) errors.push('image: is required when mode is image-to-image');
   }
   if (errors.length > 0) return bad(errors);
@@ -84,12 +95,29 @@ export async function validateV2(
   const json = accept?.toLowerCase().includes('application/json') ?? false;
   return {
     ok: true,
-    call: { family: 'v2', model, prompt: prompt!, texts, seed, format: format as OutputFormat, accept: json ? 'json' : 'image', samples: 1 },
+    call: {
+      family: 'v2',
+      model,
+      prompt: prompt!,
+      texts,
+      seed,
+      format: format as OutputFormat,
+      accept: json ? 'json' : 'image',
+      samples: 1,
+    },
   };
 }
 
-export function validateV1(engine: ModelId, contentType: string | undefined, accept: string | undefined, body: Buffer): Validation {
-  const bad = (message: string, name = 'bad_request'): Validation => ({ ok: false, reply: errorReply('v1', 400, name, message) });
+export function validateV1(
+  engine: ModelId,
+  contentType: string | undefined,
+  accept: string | undefined,
+  body: Buffer,
+): Validation {
+  const bad = (message: string, name = 'bad_request'): Validation => ({
+    ok: false,
+    reply: errorReply('v1', 400, name, message),
+  });
   if (!contentType?.toLowerCase().startsWith('application/json')) return bad('content-type: must be application/json');
   let json: unknown;
   try {
@@ -133,17 +161,36 @@ export function validateV1(engine: ModelId, contentType: string | undefined, acc
   }
   if (sdxl && !SDXL_SIZES.some(([sw, sh]) => sw === w && sh === h)) {
     const allowed = SDXL_SIZES.map(([sw, sh]) => `${sw}x${sh}`).join(', ');
-    return bad(`for ${engine} the allowed dimensions are ${allowed}, but requested ${w}x${h}`, 'invalid_height_or_width');
+    return bad(
+      `for ${engine} the allowed dimensions are ${allowed}, but requested ${w}x${h}`,
+      'invalid_height_or_width',
+    );
   }
   if (!sdxl && (w < 320 || w > 1536 || h < 320 || h > 1536)) {
-    return bad(`for ${engine} each side must be between 320 and 1536 pixels, but requested ${w}x${h}`, 'invalid_height_or_width');
+    return bad(
+      `for ${engine} each side must be between 320 and 1536 pixels, but requested ${w}x${h}`,
+      'invalid_height_or_width',
+    );
   }
   const wantsPng = accept?.toLowerCase().includes('image/png') ?? false;
   if (wantsPng && samples > 1) {
-    return bad('Sample count may only be greater than 1 when the accept header is set to `application/json`', 'invalid_samples');
+    return bad(
+      'Sample count may only be greater than 1 when the accept header is set to `application/json`',
+      'invalid_samples',
+    );
   }
   return {
     ok: true,
-    call: { family: 'v1', model: engine, prompt, texts, seed, format: 'png', accept: wantsPng ? 'image' : 'json', samples, steps },
+    call: {
+      family: 'v1',
+      model: engine,
+      prompt,
+      texts,
+      seed,
+      format: 'png',
+      accept: wantsPng ? 'image' : 'json',
+      samples,
+      steps,
+    },
   };
 }

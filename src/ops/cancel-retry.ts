@@ -9,7 +9,10 @@ import { join } from 'node:path';
 
 const PAGE = 500;
 
-async function* jobsOf(ctx: QueueContext, types: Array<'wait' | 'delayed' | 'prioritized' | 'failed'>): AsyncGenerator<Job<JobData>> {
+async function* jobsOf(
+  ctx: QueueContext,
+  types: Array<'wait' | 'delayed' | 'prioritized' | 'failed'>,
+): AsyncGenerator<Job<JobData>> {
   for (let start = 0; ; start += PAGE) {
     const page = (await ctx.queue.getJobs(types, start, start + PAGE - 1, true)) as Job<JobData>[];
     for (const j of page) if (j) yield j;
@@ -30,7 +33,14 @@ export async function cancelBatch(ctx: QueueContext, config: Config, batch: stri
     }
     // A cancelled job used no attempt; its batch state becomes `cancelled`.
     await recordFinal({ state: ctx.state, batchDir: (b) => batchDir(config.out, b), now: Date.now }, j, j.data, {
-      status: 'failed', file: null, bytes: null, sha256: null, seed: j.data.seed, credits: 0, startedAt: null, attempts: j.attemptsMade,
+      status: 'failed',
+      file: null,
+      bytes: null,
+      sha256: null,
+      seed: j.data.seed,
+      credits: 0,
+      startedAt: null,
+      attempts: j.attemptsMade,
       error: { class: 'cancelled', status: null, name: 'cancelled', message: 'cancelled with `nightshift cancel`' },
     });
     n++;
@@ -39,12 +49,18 @@ export async function cancelBatch(ctx: QueueContext, config: Config, batch: stri
 }
 
 /** Puts failed jobs back (by batch, by error class read from their sidecars), with fresh retry counters. */
-export async function retryFailed(ctx: QueueContext, config: Config, opts: { batch?: string | undefined; errorClass?: string | undefined }): Promise<number> {
+export async function retryFailed(
+  ctx: QueueContext,
+  config: Config,
+  opts: { batch?: string | undefined; errorClass?: string | undefined },
+): Promise<number> {
   const chosen: Job<JobData>[] = [];
   for await (const j of jobsOf(ctx, ['failed'])) {
     if (!j.data || (opts.batch && j.data.batch !== opts.batch)) continue;
     if (opts.errorClass) {
-      const side = await readSidecar(join(batchDir(config.out, j.data.batch), sidecarPathFor(j.data.file))).catch(() => null);
+      const side = await readSidecar(join(batchDir(config.out, j.data.batch), sidecarPathFor(j.data.file))).catch(
+        () => null,
+      );
       if (side?.error?.class !== opts.errorClass) continue;
     }
     chosen.push(j);

@@ -4,7 +4,14 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { JobData } from '../queue/job-data.js';
-import { connectRedis, createRedis, redactRedisUrl, redisAnswers, startPrivateRedis, type PrivateRedis } from '../redis/connect.js';
+import {
+  connectRedis,
+  createRedis,
+  redactRedisUrl,
+  redisAnswers,
+  startPrivateRedis,
+  type PrivateRedis,
+} from '../redis/connect.js';
 import { createQueue } from '../queue/queue.js';
 import { createBatchState, type BatchState } from '../queue/batch-state.js';
 import { createLedger, type Ledger } from '../billing/ledger.js';
@@ -50,7 +57,10 @@ export function redisUrlOf(config: Config): string {
  * `run` may start its own Redis: the given URL, else 127.0.0.1:6379 if it answers, else a private
  * redis-server with its append-only file under the output folder (an interrupted run resumes).
  */
-export async function resolveRunRedis(config: Config, logger: Logger): Promise<{ url: string; private: PrivateRedis | null }> {
+export async function resolveRunRedis(
+  config: Config,
+  logger: Logger,
+): Promise<{ url: string; private: PrivateRedis | null }> {
   if (config.redisUrl) return { url: config.redisUrl, private: null };
   if (await redisAnswers(config.defaultRedisUrl)) return { url: config.defaultRedisUrl, private: null };
   logger.info(`no Redis answers at ${redactRedisUrl(config.defaultRedisUrl)}; starting a private redis-server`);

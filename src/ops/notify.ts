@@ -35,7 +35,8 @@ export function checkNotifyUrl(raw: string): URL {
   } catch {
     throw new UsageError(`--notify-url: "${raw}" is not a URL`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--notify-url: "${raw}" must be http:// or https://`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`--notify-url: "${raw}" must be http:// or https://`);
   return url;
 }
 
@@ -68,7 +69,7 @@ export async function sendNotice(url: URL, notice: BatchNotice, deps: NotifyDeps
     return true;
   } catch (err) {
     const e = err as Error;
-    const why = e.name === 'TimeoutError' ? 'timed out' : (e.cause as Error | undefined)?.message ?? e.message;
+    const why = e.name === 'TimeoutError' ? 'timed out' : ((e.cause as Error | undefined)?.message ?? e.message);
     deps.logger.warn({ notify: where }, `notification to ${where} failed: ${why}`);
     return false;
   }
@@ -76,13 +77,22 @@ export async function sendNotice(url: URL, notice: BatchNotice, deps: NotifyDeps
 
 /** The notice for a finished `run`, from its report. */
 export function noticeFromReport(
-  r: Pick<ReportSummary, 'batch' | 'jobs' | 'succeeded' | 'filtered' | 'failed' | 'byClass' | 'credits' | 'manifest' | 'gallery'>,
+  r: Pick<
+    ReportSummary,
+    'batch' | 'jobs' | 'succeeded' | 'filtered' | 'failed' | 'byClass' | 'credits' | 'manifest' | 'gallery'
+  >,
   exitCode: number,
   durationMs: number,
 ): BatchNotice {
   return {
-    batch: r.batch, status: statusOfExit(exitCode), exit_code: exitCode,
+    batch: r.batch,
+    status: statusOfExit(exitCode),
+    exit_code: exitCode,
     counts: { jobs: r.jobs, succeeded: r.succeeded, filtered: r.filtered, failed: r.failed },
-    by_class: r.byClass, credits: r.credits, duration_ms: durationMs, manifest: r.manifest, gallery: r.gallery,
+    by_class: r.byClass,
+    credits: r.credits,
+    duration_ms: durationMs,
+    manifest: r.manifest,
+    gallery: r.gallery,
   };
 }

@@ -42,11 +42,27 @@ export async function buildReport(out: string, batch: string): Promise<ReportSum
   const durationMs = Number.isFinite(first) && Number.isFinite(last) ? last - first : null;
   const thumbs = await makeThumbnails(dir, records);
   await writeGallery(dir, records, {
-    thumbs: thumbs.thumbs, batch, images: records.filter((r) => r.file !== null).length, credits, durationMs, generatedAt: new Date().toISOString(),
+    thumbs: thumbs.thumbs,
+    batch,
+    images: records.filter((r) => r.file !== null).length,
+    credits,
+    durationMs,
+    generatedAt: new Date().toISOString(),
   });
   return {
-    batch, dir, manifest: join(dir, 'manifest.jsonl'), gallery: join(dir, 'index.html'), images: join(dir, 'images'),
-    jobs: records.length, succeeded: count('succeeded'), filtered: count('filtered'), failed: count('failed'), credits, byClass, repaired,
-    thumbnails: { made: thumbs.made, upToDate: thumbs.upToDate, failed: thumbs.failed.length }, records,
+    batch,
+    dir,
+    manifest: join(dir, 'manifest.jsonl'),
+    gallery: join(dir, 'index.html'),
+    images: join(dir, 'images'),
+    jobs: records.length,
+    succeeded: count('succeeded'),
+    filtered: count('filtered'),
+    failed: count('failed'),
+    credits,
+    byClass,
+    repaired,
+    thumbnails: { made: thumbs.made, upToDate: thumbs.upToDate, failed: thumbs.failed.length },
+    records,
   };
 }

@@ -27,7 +27,20 @@ export interface QueueStatus {
   paused: boolean;
   paused_by: PauseRecord | null;
   counts: { waiting: number; active: number; delayed: number; completed: number; failed: number };
-  batches: Record<string, { total: number; succeeded: number; filtered: number; failed: number; cancelled: number; pending: number; credits: number; maybe_billed_credits: number; budget: number | null }>;
+  batches: Record<
+    string,
+    {
+      total: number;
+      succeeded: number;
+      filtered: number;
+      failed: number;
+      cancelled: number;
+      pending: number;
+      credits: number;
+      maybe_billed_credits: number;
+      budget: number | null;
+    }
+  >;
   /** Jobs that reached completed or failed in the last `minutes` (BullMQ scores both sets by finish time). */
   throughput: { minutes: number; finished: number; per_minute: number; last_minute: number };
   /** Seconds until the pending jobs are done at the current throughput; null when nothing moves or nothing is left. */
@@ -82,7 +95,12 @@ export async function queueStatus(ctx: QueueContext, opts: StatusOptions): Promi
     return done + failed;
   };
   const finished = await finishedSince(minutes * 60_000);
-  const throughput = { minutes, finished, per_minute: round(finished / minutes), last_minute: await finishedSince(60_000) };
+  const throughput = {
+    minutes,
+    finished,
+    per_minute: round(finished / minutes),
+    last_minute: await finishedSince(60_000),
+  };
   const left = counts.waiting + counts.active + counts.delayed;
   const eta_s = left > 0 && finished > 0 ? Math.ceil((left / finished) * minutes * 60) : null;
 
@@ -105,17 +123,32 @@ export async function queueStatus(ctx: QueueContext, opts: StatusOptions): Promi
   return s;
 }
 
-async function rateFigures(ctx: QueueContext, prefix: string, r: NonNullable<StatusOptions['rate']>, now: number): Promise<QueueStatus['rate']> {
+async function rateFigures(
+  ctx: QueueContext,
+  prefix: string,
+  r: NonNullable<StatusOptions['rate']>,
+  now: number,
+): Promise<QueueStatus['rate']> {
   const base = `${prefix}:ns:rl:${r.keyId}`;
   const [used, lockoutEnd] = await Promise.all([
     ctx.redis.zcount(`${base}:grants`, `(${now - r.windowMs}`, '+inf'),
     ctx.redis.get(`${base}:lockout`),
   ]);
-  return { count: r.count, window_s: r.windowMs / 1000, used_in_window: used, lockout_remaining_ms: Math.max(0, Number(lockoutEnd ?? 0) - now) };
+  return {
+    count: r.count,
+    window_s: r.windowMs / 1000,
+    used_in_window: used,
+    lockout_remaining_ms: Math.max(0, Number(lockoutEnd ?? 0) - now),
+  };
 }
 
 /** Reads `workerId → concurrency` (a number, or JSON `{concurrency, heartbeat}` whose stale entries are skipped). */
-async function registeredWorkers(ctx: QueueContext, prefix: string, queueName: string, now: number): Promise<QueueStatus['workers']> {
+async function registeredWorkers(
+  ctx: QueueContext,
+  prefix: string,
+  queueName: string,
+  now: number,
+): Promise<QueueStatus['workers']> {
   const h = await ctx.redis.hgetall(nsKey(prefix, queueName, 'workers'));
   let count = 0;
   let concurrency = 0;
@@ -172,7 +205,9 @@ function hintsFor(s: QueueStatus): string[] {
   const hints: string[] = [];
   const backlog = s.counts.waiting > 0;
   if (s.rate && s.rate.lockout_remaining_ms > 0) {
-    hints.push(`the API rate-limited this key: every worker waits ${Math.ceil(s.rate.lockout_remaining_ms / 1000)} s more`);
+    hints.push(
+      `the API rate-limited this key: every worker waits ${Math.ceil(s.rate.lockout_remaining_ms / 1000)} s more`,
+    );
   }
   if (s.rate && s.workers && backlog && !s.paused && s.rate.lockout_remaining_ms === 0) {
     const limit = s.rate.count;
@@ -186,7 +221,8 @@ function hintsFor(s: QueueStatus): string[] {
       hints.push(`the rate limit (${limit}/${s.rate.window_s} s) bounds throughput; more workers would not help`);
     }
   }
-  if (s.paused && s.paused_by) hints.push(`paused by ${s.paused_by.reason}: ${s.paused_by.message}; \`nightshift resume\` after fixing it`);
+  if (s.paused && s.paused_by)
+    hints.push(`paused by ${s.paused_by.reason}: ${s.paused_by.message}; \`nightshift resume\` after fixing it`);
   return hints;
 }
 
@@ -208,15 +244,32 @@ export function formatStatus(s: QueueStatus): string {
     `  throughput ${s.throughput.per_minute}/min over ${s.throughput.minutes} min (${s.throughput.last_minute} in the last minute)` +
       (s.eta_s !== null ? `, ETA ${duration(s.eta_s)}` : ''),
   ];
-  if (s.rate) lines.push(`  rate limit: ${s.rate.used_in_window} of ${s.rate.count} used in the last ${s.rate.window_s} s`);
+  if (s.rate)
+    lines.push(`  rate limit: ${s.rate.used_in_window} of ${s.rate.count} used in the last ${s.rate.window_s} s`);
   if (s.workers) lines.push(`  workers: ${s.workers.count}, total concurrency ${s.workers.concurrency}`);
   const names = Object.keys(s.batches);
   if (names.length) {
-    lines.push('', 'batch'.padEnd(28) + 'total'.padStart(7) + 'ok'.padStart(7) + 'filt'.padStart(6) + 'fail'.padStart(6) + 'pend'.padStart(7) + 'credits'.padStart(10));
+    lines.push(
+      '',
+      'batch'.padEnd(28) +
+        'total'.padStart(7) +
+        'ok'.padStart(7) +
+        'filt'.padStart(6) +
+        'fail'.padStart(6) +
+        'pend'.padStart(7) +
+        'credits'.padStart(10),
+    );
     for (const n of names) {
       const b = s.batches[n]!;
-      lines.push(n.slice(0, 27).padEnd(28) + String(b.total).padStart(7) + String(b.succeeded).padStart(7) + String(b.filtered).padStart(6) +
-        String(b.failed).padStart(6) + String(b.pending).padStart(7) + String(b.credits).padStart(10));
+      lines.push(
+        n.slice(0, 27).padEnd(28) +
+          String(b.total).padStart(7) +
+          String(b.succeeded).padStart(7) +
+          String(b.filtered).padStart(6) +
+          String(b.failed).padStart(6) +
+          String(b.pending).padStart(7) +
+          String(b.credits).padStart(10),
+      );
     }
   }
   const errs = Object.entries(s.last_errors);

@@ -89,7 +89,11 @@ async function writeTemp(target: string, data: FileData, doSync: boolean): Promi
  * Throws a StorageError carrying the errno code (ENOSPC, EACCES, EROFS, EDQUOT, …); on
  * failure the temp file is removed and the target is untouched.
  */
-export async function writeFileAtomic(target: string, data: FileData, opts: { fsync?: boolean; syncDir?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(
+  target: string,
+  data: FileData,
+  opts: { fsync?: boolean; syncDir?: boolean } = {},
+): Promise<void> {
   const doSync = opts.fsync ?? true;
   await writeFilesAtomic([{ target, data }], { fsync: doSync, syncDir: doSync && opts.syncDir !== false });
 }
@@ -128,7 +132,7 @@ async function writeParts(fh: FileHandle, parts: readonly Buffer[]): Promise<voi
 }
 
 async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
-  for (let off = 0; off < buf.length; ) {
+  for (let off = 0; off < buf.length;) {
     const { bytesWritten } = await fh.write(buf, off, buf.length - off);
     if (bytesWritten === 0) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
     off += bytesWritten;

@@ -21,7 +21,13 @@ export interface FinalOutcome {
 }
 
 /** Builds the manifest line of a job that reached a final state. */
-export function buildRecord(jobId: string, data: JobData, attempts: number, o: FinalOutcome, now: number): ManifestRecord {
+export function buildRecord(
+  jobId: string,
+  data: JobData,
+  attempts: number,
+  o: FinalOutcome,
+  now: number,
+): ManifestRecord {
   return {
     id: jobId,
     batch: data.batch,
@@ -59,7 +65,9 @@ export async function recordFinal(
   image?: { target: string; parts: Buffer[] },
 ): Promise<ManifestRecord> {
   // Validated and ordered once, for both the sidecar and the manifest line.
-  const record = normalizeRecord(buildRecord(job.id!, data, outcome.attempts ?? job.attemptsMade + 1, outcome, deps.now()));
+  const record = normalizeRecord(
+    buildRecord(job.id!, data, outcome.attempts ?? job.attemptsMade + 1, outcome, deps.now()),
+  );
   const dir = deps.batchDir(data.batch);
   if (image) {
     // Image and sidecar are written and fsynced at once, then renamed image first: a sidecar never

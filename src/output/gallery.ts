@@ -55,7 +55,7 @@ function toCard(r: ManifestRecord, thumbs: ReadonlyMap<string, string> | undefin
     m: r.model,
     st: r.status,
     f: r.file,
-    t: r.file !== null ? thumbs?.get(r.file) ?? null : null,
+    t: r.file !== null ? (thumbs?.get(r.file) ?? null) : null,
     e: r.error?.class ?? null,
     em: r.error ? cut(r.error.message, MESSAGE_MAX) : null,
   };
@@ -101,7 +101,9 @@ function renderFailures(records: ManifestRecord[]): string {
   for (const r of records) {
     if (r.status !== 'failed') continue;
     const cls = r.error?.class ?? 'unknown';
-    const msg = r.error ? `${r.error.status !== null ? `${r.error.status} ` : ''}${r.error.name}: ${r.error.message}` : 'no error recorded';
+    const msg = r.error
+      ? `${r.error.status !== null ? `${r.error.status} ` : ''}${r.error.name}: ${r.error.message}`
+      : 'no error recorded';
     const messages = byClass.get(cls) ?? new Map<string, number[]>();
     byClass.set(cls, messages);
     const list = messages.get(msg) ?? [];
@@ -117,12 +119,18 @@ function renderFailures(records: ManifestRecord[]): string {
         .sort((a, b) => b[1].length - a[1].length)
         .slice(0, 50)
         .map(([msg, idx]) => {
-          const shown = idx.slice(0, 20).map((i) => `#${i}`).join(', ');
+          const shown = idx
+            .slice(0, 20)
+            .map((i) => `#${i}`)
+            .join(', ');
           const rest = idx.length > 20 ? ` and ${idx.length - 20} more` : '';
           return `<li><b>${idx.length}×</b> ${escapeHtml(cut(msg, 1000))} <small>(${escapeHtml(shown + rest)})</small></li>`;
         })
         .join('\n');
-      const hidden = messages.size > 50 ? `<li><small>${messages.size - 50} more distinct messages in manifest.jsonl</small></li>` : '';
+      const hidden =
+        messages.size > 50
+          ? `<li><small>${messages.size - 50} more distinct messages in manifest.jsonl</small></li>`
+          : '';
       return `<details open><summary>${escapeHtml(cls)} (${total})</summary><ul>\n${rows}${hidden}</ul></details>`;
     })
     .join('\n');
@@ -185,7 +193,11 @@ ${renderFailures(sorted)}
 }
 
 /** Writes `<batchDir>/index.html` atomically; returns its path. */
-export async function writeGallery(batchDir: string, records: ManifestRecord[], totals: GalleryTotals): Promise<string> {
+export async function writeGallery(
+  batchDir: string,
+  records: ManifestRecord[],
+  totals: GalleryTotals,
+): Promise<string> {
   const file = path.join(batchDir, GALLERY_FILE);
   await writeFileAtomic(file, renderGallery(records, totals));
   return file;

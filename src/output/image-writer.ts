@@ -50,7 +50,12 @@ export interface PreparedImage extends SavedImage {
  * `nightshift` text chunks with the seed the API returned; size and sha256 are of those bytes.
  * Lets the image and its sidecar be written together (writeFilesAtomic).
  */
-export function prepareImage(batchDir: string, job: SaveJob, bytes: Buffer, meta: { seed: number; mime: string }): PreparedImage {
+export function prepareImage(
+  batchDir: string,
+  job: SaveJob,
+  bytes: Buffer,
+  meta: { seed: number; mime: string },
+): PreparedImage {
   const target = resolveInBatch(batchDir, job.file);
   let parts: Buffer[] = [bytes];
   if (isPng(bytes) || meta.mime === 'image/png') {
@@ -76,7 +81,12 @@ export function prepareImage(batchDir: string, job: SaveJob, bytes: Buffer, meta
  * StorageError on filesystem failures (the caller keeps the bytes and retries the write, never
  * the request).
  */
-export async function saveImage(batchDir: string, job: SaveJob, bytes: Buffer, meta: { seed: number; mime: string }): Promise<SavedImage> {
+export async function saveImage(
+  batchDir: string,
+  job: SaveJob,
+  bytes: Buffer,
+  meta: { seed: number; mime: string },
+): Promise<SavedImage> {
   const img = prepareImage(batchDir, job, bytes, meta);
   await writeFileAtomic(img.target, img.parts);
   return { file: img.file, bytes: img.bytes, sha256: img.sha256 };
@@ -106,7 +116,9 @@ export async function findExistingImage(
     const st = await stat(abs);
     if (!st.isFile() || st.size !== record.bytes) return null;
     if (opts.verifyHash) {
-      const digest = createHash('sha256').update(await readFile(abs)).digest('hex');
+      const digest = createHash('sha256')
+        .update(await readFile(abs))
+        .digest('hex');
       if (digest !== record.sha256) return null;
     }
   } catch {

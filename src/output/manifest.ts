@@ -159,7 +159,9 @@ export interface RebuildResult {
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
 async function sha256File(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 /**
@@ -201,7 +203,9 @@ export async function rebuildFromDisk(batchDir: string, opts: { verify?: boolean
       if (!opts.verify && st.size === rec.bytes && rec.sha256 !== null) return rec;
       const sha256 = await sha256File(abs);
       if (st.size === rec.bytes && sha256 === rec.sha256) return rec;
-      warnings.push(`${rec.file}: on disk ${st.size} bytes, recorded ${rec.bytes ?? 'none'}; manifest updated from the file`);
+      warnings.push(
+        `${rec.file}: on disk ${st.size} bytes, recorded ${rec.bytes ?? 'none'}; manifest updated from the file`,
+      );
       return { ...rec, bytes: st.size, sha256 };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw toStorageError(err, `cannot read ${abs}`);

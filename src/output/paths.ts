@@ -8,7 +8,17 @@ import path from 'node:path';
 
 /** Letters NFKD does not decompose into ASCII but that have an obvious ASCII spelling. */
 const TRANSLITERATE: Record<string, string> = {
-  ß: 'ss', æ: 'ae', œ: 'oe', ø: 'o', đ: 'd', ð: 'd', ł: 'l', þ: 'th', ı: 'i', ĸ: 'k', ŋ: 'n',
+  ß: 'ss',
+  æ: 'ae',
+  œ: 'oe',
+  ø: 'o',
+  đ: 'd',
+  ð: 'd',
+  ł: 'l',
+  þ: 'th',
+  ı: 'i',
+  ĸ: 'k',
+  ŋ: 'n',
 };
 
 /**

@@ -40,8 +40,15 @@ export async function writeSidecar(batchDir: string, intendedFile: string, recor
 }
 
 /** The sidecar's path and contents, for writing it together with its image. */
-export function sidecarFile(batchDir: string, intendedFile: string, record: ManifestRecord): { target: string; data: string } {
-  return { target: resolveInBatch(batchDir, sidecarPathFor(intendedFile)), data: `${JSON.stringify(normalizeRecord(record), null, 2)}\n` };
+export function sidecarFile(
+  batchDir: string,
+  intendedFile: string,
+  record: ManifestRecord,
+): { target: string; data: string } {
+  return {
+    target: resolveInBatch(batchDir, sidecarPathFor(intendedFile)),
+    data: `${JSON.stringify(normalizeRecord(record), null, 2)}\n`,
+  };
 }
 
 /** Reads and validates one sidecar; throws on a missing, unreadable or invalid file. */
@@ -54,7 +61,8 @@ export async function readSidecar(file: string): Promise<ManifestRecord> {
     throw new Error(`${file}: not valid JSON (${(err as Error).message})`);
   }
   const parsed = manifestRecordSchema.safeParse(json);
-  if (!parsed.success) throw new Error(`${file}: not a nightshift record (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+  if (!parsed.success)
+    throw new Error(`${file}: not a nightshift record (${parsed.error.issues[0]?.message ?? 'invalid'})`);
   return parsed.data;
 }
 

@@ -46,7 +46,11 @@ async function mtimeOf(file: string): Promise<number | null> {
 }
 
 /** Makes the missing or stale thumbnails of the records that have an image. */
-export async function makeThumbnails(batchDir: string, records: readonly ManifestRecord[], opts: ThumbnailOptions = {}): Promise<ThumbnailResult> {
+export async function makeThumbnails(
+  batchDir: string,
+  records: readonly ManifestRecord[],
+  opts: ThumbnailOptions = {},
+): Promise<ThumbnailResult> {
   const size = opts.size ?? 256;
   const result: ThumbnailResult = { thumbs: new Map(), made: 0, upToDate: 0, failed: [] };
   const todo = records.filter((r) => r.file !== null && thumbPathFor(r.file) !== null);

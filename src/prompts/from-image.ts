@@ -44,11 +44,17 @@ export async function readPngRow(file: string, maxBytes = DEFAULT_MAX_FILE_BYTES
   try {
     const st = await stat(file);
     if (!st.isFile()) return { rows: [], problems: [problem(file, 0, 'file', 'is not a file')] };
-    if (st.size > maxBytes) return { rows: [], problems: [problem(file, 0, 'file', `file is too large (${st.size} bytes)`)] };
+    if (st.size > maxBytes)
+      return { rows: [], problems: [problem(file, 0, 'file', `file is too large (${st.size} bytes)`)] };
     bytes = await readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return { rows: [], problems: [problem(file, 0, 'file', code === 'ENOENT' ? 'file not found' : `cannot be read (${code ?? String(err)})`)] };
+    return {
+      rows: [],
+      problems: [
+        problem(file, 0, 'file', code === 'ENOENT' ? 'file not found' : `cannot be read (${code ?? String(err)})`),
+      ],
+    };
   }
   let text: Record<string, string>;
   try {
@@ -64,14 +70,21 @@ export async function readPngRow(file: string, maxBytes = DEFAULT_MAX_FILE_BYTES
       return { rows: [], problems: [problem(file, 0, 'nightshift', 'the nightshift text chunk is not JSON')] };
     }
     const lacks = missing(v);
-    if (lacks.length > 0) return { rows: [], problems: [problem(file, 0, lacks[0]!, 'missing from the nightshift text chunk')] };
+    if (lacks.length > 0)
+      return { rows: [], problems: [problem(file, 0, lacks[0]!, 'missing from the nightshift text chunk')] };
     return { rows: [{ line: 1, fields: rowFields(v) }], problems: [] };
   }
   if (text.parameters !== undefined) {
     // Another tool's image (or one whose JSON chunk was stripped): what A1111's format carries.
     const p = parseParameters(text.parameters);
-    if (p.seed === undefined) return { rows: [], problems: [problem(file, 0, 'seed', 'the parameters text chunk has no Seed')] };
-    const v: Record<string, unknown> = { prompt: p.prompt, negative_prompt: p.negative_prompt, seed: p.seed, params: p.params };
+    if (p.seed === undefined)
+      return { rows: [], problems: [problem(file, 0, 'seed', 'the parameters text chunk has no Seed')] };
+    const v: Record<string, unknown> = {
+      prompt: p.prompt,
+      negative_prompt: p.negative_prompt,
+      seed: p.seed,
+      params: p.params,
+    };
     const fields = rowFields(v);
     if (p.model !== undefined) fields.model = p.model;
     else delete fields.model;
@@ -112,16 +125,26 @@ export function parseManifestRows(file: string, text: string): ParseResult {
   return { rows, problems };
 }
 
-export async function readExactRows(file: string, kind: ExactKind, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<ParseResult> {
+export async function readExactRows(
+  file: string,
+  kind: ExactKind,
+  maxBytes = DEFAULT_MAX_FILE_BYTES,
+): Promise<ParseResult> {
   if (kind === 'png') return readPngRow(file, maxBytes);
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return { rows: [], problems: [problem(file, 0, 'file', code === 'ENOENT' ? 'file not found' : `cannot be read (${code ?? String(err)})`)] };
+    return {
+      rows: [],
+      problems: [
+        problem(file, 0, 'file', code === 'ENOENT' ? 'file not found' : `cannot be read (${code ?? String(err)})`),
+      ],
+    };
   }
-  if (bytes.length > maxBytes) return { rows: [], problems: [problem(file, 0, 'file', `file is too large (${bytes.length} bytes)`)] };
+  if (bytes.length > maxBytes)
+    return { rows: [], problems: [problem(file, 0, 'file', `file is too large (${bytes.length} bytes)`)] };
   const decoded = decodePromptBytes(file, bytes);
   if (!decoded.ok) return { rows: [], problems: [decoded.problem] };
   return parseManifestRows(file, decoded.text);

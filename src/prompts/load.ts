@@ -119,7 +119,13 @@ export async function loadPromptFiles(
         continue;
       }
       if (badLines.has(raw.line)) continue;
-      const g: GoodRow = { file, line: raw.line, row: checkedRow.row, resolved: res.resolved, ...(exact !== null ? { exact: true } : {}) };
+      const g: GoodRow = {
+        file,
+        line: raw.line,
+        row: checkedRow.row,
+        resolved: res.resolved,
+        ...(exact !== null ? { exact: true } : {}),
+      };
       const count = g.exact ? 1 : countVariants(g.row.prompt);
       total += count;
       if (total <= limit) found.push(...expandRow(g, specs, ids));
@@ -129,10 +135,14 @@ export async function loadPromptFiles(
 
   if (total > limit && !full()) {
     const file = files.length === 1 ? files[0]! : files.join(', ');
-    add([{
-      file, line: 0, field: 'prompts',
-      message: `would make ${total} prompts after expanding variants, more than the limit of ${opts.maxPrompts}`,
-    }]);
+    add([
+      {
+        file,
+        line: 0,
+        field: 'prompts',
+        message: `would make ${total} prompts after expanding variants, more than the limit of ${opts.maxPrompts}`,
+      },
+    ]);
     return finish([], problems, lines);
   }
   return finish(problems.length > 0 ? [] : specs, problems, lines);
@@ -141,7 +151,12 @@ export async function loadPromptFiles(
 function finish(specs: PromptSpec[], problems: PromptProblem[], lines: number): LoadResult {
   const last = problems[MAX_PROBLEMS - 1];
   if (last !== undefined) {
-    problems.push({ file: last.file, line: 0, field: 'problems', message: `stopped looking after ${MAX_PROBLEMS} problems; fix these first` });
+    problems.push({
+      file: last.file,
+      line: 0,
+      field: 'problems',
+      message: `stopped looking after ${MAX_PROBLEMS} problems; fix these first`,
+    });
   }
   return { specs, problems, lines };
 }
@@ -169,12 +184,24 @@ function expandRow(g: GoodRow, specs: PromptSpec[], ids: Map<string, string>): P
     if (id !== undefined) {
       const first = ids.get(id);
       if (first !== undefined) {
-        problems.push({ file, line, field: 'id', message: `duplicate id ${JSON.stringify(id)} (first used at ${first})` });
+        problems.push({
+          file,
+          line,
+          field: 'id',
+          message: `duplicate id ${JSON.stringify(id)} (first used at ${first})`,
+        });
         continue;
       }
       ids.set(id, `${file}:${line}`);
     }
-    specs.push({ source: file, line, ...(id !== undefined ? { id } : {}), prompt, ...resolved, params: { ...resolved.params } });
+    specs.push({
+      source: file,
+      line,
+      ...(id !== undefined ? { id } : {}),
+      prompt,
+      ...resolved,
+      params: { ...resolved.params },
+    });
   }
   // One line of a thousand variants should not print a thousand near-identical problems.
   return problems.slice(0, 3);

@@ -45,11 +45,18 @@ function header(file: string, cells: string[], problems: PromptProblem[]): Array
     seen.add(name);
     return name;
   });
-  if (!seen.has('prompt')) problems.push({ file, line: 1, field: 'prompt', message: 'the header has no prompt column' });
+  if (!seen.has('prompt'))
+    problems.push({ file, line: 1, field: 'prompt', message: 'the header has no prompt column' });
   return columns;
 }
 
-function toRow(file: string, line: number, columns: Array<string | null>, cells: string[], problems: PromptProblem[]): RawRow {
+function toRow(
+  file: string,
+  line: number,
+  columns: Array<string | null>,
+  cells: string[],
+  problems: PromptProblem[],
+): RawRow {
   const fields: Record<string, unknown> = {};
   columns.forEach((key, i) => {
     const value = (cells[i] ?? '').trim();
@@ -108,7 +115,9 @@ export function parseCsv(file: string, text: string): ParseResult {
     if (rec.record.every((c) => c.trim() === '')) continue;
     if (rec.record.length !== columns.length) {
       problems.push({
-        file, line, field: 'csv',
+        file,
+        line,
+        field: 'csv',
         message: `record has ${rec.record.length} fields but the header has ${columns.length}`,
       });
       continue;

@@ -22,7 +22,12 @@ export function parseJsonl(file: string, text: string): ParseResult {
     try {
       value = JSON.parse(raw);
     } catch (err) {
-      problems.push({ file, line, field: 'json', message: `invalid JSON: ${err instanceof Error ? err.message : String(err)}` });
+      problems.push({
+        file,
+        line,
+        field: 'json',
+        message: `invalid JSON: ${err instanceof Error ? err.message : String(err)}`,
+      });
       return;
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {

@@ -55,7 +55,11 @@ export function decodePromptBytes(file: string, bytes: Uint8Array): ReadResult {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
     const line = firstBadUtf8Line(bytes);
-    return fileProblem(file, `not valid UTF-8${line > 0 ? ` (first bad byte on line ${line})` : ''}; save the file as UTF-8`, line);
+    return fileProblem(
+      file,
+      `not valid UTF-8${line > 0 ? ` (first bad byte on line ${line})` : ''}; save the file as UTF-8`,
+      line,
+    );
   }
   text = text.replace(/\r\n/g, '\n');
   const hasContent = text.split('\n').some((l) => {
@@ -63,7 +67,10 @@ export function decodePromptBytes(file: string, bytes: Uint8Array): ReadResult {
     return t !== '' && !t.startsWith('#');
   });
   if (!hasContent) {
-    return fileProblem(file, text.trim() === '' ? 'file is empty' : 'file has no prompts (only blank and comment lines)');
+    return fileProblem(
+      file,
+      text.trim() === '' ? 'file is empty' : 'file has no prompts (only blank and comment lines)',
+    );
   }
   return { ok: true, text };
 }
@@ -75,12 +82,14 @@ export async function readPromptFile(file: string, maxBytes: number = DEFAULT_MA
     // stat first so an oversized file is refused without reading it into memory.
     const st = await stat(file);
     if (st.isDirectory()) return fileProblem(file, 'is a directory, not a file');
-    if (st.size > maxBytes) return fileProblem(file, `file is too large (${size(st.size)}; the limit is ${size(maxBytes)})`);
+    if (st.size > maxBytes)
+      return fileProblem(file, `file is too large (${size(st.size)}; the limit is ${size(maxBytes)})`);
     bytes = await readFile(file);
   } catch (err) {
     return fileProblem(file, fsMessage(err));
   }
   // A file can grow between stat and read, and special files report size 0.
-  if (bytes.length > maxBytes) return fileProblem(file, `file is too large (${size(bytes.length)}; the limit is ${size(maxBytes)})`);
+  if (bytes.length > maxBytes)
+    return fileProblem(file, `file is too large (${size(bytes.length)}; the limit is ${size(maxBytes)})`);
   return decodePromptBytes(file, bytes);
 }

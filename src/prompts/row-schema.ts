@@ -4,8 +4,19 @@ import { ASPECT_RATIOS, MODEL_IDS, OUTPUT_FORMATS, STYLE_PRESETS } from '../mode
 
 /** The columns a prompt line may set, in every format. */
 export const ROW_KEYS = [
-  'prompt', 'id', 'negative_prompt', 'model', 'seed', 'samples', 'aspect_ratio', 'width', 'height', 'steps',
-  'cfg_scale', 'style_preset', 'output_format',
+  'prompt',
+  'id',
+  'negative_prompt',
+  'model',
+  'seed',
+  'samples',
+  'aspect_ratio',
+  'width',
+  'height',
+  'steps',
+  'cfg_scale',
+  'style_preset',
+  'output_format',
 ] as const;
 export type RowKey = (typeof ROW_KEYS)[number];
 
@@ -41,7 +52,8 @@ function shown(input: unknown): string {
 /** A message that also says what was given, so the user can find the value in the line. */
 function msg(text: string) {
   return {
-    error: (iss: { input?: unknown }) => (iss.input === undefined ? 'is required' : `${text} (got ${shown(iss.input)})`),
+    error: (iss: { input?: unknown }) =>
+      iss.input === undefined ? 'is required' : `${text} (got ${shown(iss.input)})`,
   };
 }
 
@@ -85,8 +97,18 @@ export const rowSchema = z
     output_format: oneOf(OUTPUT_FORMATS),
   })
   .partial({
-    id: true, negative_prompt: true, model: true, seed: true, samples: true, aspect_ratio: true, width: true,
-    height: true, steps: true, cfg_scale: true, style_preset: true, output_format: true,
+    id: true,
+    negative_prompt: true,
+    model: true,
+    seed: true,
+    samples: true,
+    aspect_ratio: true,
+    width: true,
+    height: true,
+    steps: true,
+    cfg_scale: true,
+    style_preset: true,
+    output_format: true,
   })
   .strict();
 

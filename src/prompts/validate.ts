@@ -18,7 +18,15 @@ export const DEFAULT_FLAGS: Readonly<Record<keyof GenerationDefaults, string>> =
   seed: '--seed',
 };
 
-const PARAM_NAMES: readonly ParamName[] = ['aspect_ratio', 'width', 'height', 'steps', 'cfg_scale', 'style_preset', 'output_format'];
+const PARAM_NAMES: readonly ParamName[] = [
+  'aspect_ratio',
+  'width',
+  'height',
+  'steps',
+  'cfg_scale',
+  'style_preset',
+  'output_format',
+];
 
 /** A row's model, params, negative prompt, seed and samples, with defaults applied. */
 export interface ResolvedRow {
@@ -57,7 +65,8 @@ export function resolveRow(
     if (value === undefined) continue;
     if (p === 'output_format' && v1) {
       // v1 engines always return PNG, so asking for png is harmless; anything else would be ignored.
-      if (value !== 'png') fail(p, `not accepted by model ${model} (v1 engines return PNG only; use png or leave it unset)`);
+      if (value !== 'png')
+        fail(p, `not accepted by model ${model} (v1 engines return PNG only; use png or leave it unset)`);
       continue;
     }
     if (!info.params.has(p)) {
@@ -73,7 +82,8 @@ export function resolveRow(
   }
   if (given.cfg_scale !== undefined && info.cfgRange) {
     const [lo, hi] = info.cfgRange;
-    if (given.cfg_scale < lo || given.cfg_scale > hi) fail('cfg_scale', `must be between ${lo} and ${hi} for model ${model} (got ${given.cfg_scale})`);
+    if (given.cfg_scale < lo || given.cfg_scale > hi)
+      fail('cfg_scale', `must be between ${lo} and ${hi} for model ${model} (got ${given.cfg_scale})`);
   }
   if (v1 && (given.width !== undefined || given.height !== undefined)) checkV1Size(model, params, given, fail);
 
@@ -89,7 +99,10 @@ export function resolveRow(
       fail('seed', `must be at most ${info.seedMax} for model ${model} (got ${seed})`);
     } else if (seed + samples - 1 > info.seedMax) {
       // Samples use seeds seed, seed+1, …; the last must still be a valid seed.
-      fail('seed', `with samples ${samples} would use seeds up to ${seed + samples - 1}; the maximum for model ${model} is ${info.seedMax}`);
+      fail(
+        'seed',
+        `with samples ${samples} would use seeds up to ${seed + samples - 1}; the maximum for model ${model} is ${info.seedMax}`,
+      );
     }
   }
 
@@ -111,7 +124,10 @@ function checkV1Size(
   const width = params.width ?? 1024;
   const height = params.height ?? 1024;
   let sidesOk = true;
-  for (const [k, v] of [['width', given.width], ['height', given.height]] as const) {
+  for (const [k, v] of [
+    ['width', given.width],
+    ['height', given.height],
+  ] as const) {
     if (v === undefined) continue;
     if (v % 64 !== 0) {
       fail(k, `must be a multiple of 64 for model ${model} (got ${v})`);
@@ -121,9 +137,16 @@ function checkV1Size(
       sidesOk = false;
     }
   }
-  if (sidesOk && model === 'stable-diffusion-xl-1024-v1-0' && !SDXL_SIZES.some(([w, h]) => w === width && h === height)) {
+  if (
+    sidesOk &&
+    model === 'stable-diffusion-xl-1024-v1-0' &&
+    !SDXL_SIZES.some(([w, h]) => w === width && h === height)
+  ) {
     const sizes = SDXL_SIZES.map(([w, h]) => `${w}x${h}`).join(', ');
-    fail(given.width !== undefined ? 'width' : 'height', `${width}x${height} is not a size ${model} accepts; use one of ${sizes}`);
+    fail(
+      given.width !== undefined ? 'width' : 'height',
+      `${width}x${height} is not a size ${model} accepts; use one of ${sizes}`,
+    );
   }
 }
 

@@ -73,7 +73,6 @@ if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end
 return 1
 `;
 
-
 /** Ids per script call: bounds the time one call blocks Redis and the size of its argument list. */
 const CHUNK = 2000;
 

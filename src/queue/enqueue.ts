@@ -58,7 +58,9 @@ export interface EnqueueSummary {
 }
 
 export function defaultBatchName(file: string): string {
-  const base = basename(file, extname(file)).replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+  const base = basename(file, extname(file))
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '');
   return base.slice(0, 64) || 'batch';
 }
 
@@ -67,17 +69,31 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
   if (opts.files.length === 0) throw new UsageError('give at least one prompt file');
   const batch = opts.batch ?? defaultBatchName(opts.files[0]!);
   if (!BATCH_NAME.test(batch)) {
-    throw new UsageError(`--batch: "${batch}" is not a valid batch name (1–64 letters, digits, . _ -, starting with a letter or digit)`);
+    throw new UsageError(
+      `--batch: "${batch}" is not a valid batch name (1–64 letters, digits, . _ -, starting with a letter or digit)`,
+    );
   }
   const { specs } = await loadPromptFilesOrThrow(opts.files, opts.defaults, { maxPrompts: opts.maxJobs });
   const ident = identifyJobs(specs, batch);
   if (ident.ids.length > opts.maxJobs) {
-    throw new UsageError(`the batch would make ${ident.ids.length} jobs, more than --max-jobs ${opts.maxJobs}; raise --max-jobs or split the file`);
+    throw new UsageError(
+      `the batch would make ${ident.ids.length} jobs, more than --max-jobs ${opts.maxJobs}; raise --max-jobs or split the file`,
+    );
   }
   const summary: EnqueueSummary = {
-    batch, queue: null, files: opts.files, prompts: specs.length, jobs: ident.ids.length,
-    collapsed: ident.collapsed, added: 0, present: 0, estimatedCredits: creditsOf(ident), balance: null,
-    maxCredits: opts.maxCredits ?? null, warnings: [], dryRun: opts.dryRun,
+    batch,
+    queue: null,
+    files: opts.files,
+    prompts: specs.length,
+    jobs: ident.ids.length,
+    collapsed: ident.collapsed,
+    added: 0,
+    present: 0,
+    estimatedCredits: creditsOf(ident),
+    balance: null,
+    maxCredits: opts.maxCredits ?? null,
+    warnings: [],
+    dryRun: opts.dryRun,
   };
   if (opts.dryRun || !deps.connect) {
     budgetWarning(summary);
@@ -110,17 +126,25 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
   const firstIndex = (await r.state.counts(batch)).total + 1;
   let storing: Promise<void> | null = null;
   for (let i = 0; i < fresh.length; i += CHUNK) {
-    const chunk = fresh.slice(i, i + CHUNK).map((n, k) => buildJob(specs, ident, n, { batch, api: deps.api, index: firstIndex + i + k }));
+    const chunk = fresh
+      .slice(i, i + CHUNK)
+      .map((n, k) => buildJob(specs, ident, n, { batch, api: deps.api, index: firstIndex + i + k }));
     await storing;
     storing = (async () => {
       // Registered before added, so a worker's final state always finds its job registered.
-      await r.state.addJobs(batch, chunk.map((j) => j.id));
+      await r.state.addJobs(
+        batch,
+        chunk.map((j) => j.id),
+      );
       await addJobs(r.queue, chunk);
     })();
   }
   await storing;
   summary.added = fresh.length;
-  deps.logger.info({ batch, added: summary.added, present: summary.present, credits: summary.estimatedCredits }, 'enqueued');
+  deps.logger.info(
+    { batch, added: summary.added, present: summary.present, credits: summary.estimatedCredits },
+    'enqueued',
+  );
   return summary;
 }
 
@@ -129,7 +153,9 @@ const CHUNK = 1000;
 
 function budgetWarning(s: EnqueueSummary): void {
   if (s.maxCredits !== null && s.estimatedCredits > s.maxCredits) {
-    s.warnings.push(`the estimate (${s.estimatedCredits} credits) exceeds --max-credits ${s.maxCredits}: jobs past the budget will fail unsent`);
+    s.warnings.push(
+      `the estimate (${s.estimatedCredits} credits) exceeds --max-credits ${s.maxCredits}: jobs past the budget will fail unsent`,
+    );
   }
 }
 
@@ -138,7 +164,10 @@ async function checkBalance(getBalance: () => Promise<number>): Promise<number> 
     return await getBalance();
   } catch (err) {
     if (err instanceof ApiError && (err.errorClass === 'auth' || err.errorClass === 'payment')) {
-      throw new StoppedError(err.errorClass, `the API refused the key while checking the balance (${err.status}): ${err.message}`);
+      throw new StoppedError(
+        err.errorClass,
+        `the API refused the key while checking the balance (${err.status}): ${err.message}`,
+      );
     }
     if (err instanceof ApiError && err.status === null) {
       throw new EnvironmentError(`the API host is unreachable: ${err.message}`, { cause: err });

@@ -36,7 +36,15 @@ function canonicalParams(params: object): Array<[string, unknown]> {
  * image while a new batch gets new ones. Never 0: the API reads 0 as "random".
  */
 export function deriveSeed(batch: string, spec: PromptSpec, sample: number): number {
-  const h = sha256(['seed', batch, spec.model, spec.prompt, spec.negative_prompt, canonicalParams(spec.params), sample]);
+  const h = sha256([
+    'seed',
+    batch,
+    spec.model,
+    spec.prompt,
+    spec.negative_prompt,
+    canonicalParams(spec.params),
+    sample,
+  ]);
   const max = MODELS[spec.model].seedMax;
   return (Number.parseInt(h.slice(0, 12), 16) % max) + 1;
 }
@@ -99,13 +107,23 @@ export function identifyJobs(specs: PromptSpec[], batch: string): JobIdentities 
     }
   });
   return {
-    ids, id8s, spec: Uint32Array.from(specOf), sample: Uint32Array.from(sampleOf), seed: Float64Array.from(seedOf),
-    microCredits: Float64Array.from(microOf), collapsed,
+    ids,
+    id8s,
+    spec: Uint32Array.from(specOf),
+    sample: Uint32Array.from(sampleOf),
+    seed: Float64Array.from(seedOf),
+    microCredits: Float64Array.from(microOf),
+    collapsed,
   };
 }
 
 /** The payload of job `n` of `ident`, numbered `index` in its batch (the file name starts with it). */
-export function buildJob(specs: PromptSpec[], ident: JobIdentities, n: number, opts: { batch: string; api: string; index: number }): PlannedJob {
+export function buildJob(
+  specs: PromptSpec[],
+  ident: JobIdentities,
+  n: number,
+  opts: { batch: string; api: string; index: number },
+): PlannedJob {
   const spec = specs[ident.spec[n]!]!;
   const id8 = ident.id8s[n]!;
   const data: JobData = {

@@ -44,7 +44,11 @@ export async function existingJobIds(redis: Redis, prefix: string, queue: string
   const CHUNK = 1000;
   for (let i = 0; i < ids.length; i += CHUNK) {
     const chunk = ids.slice(i, i + CHUNK);
-    const found = (await redis.eval(EXISTING_LUA, chunk.length, ...chunk.map((id) => `${prefix}:${queue}:${id}`))) as number[];
+    const found = (await redis.eval(
+      EXISTING_LUA,
+      chunk.length,
+      ...chunk.map((id) => `${prefix}:${queue}:${id}`),
+    )) as number[];
     for (const pos of found) present.add(chunk[pos - 1]!);
   }
   return present;

@@ -38,7 +38,10 @@ export async function connectRedis(url: string, opts: { timeoutMs?: number } = {
   const redis = createRedis(url, { connectTimeout: opts.timeoutMs ?? 3000 });
   redis.on('error', () => {}); // surfaced through the ping below, and logged by owners
   try {
-    await withTimeout(redis.connect().then(() => redis.ping()), opts.timeoutMs ?? 3000);
+    await withTimeout(
+      redis.connect().then(() => redis.ping()),
+      opts.timeoutMs ?? 3000,
+    );
     return redis;
   } catch (err) {
     redis.disconnect();
@@ -83,7 +86,10 @@ export async function checkRedisSettings(redis: Redis, logger: Logger): Promise<
     }
     const res = (await redis.config('GET', 'maxmemory-policy')) as string[];
     if (res[1] && res[1] !== 'noeviction') {
-      logger.warn({ policy: res[1] }, 'Redis maxmemory-policy is not noeviction: jobs may be evicted under memory pressure');
+      logger.warn(
+        { policy: res[1] },
+        'Redis maxmemory-policy is not noeviction: jobs may be evicted under memory pressure',
+      );
     }
   } catch {
     // CONFIG/INFO may be disabled on managed Redis.
@@ -128,10 +134,29 @@ export async function freePort(): Promise<number> {
  * snapshots, plus `args`) and resolves once it answers. Rejects with the spawn error (ENOENT when
  * there is no redis-server on PATH) or when it does not answer within `timeoutMs`.
  */
-export async function spawnRedisServer(opts: { port: number; dir: string; args?: string[]; bin?: string; timeoutMs?: number }): Promise<RedisServerProcess> {
+export async function spawnRedisServer(opts: {
+  port: number;
+  dir: string;
+  args?: string[];
+  bin?: string;
+  timeoutMs?: number;
+}): Promise<RedisServerProcess> {
   const args = [
-    '--port', String(opts.port), '--bind', '127.0.0.1', '--dir', opts.dir, '--save', '', '--daemonize', 'no',
-    '--maxmemory-policy', 'noeviction', '--logfile', join(opts.dir, 'redis.log'), ...(opts.args ?? []),
+    '--port',
+    String(opts.port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    opts.dir,
+    '--save',
+    '',
+    '--daemonize',
+    'no',
+    '--maxmemory-policy',
+    'noeviction',
+    '--logfile',
+    join(opts.dir, 'redis.log'),
+    ...(opts.args ?? []),
   ];
   const child: ChildProcess = spawn(opts.bin ?? 'redis-server', args, { stdio: 'ignore' });
   await new Promise<void>((resolve, reject) => {
@@ -168,7 +193,12 @@ export async function startPrivateRedis(dir: string, logger: Logger, bin = 'redi
   await mkdir(dir, { recursive: true });
   let server: RedisServerProcess;
   try {
-    server = await spawnRedisServer({ port: await freePort(), dir, bin, args: ['--appendonly', 'yes', '--appendfsync', 'everysec'] });
+    server = await spawnRedisServer({
+      port: await freePort(),
+      dir,
+      bin,
+      args: ['--appendonly', 'yes', '--appendfsync', 'everysec'],
+    });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new EnvironmentError(

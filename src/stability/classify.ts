@@ -76,8 +76,10 @@ export function classifyHttpError(status: number, headers: HeaderMap, body: stri
   if (status >= 500) return new ApiError({ ...base, errorClass: 'transient', message });
   if (status === 401) return new ApiError({ ...base, errorClass: 'auth', message });
   if (status === 402) return new ApiError({ ...base, errorClass: 'payment', message });
-  if (status === 403 && b.name === 'content_moderation') return new ApiError({ ...base, errorClass: 'moderated', message });
-  if (status === 400 && b.name === 'invalid_prompts') return new ApiError({ ...base, errorClass: 'moderated', message });
+  if (status === 403 && b.name === 'content_moderation')
+    return new ApiError({ ...base, errorClass: 'moderated', message });
+  if (status === 400 && b.name === 'invalid_prompts')
+    return new ApiError({ ...base, errorClass: 'moderated', message });
   // 408: the server gave up waiting for our request, so it never ran.
   if (status === 408) return new ApiError({ ...base, errorClass: 'transient', message });
   if (status >= 400) return new ApiError({ ...base, errorClass: 'invalid_request', message });
@@ -96,7 +98,15 @@ export function malformedResponse(detail: string, status = 200): ApiError {
 }
 
 /** Failures before the request left this machine: it cannot have been billed. */
-const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
 
 /** The first error code found on the error, its causes, or an AggregateError's members. */
 export function errorCode(err: unknown, depth = 0): string | undefined {
@@ -120,28 +130,44 @@ export function classifyTransportError(err: unknown, abortedBy?: 'timeout' | 'ca
   const code = errorCode(err);
   if (abortedBy === 'caller') {
     return new ApiError({
-      errorClass: 'timeout', status: null, apiName: 'aborted', maybeBilled: true, cause: err,
+      errorClass: 'timeout',
+      status: null,
+      apiName: 'aborted',
+      maybeBilled: true,
+      cause: err,
       message: 'Stability API request aborted by the caller (shutdown); it may have been billed',
     });
   }
   if (abortedBy === 'timeout' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     const after = timeoutMs === undefined ? '' : ` after ${timeoutMs} ms`;
     return new ApiError({
-      errorClass: 'timeout', status: null, apiName: 'request_timeout', maybeBilled: true, cause: err,
+      errorClass: 'timeout',
+      status: null,
+      apiName: 'request_timeout',
+      maybeBilled: true,
+      cause: err,
       message: `Stability API request timed out${after} (${code ?? 'timer'}); it may have been billed`,
     });
   }
   const detail = truncate(err instanceof Error ? err.message : String(err), 200);
   if (code !== undefined && NOT_SENT.has(code)) {
     return new ApiError({
-      errorClass: 'transient', status: null, apiName: code, maybeBilled: false, cause: err,
+      errorClass: 'transient',
+      status: null,
+      apiName: code,
+      maybeBilled: false,
+      cause: err,
       message: `Stability API unreachable (${code}): ${detail}`,
     });
   }
   // Reset or closed after connecting (ECONNRESET, UND_ERR_SOCKET, EPIPE, parser errors, unknown):
   // the API may have received and billed the request, so it counts as a timeout.
   return new ApiError({
-    errorClass: 'timeout', status: null, apiName: code ?? 'network_error', maybeBilled: true, cause: err,
+    errorClass: 'timeout',
+    status: null,
+    apiName: code ?? 'network_error',
+    maybeBilled: true,
+    cause: err,
     message: `Stability API connection lost (${code ?? 'unknown'}): ${detail}; it may have been billed`,
   });
 }

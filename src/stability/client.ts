@@ -76,7 +76,11 @@ export function createStabilityClient(opts: StabilityClientOptions): StabilityCl
   async function call(spec: CallSpec, callerSignal?: AbortSignal): Promise<RawResponse> {
     if (callerSignal?.aborted) {
       throw new ApiError({
-        errorClass: 'timeout', status: null, apiName: 'aborted', maybeBilled: false, cause: callerSignal.reason,
+        errorClass: 'timeout',
+        status: null,
+        apiName: 'aborted',
+        maybeBilled: false,
+        cause: callerSignal.reason,
         message: 'Stability API request aborted by the caller before it was sent',
       });
     }
@@ -148,17 +152,28 @@ export function createStabilityClient(opts: StabilityClientOptions): StabilityCl
   }
 
   async function getBalance(signal?: AbortSignal): Promise<number> {
-    const res = await callOk({ method: 'GET', path: '/v1/user/balance', headers: { accept: 'application/json' } }, signal);
+    const res = await callOk(
+      { method: 'GET', path: '/v1/user/balance', headers: { accept: 'application/json' } },
+      signal,
+    );
     const json = parseJsonBody(res) as { credits?: unknown } | null;
-    if (typeof json?.credits !== 'number' || !Number.isFinite(json.credits)) throw malformedResponse('balance without a numeric credits field');
+    if (typeof json?.credits !== 'number' || !Number.isFinite(json.credits))
+      throw malformedResponse('balance without a numeric credits field');
     return json.credits;
   }
 
   async function listEngines(signal?: AbortSignal): Promise<string[]> {
-    const res = await callOk({ method: 'GET', path: '/v1/engines/list', headers: { accept: 'application/json' } }, signal);
+    const res = await callOk(
+      { method: 'GET', path: '/v1/engines/list', headers: { accept: 'application/json' } },
+      signal,
+    );
     const json = parseJsonBody(res);
     if (!Array.isArray(json)) throw malformedResponse('engine list is not an array');
-    return json.flatMap((e: unknown) => (typeof e === 'object' && e !== null && typeof (e as { id?: unknown }).id === 'string' ? [(e as { id: string }).id] : []));
+    return json.flatMap((e: unknown) =>
+      typeof e === 'object' && e !== null && typeof (e as { id?: unknown }).id === 'string'
+        ? [(e as { id: string }).id]
+        : [],
+    );
   }
 
   const guard =

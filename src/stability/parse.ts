@@ -7,7 +7,11 @@ import type { FinishReason, GenerateResult, HeaderMap, ImageMime } from './types
 export function sniffMime(buf: Uint8Array): ImageMime | undefined {
   if (buf.length >= 8 && buf[0] === 0x89 && buf[1] === 0x50 && buf[2] === 0x4e && buf[3] === 0x47) return 'image/png';
   if (buf.length >= 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) return 'image/jpeg';
-  if (buf.length >= 12 && Buffer.from(buf.subarray(0, 4)).toString('latin1') === 'RIFF' && Buffer.from(buf.subarray(8, 12)).toString('latin1') === 'WEBP') {
+  if (
+    buf.length >= 12 &&
+    Buffer.from(buf.subarray(0, 4)).toString('latin1') === 'RIFF' &&
+    Buffer.from(buf.subarray(8, 12)).toString('latin1') === 'WEBP'
+  ) {
     return 'image/webp';
   }
   return undefined;
@@ -39,7 +43,9 @@ function finishReason(value: unknown, ctx: string): FinishReason {
   if (value === 'CONTENT_FILTERED') return 'CONTENT_FILTERED';
   if (value === 'ERROR') {
     throw new ApiError({
-      errorClass: 'transient', status: 200, apiName: 'finish_reason_error',
+      errorClass: 'transient',
+      status: 200,
+      apiName: 'finish_reason_error',
       message: `Stability API HTTP 200: generation finished with ERROR (${ctx})`,
     });
   }
@@ -73,7 +79,10 @@ export function parseV2Success(headers: HeaderMap, body: Buffer, requestedSeed: 
   }
   const img = checkedImage(body, 'image body');
   const reason = finishReason(header(headers, 'finish-reason'), 'finish-reason header');
-  return withRequestId({ ...img, seed: toSeed(header(headers, 'seed'), requestedSeed), finishReason: reason }, requestId);
+  return withRequestId(
+    { ...img, seed: toSeed(header(headers, 'seed'), requestedSeed), finishReason: reason },
+    requestId,
+  );
 }
 
 /** v1 200: `{artifacts:[{base64, seed, finishReason}]}`; one sample requested, artifacts[0] used. */
@@ -84,5 +93,8 @@ export function parseV1Success(headers: HeaderMap, body: Buffer, requestedSeed: 
   const a = first as Record<string, unknown>;
   const reason = finishReason(a.finishReason, 'artifacts[0].finishReason');
   const img = checkedImage(decodeBase64(a.base64), 'artifacts[0].base64');
-  return withRequestId({ ...img, seed: toSeed(a.seed, requestedSeed), finishReason: reason }, header(headers, 'x-request-id'));
+  return withRequestId(
+    { ...img, seed: toSeed(a.seed, requestedSeed), finishReason: reason },
+    header(headers, 'x-request-id'),
+  );
 }

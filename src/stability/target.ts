@@ -16,25 +16,41 @@ export interface ApiTarget {
  * The real API with STABILITY_API_KEY, or (--mock) the built-in fake served in-process
  * over real HTTP, so the whole pipeline runs the same way with no key and no money.
  */
-export async function openApiTarget(config: Config, opts: { requestTimeoutMs: number; logger?: Logger }): Promise<ApiTarget> {
+export async function openApiTarget(
+  config: Config,
+  opts: { requestTimeoutMs: number; logger?: Logger },
+): Promise<ApiTarget> {
   if (config.mock) {
     const mock = await startMockApi({ latencyMs: [100, 400] });
-    const client = createStabilityClient({ baseUrl: mock.url, apiKey: 'mock', requestTimeoutMs: opts.requestTimeoutMs, accept: config.api.accept });
+    const client = createStabilityClient({
+      baseUrl: mock.url,
+      apiKey: 'mock',
+      requestTimeoutMs: opts.requestTimeoutMs,
+      accept: config.api.accept,
+    });
     let closed = false;
     const close = async () => {
       if (closed) return;
       closed = true;
       await client.close().catch(() => {});
-      opts.logger?.info({ requests: mock.stats.total, billedCredits: mock.stats.billedCredits }, `mock API served ${mock.stats.total} requests`);
+      opts.logger?.info(
+        { requests: mock.stats.total, billedCredits: mock.stats.billedCredits },
+        `mock API served ${mock.stats.total} requests`,
+      );
       await mock.close();
     };
     return { client, apiKey: 'mock', mock, close };
   }
   if (!config.api.key) {
-    throw new EnvironmentError('STABILITY_API_KEY is not set: export your key (platform.stability.ai/account/keys), or add --mock to try the pipeline without one');
+    throw new EnvironmentError(
+      'STABILITY_API_KEY is not set: export your key (platform.stability.ai/account/keys), or add --mock to try the pipeline without one',
+    );
   }
   const client = createStabilityClient({
-    baseUrl: config.api.host, apiKey: config.api.key, requestTimeoutMs: opts.requestTimeoutMs, accept: config.api.accept,
+    baseUrl: config.api.host,
+    apiKey: config.api.key,
+    requestTimeoutMs: opts.requestTimeoutMs,
+    accept: config.api.accept,
   });
   return { client, apiKey: config.api.key, mock: null, close: () => client.close() };
 }

@@ -16,11 +16,24 @@ export interface CliResult {
 /** Env for a child nightshift: its own prefix and queue, never the developer's key or host. */
 export function cliEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of ['STABILITY_API_KEY', 'STABILITY_API_HOST', 'API_HOST', 'NIGHTSHIFT_QUEUE', 'NIGHTSHIFT_OUT', 'REDIS_URL', 'NIGHTSHIFT_PREFIX']) delete env[k];
+  for (const k of [
+    'STABILITY_API_KEY',
+    'STABILITY_API_HOST',
+    'API_HOST',
+    'NIGHTSHIFT_QUEUE',
+    'NIGHTSHIFT_OUT',
+    'REDIS_URL',
+    'NIGHTSHIFT_PREFIX',
+  ])
+    delete env[k];
   return { ...env, NIGHTSHIFT_PROGRESS_INTERVAL: '1000', ...extra };
 }
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv, cwd = ROOT): ChildProcess & { result: Promise<CliResult> } {
+export function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd = ROOT,
+): ChildProcess & { result: Promise<CliResult> } {
   const child = spawn(process.execPath, [BIN, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

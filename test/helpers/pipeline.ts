@@ -17,24 +17,44 @@ export const silent = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 /** Fast settings for tests: short locks, no real backoff waits, a rate limit out of the way. */
 export const FAST: WorkerFlags = {
-  concurrency: '16', rate: '1000/1', lockout: '0.3', requestTimeout: '5', timeoutRetries: '1',
-  lockDuration: '2', stalledInterval: '1', backoff: '0.01', grace: '5', probeInterval: '0.2', rateMargin: '0',
+  concurrency: '16',
+  rate: '1000/1',
+  lockout: '0.3',
+  requestTimeout: '5',
+  timeoutRetries: '1',
+  lockDuration: '2',
+  stalledInterval: '1',
+  backoff: '0.01',
+  grace: '5',
+  probeInterval: '0.2',
+  rateMargin: '0',
 };
 
 export interface Pipeline {
   ctx: QueueContext;
   config: ReturnType<typeof loadConfig>;
-  enqueue(lines: string[], opts?: { defaults?: GenerationDefaults; batch?: string; maxCredits?: number; ext?: string }): Promise<EnqueueSummary>;
+  enqueue(
+    lines: string[],
+    opts?: { defaults?: GenerationDefaults; batch?: string; maxCredits?: number; ext?: string },
+  ): Promise<EnqueueSummary>;
   startWorker(flags?: WorkerFlags, apiKey?: string): Promise<WorkerHandle & { client: StabilityClient }>;
   close(): Promise<void>;
 }
 
 /** A real queue on the real Redis (own prefix), real workers in this process, the fake API over HTTP. */
-export async function pipeline(opts: { prefix: string; out: string; apiUrl: string; queue?: string }): Promise<Pipeline> {
-  const config = loadConfig({ redis: redisUrl(), queue: opts.queue ?? 'q', out: opts.out, prefix: opts.prefix }, {
-    STABILITY_API_HOST: opts.apiUrl,
-    STABILITY_API_KEY: 'sk-test',
-  });
+export async function pipeline(opts: {
+  prefix: string;
+  out: string;
+  apiUrl: string;
+  queue?: string;
+}): Promise<Pipeline> {
+  const config = loadConfig(
+    { redis: redisUrl(), queue: opts.queue ?? 'q', out: opts.out, prefix: opts.prefix },
+    {
+      STABILITY_API_HOST: opts.apiUrl,
+      STABILITY_API_KEY: 'sk-test',
+    },
+  );
   const ctx = await openQueueContext(config, redisUrl());
   const workers: Array<WorkerHandle & { client: StabilityClient }> = [];
   let fileNo = 0;
@@ -46,10 +66,26 @@ export async function pipeline(opts: { prefix: string; out: string; apiUrl: stri
       await writeFile(file, `${lines.join('\n')}\n`);
       return enqueuePromptFiles(
         {
-          files: [file], defaults: o.defaults ?? {}, maxJobs: 10000, dryRun: false, force: false, batch: o.batch ?? 'b',
+          files: [file],
+          defaults: o.defaults ?? {},
+          maxJobs: 10000,
+          dryRun: false,
+          force: false,
+          batch: o.batch ?? 'b',
           ...(o.maxCredits !== undefined ? { maxCredits: o.maxCredits } : {}),
         },
-        { logger: silent, api: config.api.identity, connect: async () => ({ redis: ctx.redis, queue: ctx.queue, prefix: config.prefix, queueName: config.queue, state: ctx.state, ledger: ctx.ledger }) },
+        {
+          logger: silent,
+          api: config.api.identity,
+          connect: async () => ({
+            redis: ctx.redis,
+            queue: ctx.queue,
+            prefix: config.prefix,
+            queueName: config.queue,
+            state: ctx.state,
+            ledger: ctx.ledger,
+          }),
+        },
       );
     },
     async startWorker(flags = {}, apiKey = 'sk-test') {
@@ -61,7 +97,12 @@ export async function pipeline(opts: { prefix: string; out: string; apiUrl: stri
       return w;
     },
     async close() {
-      await Promise.all(workers.map(async (w) => { await w.stop(0); await w.client.close().catch(() => {}); }));
+      await Promise.all(
+        workers.map(async (w) => {
+          await w.stop(0);
+          await w.client.close().catch(() => {});
+        }),
+      );
       await ctx.close();
     },
   };
@@ -116,9 +157,17 @@ export function usePipeline(mockOptions: MockApiOptions = { latencyMs: [1, 10] }
   };
   return {
     redis,
-    get prefix() { return get().prefix; },
-    get tmp() { return get().tmp; },
-    get mock() { return get().mock; },
-    get p() { return get().p; },
+    get prefix() {
+      return get().prefix;
+    },
+    get tmp() {
+      return get().tmp;
+    },
+    get mock() {
+      return get().mock;
+    },
+    get p() {
+      return get().p;
+    },
   };
 }

@@ -20,8 +20,14 @@ export function useRedisPair(): { readonly a: Redis; readonly b: Redis; readonly
     return cur;
   };
   return {
-    get a() { return get().a; },
-    get b() { return get().b; },
-    get prefix() { return get().prefix; },
+    get a() {
+      return get().a;
+    },
+    get b() {
+      return get().b;
+    },
+    get prefix() {
+      return get().prefix;
+    },
   };
 }

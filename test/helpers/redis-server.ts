@@ -17,7 +17,9 @@ export interface TestRedisServer {
 }
 
 /** `extraArgs` go to redis-server as they are, e.g. `['--appendonly', 'yes']`. */
-export async function startRedisServer(extraArgs: string[] = ['--appendonly', 'yes', '--appendfsync', 'always']): Promise<TestRedisServer> {
+export async function startRedisServer(
+  extraArgs: string[] = ['--appendonly', 'yes', '--appendfsync', 'always'],
+): Promise<TestRedisServer> {
   const dir = await mkdtemp(join(tmpdir(), 'nightshift-redis-'));
   const port = await freePort();
   let server: RedisServerProcess | null = null;
@@ -31,7 +33,11 @@ export async function startRedisServer(extraArgs: string[] = ['--appendonly', 'y
   };
   await start();
   return {
-    url: `redis://127.0.0.1:${port}`, port, dir, stop, start,
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    stop,
+    start,
     async destroy() {
       await stop();
       await rm(dir, { recursive: true, force: true });

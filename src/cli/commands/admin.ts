@@ -9,7 +9,10 @@ import { buildReport } from '../../ops/report.js';
 import { cancelBatch, retryFailed } from '../../ops/cancel-retry.js';
 import { createCircuitBreaker } from '../../billing/breaker.js';
 
-async function withContext<T>(o: Record<string, unknown>, fn: (ctx: Awaited<ReturnType<typeof openQueueContext>>, config: ReturnType<typeof loadConfig>) => Promise<T>): Promise<T> {
+async function withContext<T>(
+  o: Record<string, unknown>,
+  fn: (ctx: Awaited<ReturnType<typeof openQueueContext>>, config: ReturnType<typeof loadConfig>) => Promise<T>,
+): Promise<T> {
   const config = loadConfig(o);
   const ctx = await openQueueContext(config, redisUrlOf(config));
   try {
@@ -31,7 +34,9 @@ export function adminCommands(program: Command): void {
         // The limiter is keyed by a hash of the API key; without a key (or --mock) there is nothing to look up.
         const key = config.mock ? 'mock' : config.api.key;
         const opts = {
-          queue: config.queue, prefix: config.prefix, out: config.out,
+          queue: config.queue,
+          prefix: config.prefix,
+          out: config.out,
           ...(o.batch !== undefined ? { batch: String(o.batch) } : {}),
           ...(key ? { rate: { keyId: apiKeyId(key), ...rate } } : {}),
         };
@@ -52,27 +57,37 @@ export function adminCommands(program: Command): void {
       const config = loadConfig(o);
       const r = await buildReport(config.out, String(o.batch));
       const { records: _records, ...summary } = r;
-      process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` :
-        `${r.jobs} jobs: ${r.succeeded} succeeded, ${r.filtered} filtered, ${r.failed} failed; ${r.credits} credits` +
-        (r.repaired.missing || r.repaired.truncated ? ` (repaired: ${r.repaired.missing} missing, ${r.repaired.truncated} bad lines)` : '') +
-        `\nmanifest: ${r.manifest}\ngallery:  ${r.gallery}\n`);
+      process.stdout.write(
+        o.json
+          ? `${JSON.stringify(summary)}\n`
+          : `${r.jobs} jobs: ${r.succeeded} succeeded, ${r.filtered} filtered, ${r.failed} failed; ${r.credits} credits` +
+              (r.repaired.missing || r.repaired.truncated
+                ? ` (repaired: ${r.repaired.missing} missing, ${r.repaired.truncated} bad lines)`
+                : '') +
+              `\nmanifest: ${r.manifest}\ngallery:  ${r.gallery}\n`,
+      );
     });
 
-  common(program.command('pause').description('stop taking jobs, for every worker on the queue')).action(async (o: Record<string, unknown>) => {
+  common(program.command('pause').description('stop taking jobs, for every worker on the queue')).action(
+    async (o: Record<string, unknown>) => {
+      await withContext(o, async (ctx, config) => {
+        await ctx.control.pause('manual', 'paused with `nightshift pause`');
+        process.stdout.write(`queue ${config.queue} paused; in-flight requests finish\n`);
+      });
+    },
+  );
+
+  common(
+    program
+      .command('resume')
+      .description('start taking jobs again (also after a 401/402, a full disk or the circuit breaker)'),
+  ).action(async (o: Record<string, unknown>) => {
     await withContext(o, async (ctx, config) => {
-      await ctx.control.pause('manual', 'paused with `nightshift pause`');
-      process.stdout.write(`queue ${config.queue} paused; in-flight requests finish\n`);
+      await createCircuitBreaker({ redis: ctx.redis, prefix: config.prefix }).close();
+      await ctx.control.resume();
+      process.stdout.write(`queue ${config.queue} resumed\n`);
     });
   });
-
-  common(program.command('resume').description('start taking jobs again (also after a 401/402, a full disk or the circuit breaker)'))
-    .action(async (o: Record<string, unknown>) => {
-      await withContext(o, async (ctx, config) => {
-        await createCircuitBreaker({ redis: ctx.redis, prefix: config.prefix }).close();
-        await ctx.control.resume();
-        process.stdout.write(`queue ${config.queue} resumed\n`);
-      });
-    });
 
   common(program.command('cancel').description("remove a batch's waiting and delayed jobs (in-flight ones finish)"))
     .requiredOption('--batch <name>', 'the batch')
@@ -92,10 +107,14 @@ export function adminCommands(program: Command): void {
       await withContext(o, async (ctx, config) => {
         if (o.maxCredits !== undefined) {
           const n = Number(o.maxCredits);
-          if (!Number.isFinite(n) || n < 0) throw new UsageError(`--max-credits: "${String(o.maxCredits)}" must be a number ≥ 0`);
+          if (!Number.isFinite(n) || n < 0)
+            throw new UsageError(`--max-credits: "${String(o.maxCredits)}" must be a number ≥ 0`);
           await ctx.ledger.setBudget(String(o.batch), n);
         }
-        const n = await retryFailed(ctx, config, { batch: o.batch as string | undefined, errorClass: o.class as string | undefined });
+        const n = await retryFailed(ctx, config, {
+          batch: o.batch as string | undefined,
+          errorClass: o.class as string | undefined,
+        });
         process.stdout.write(`${n} failed jobs put back\n`);
       });
     });

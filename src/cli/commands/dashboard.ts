@@ -23,7 +23,10 @@ export interface DashboardOptions {
 export async function startDashboard(opts: DashboardOptions): Promise<{ url: string; close(): Promise<void> }> {
   // Loaded here, not at the top: every other command would otherwise pay for express and bull-board.
   const [{ default: express }, { createBullBoard }, { BullMQAdapter }, { ExpressAdapter }] = await Promise.all([
-    import('express'), import('@bull-board/api'), import('@bull-board/api/bullMQAdapter'), import('@bull-board/express'),
+    import('express'),
+    import('@bull-board/api'),
+    import('@bull-board/api/bullMQAdapter'),
+    import('@bull-board/express'),
   ]);
   const adapter = new ExpressAdapter();
   adapter.setBasePath('/');
@@ -43,22 +46,42 @@ export async function startDashboard(opts: DashboardOptions): Promise<{ url: str
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
     url: `http://${host}:${addr.port}/`,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
 export function dashboardCommand(program: Command): void {
-  common(program.command('dashboard').description('serve a bull-board dashboard of the queue (read-only unless --allow-actions)'))
+  common(
+    program
+      .command('dashboard')
+      .description('serve a bull-board dashboard of the queue (read-only unless --allow-actions)'),
+  )
     .option('--port <n>', 'port to listen on', '3000')
-    .option('--host <address>', 'address to bind (it has no login: keep it on loopback unless you put auth in front)', '127.0.0.1')
+    .option(
+      '--host <address>',
+      'address to bind (it has no login: keep it on loopback unless you put auth in front)',
+      '127.0.0.1',
+    )
     .option('--allow-actions', 'let the page retry, remove, promote and clean jobs')
     .action(async (o: Record<string, unknown>) => {
       const port = Number(o.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: "${String(o.port)}" must be a port number`);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new UsageError(`--port: "${String(o.port)}" must be a port number`);
       const config = loadConfig(o);
       const ctx = await openQueueContext(config, redisUrlOf(config));
-      const board = await startDashboard({ queue: ctx.queue, port, host: String(o.host), allowActions: o.allowActions === true });
-      process.stdout.write(`dashboard for queue ${config.queue}: ${board.url}${o.allowActions ? '' : ' (read-only)'}\n`);
+      const board = await startDashboard({
+        queue: ctx.queue,
+        port,
+        host: String(o.host),
+        allowActions: o.allowActions === true,
+      });
+      process.stdout.write(
+        `dashboard for queue ${config.queue}: ${board.url}${o.allowActions ? '' : ' (read-only)'}\n`,
+      );
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

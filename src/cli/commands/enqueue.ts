@@ -14,7 +14,10 @@ export function enqueueCommand(program: Command): void {
   const cmd = program
     .command('enqueue')
     .description('validate prompt files whole, expand them and add their jobs to the queue')
-    .argument('<file...>', 'prompt files (.txt, .jsonl, .csv), or a .png / manifest.jsonl to re-run exactly those images')
+    .argument(
+      '<file...>',
+      'prompt files (.txt, .jsonl, .csv), or a .png / manifest.jsonl to re-run exactly those images',
+    )
     .option('--rate <count/seconds>', 'the shared rate limit the balance check counts against', '150/10');
   generation(common(cmd)).action(async (files: string[], o: Record<string, unknown>) => {
     const config = loadConfig(o);
@@ -33,13 +36,19 @@ export async function runEnqueue(
   redisUrl: string,
 ): Promise<EnqueueSummary> {
   const opts = {
-    files, defaults: generationDefaults(o), maxJobs: maxJobs(o), dryRun: o.dryRun === true, force: o.force === true,
+    files,
+    defaults: generationDefaults(o),
+    maxJobs: maxJobs(o),
+    dryRun: o.dryRun === true,
+    force: o.force === true,
     ...(o.batch !== undefined ? { batch: String(o.batch) } : {}),
     ...(maxCredits(o) !== undefined ? { maxCredits: maxCredits(o)! } : {}),
   };
   if (opts.dryRun) return enqueuePromptFiles(opts, { logger, api: config.api.identity });
   if (!config.mock && !config.api.key) {
-    throw new EnvironmentError('STABILITY_API_KEY is not set: export your key, or add --mock to use the built-in mock API');
+    throw new EnvironmentError(
+      'STABILITY_API_KEY is not set: export your key, or add --mock to use the built-in mock API',
+    );
   }
   let ctx: QueueContext | null = null;
   let target: ApiTarget | null = null;
@@ -50,17 +59,32 @@ export async function runEnqueue(
       api: config.api.identity,
       connect: async () => {
         ctx = await openQueueContext(config, redisUrl);
-        return { redis: ctx.redis, queue: ctx.queue, prefix: config.prefix, queueName: config.queue, state: ctx.state, ledger: ctx.ledger };
+        return {
+          redis: ctx.redis,
+          queue: ctx.queue,
+          prefix: config.prefix,
+          queueName: config.queue,
+          state: ctx.state,
+          ledger: ctx.ledger,
+        };
       },
-      ...(config.mock ? {} : {
-        getBalance: async () => {
-          target = await openApiTarget(config, { requestTimeoutMs: 30_000 });
-          // The balance check is a request like any other: it takes a slot of the shared limit.
-          const limiter = createRateLimiter({ redis: ctx!.redis, prefix: config.prefix, keyId: apiKeyId(target.apiKey), count: rate.count, windowMs: rate.windowMs });
-          await limiter.acquire();
-          return target.client.getBalance();
-        },
-      }),
+      ...(config.mock
+        ? {}
+        : {
+            getBalance: async () => {
+              target = await openApiTarget(config, { requestTimeoutMs: 30_000 });
+              // The balance check is a request like any other: it takes a slot of the shared limit.
+              const limiter = createRateLimiter({
+                redis: ctx!.redis,
+                prefix: config.prefix,
+                keyId: apiKeyId(target.apiKey),
+                count: rate.count,
+                windowMs: rate.windowMs,
+              });
+              await limiter.acquire();
+              return target.client.getBalance();
+            },
+          }),
     });
   } finally {
     await (target as ApiTarget | null)?.close();

@@ -22,8 +22,10 @@ export function mockApiCommand(program: Command): void {
       const logger = createLogger({ level: String(o.logLevel) });
       const opts = parseMockApiOptions(o as Record<string, string | undefined>);
       const mock = await startMockApi({ ...opts, host: String(o.host), port: Number(o.port) });
-      process.stdout.write(`mock Stability API listening on ${mock.url}\n` +
-        `use it with: STABILITY_API_HOST=${mock.url} STABILITY_API_KEY=sk-test nightshift run FILE\n`);
+      process.stdout.write(
+        `mock Stability API listening on ${mock.url}\n` +
+          `use it with: STABILITY_API_HOST=${mock.url} STABILITY_API_KEY=sk-test nightshift run FILE\n`,
+      );
       logger.info({ url: mock.url }, 'mock API started');
       await new Promise<void>((resolve) => {
         const stop = () => resolve();

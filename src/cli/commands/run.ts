@@ -19,7 +19,10 @@ export function runCommand(program: Command): void {
     .command('run')
     .description('enqueue prompt files, work until that batch is finished, write its manifest and gallery')
     .argument('<file...>', 'prompt files (.txt, .jsonl, .csv)');
-  cmd.option('--notify-url <url>', 'POST the batch summary as JSON here when the run ends (failures are logged, never fatal)');
+  cmd.option(
+    '--notify-url <url>',
+    'POST the batch summary as JSON here when the run ends (failures are logged, never fatal)',
+  );
   worker(generation(common(cmd))).action(async (files: string[], o: Record<string, unknown>) => {
     process.exitCode = await run(files, o);
   });
@@ -42,21 +45,37 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     const summary = await runEnqueue(files, { ...o, batch }, config, console, redis.url);
     process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
     const logger = createLogger({
-      level: String(o.logLevel), stream: o.json ? process.stderr : process.stdout,
+      level: String(o.logLevel),
+      stream: o.json ? process.stderr : process.stdout,
       files: [join(batchDir(config.out, batch), 'run.log'), ...(wc.logFile ? [wc.logFile] : [])],
     });
     const target = await openApiTarget(config, { requestTimeoutMs: wc.requestTimeoutMs, logger });
-    const handle = await startWorker({ config, wc, redisUrl: redis.url, logger, client: target.client, apiKey: target.apiKey });
+    const handle = await startWorker({
+      config,
+      wc,
+      redisUrl: redis.url,
+      logger,
+      client: target.client,
+      apiKey: target.apiKey,
+    });
     const ctx = await openQueueContext(config, redis.url);
     let interrupted = false;
     let killed = false;
     const off = onStopSignals(
       logger,
-      () => { interrupted = true; void handle.stop(130); },
-      () => { killed = true; handle.kill(130); },
+      () => {
+        interrupted = true;
+        void handle.stop(130);
+      },
+      () => {
+        killed = true;
+        handle.kill(130);
+      },
     );
     const progress = createProgress({
-      batch, tty: process.stderr.isTTY === true, write: (s) => process.stderr.write(s),
+      batch,
+      tty: process.stderr.isTTY === true,
+      write: (s) => process.stderr.write(s),
       intervalMs: Number(process.env.NIGHTSHIFT_PROGRESS_INTERVAL ?? 60_000),
     });
     let stoppedCode: number | null = null;
@@ -89,7 +108,8 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
       `${report.succeeded} succeeded, ${report.filtered} filtered, ${report.failed} failed; ${report.credits} credits\n` +
         `images:   ${report.images}\nmanifest: ${report.manifest}\ngallery:  ${report.gallery}\n`,
     );
-    const code = workerCode === 130 || interrupted ? 130 : workerCode === 4 || budgetHit ? 4 : report.failed > 0 ? 1 : 0;
+    const code =
+      workerCode === 130 || interrupted ? 130 : workerCode === 4 || budgetHit ? 4 : report.failed > 0 ? 1 : 0;
     if (notifyUrl) await sendNotice(notifyUrl, noticeFromReport(report, code, Date.now() - startedAt), { logger });
     return code;
   } finally {

@@ -11,8 +11,13 @@ import { closeWithin, CLOSE_MS, onStopSignals } from '../signals.js';
 export function workCommand(program: Command): void {
   const cmd = program
     .command('work')
-    .description('run a worker until SIGINT/SIGTERM: take jobs, call the API under the shared rate limit, write results')
-    .option('--exit-when-idle', 'exit once nothing is active and nothing can be taken (4 when a 401/402 paused the queue)');
+    .description(
+      'run a worker until SIGINT/SIGTERM: take jobs, call the API under the shared rate limit, write results',
+    )
+    .option(
+      '--exit-when-idle',
+      'exit once nothing is active and nothing can be taken (4 when a 401/402 paused the queue)',
+    );
   worker(common(cmd)).action(async (o: Record<string, unknown>) => {
     const config = loadConfig(o);
     const wc = loadWorkerConfig(o);
@@ -22,7 +27,14 @@ export function workCommand(program: Command): void {
     const target = await openApiTarget(config, { requestTimeoutMs: wc.requestTimeoutMs, logger });
     const handle = await startWorker({ config, wc, redisUrl, logger, client: target.client, apiKey: target.apiKey });
     let killed = false;
-    const off = onStopSignals(logger, () => void handle.stop(130), () => { killed = true; handle.kill(130); });
+    const off = onStopSignals(
+      logger,
+      () => void handle.stop(130),
+      () => {
+        killed = true;
+        handle.kill(130);
+      },
+    );
     const code = await handle.done;
     off();
     // Closing the HTTP pool waits for requests still in flight: never after a second signal
