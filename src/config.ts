@@ -1,39 +1,21 @@
 import { resolve } from 'node:path';
 import { UsageError } from './errors.js';
+import { isLoopbackHost, withoutUserinfo } from './config/urls.js';
+import { flagName, settingsFrom, sourceOf, type Env } from './config/resolve.js';
+import { SETTINGS, type SettingDef, type SettingGetter, type SettingKey } from './config/settings.js';
+import type { GenerationDefaults } from './prompts/types.js';
+
+export { parseRate } from './config/parse.js';
 
 /**
- * The only module that reads process.env. Commands pass their parsed flags in;
- * flags win over the environment, which wins over defaults.
+ * The only module that reads process.env. Commands pass their parsed flags in; every setting is
+ * resolved flag → environment → default from one table (config/settings.ts).
  */
 
-export interface CommonFlags {
-  redis?: string;
-  queue?: string;
-  out?: string;
-  mock?: boolean;
-  logLevel?: string;
-  prefix?: string;
-}
-
-export interface WorkerFlags {
-  concurrency?: string;
-  rate?: string;
-  lockout?: string;
-  requestTimeout?: string;
-  timeoutRetries?: string;
-  exitWhenIdle?: boolean;
-  logFile?: string;
-  lockDuration?: string;
-  stalledInterval?: string;
-  maxStalled?: string;
-  backoff?: string;
-  rateMargin?: string;
-  breakerThreshold?: string;
-  probeInterval?: string;
-  grace?: string;
-  watchdog?: string;
-  accept?: string;
-}
+/** Flags as the command-line parser hands them over (strings, `true` for switches). */
+export type Flags = Readonly<Record<string, unknown>>;
+export type CommonFlags = Flags;
+export type WorkerFlags = Record<string, string | boolean | undefined>;
 
 export interface Config {
   /** Null: none given; `run` then tries the default (127.0.0.1:6379) and finally a private redis-server. */
@@ -46,13 +28,20 @@ export interface Config {
   out: string;
   mock: boolean;
   logLevel: string;
+  /** Print stack traces of unexpected errors. */
+  debug: boolean;
   api: {
+    /** Normalised: lower-case scheme and host, no default port, no trailing slash. */
     host: string;
     key: string | null;
-    /** What jobs record as their API: `mock` or the host URL. */
+    /** What jobs record as their API: `mock` or the normalised host. */
     identity: string;
     accept: 'image' | 'json';
+    /** The key may go over plain http:// to a host other than this machine. */
+    allowInsecure: boolean;
   };
+  /** Values that must never reach a log, a file or Redis: the API key, passwords in URLs. */
+  secrets: string[];
 }
 
 export interface WorkerConfig {
@@ -63,6 +52,8 @@ export interface WorkerConfig {
   lockoutMs: number;
   requestTimeoutMs: number;
   timeoutRetries: number;
+  /** Largest answer body read from the API. */
+  maxResponseBytes: number;
   exitWhenIdle: boolean;
   logFile: string | null;
   lockDurationMs: number;
@@ -80,72 +71,207 @@ export interface WorkerConfig {
 export const DEFAULT_API_HOST = 'https://api.stability.ai';
 export const MOCK_API_IDENTITY = 'mock';
 
-export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.env): Config {
-  const mock = flags.mock === true;
-  const baseQueue = flags.queue ?? env.NIGHTSHIFT_QUEUE ?? 'nightshift';
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** The settings of one command, for the values the typed configs below do not cover. */
+export function settingsOf(flags: Flags, env: Env = process.env): SettingGetter {
+  return settingsFrom(flags, env);
+}
+
+/** Whether unexpected errors print their stack (NIGHTSHIFT_DEBUG); never throws, it runs while reporting one. */
+export function debugEnabled(env: Env = process.env): boolean {
+  try {
+    return settingsFrom({}, env)('debug');
+  } catch {
+    return false;
+  }
+}
+
+export function loadConfig(flags: Flags, env: Env = process.env): Config {
+  const get = settingsFrom(flags, env);
+  const mock = get('mock');
+  const baseQueue = get('queue');
   // Mock runs get their own queue so placeholder jobs never mix with paid ones.
   const queue = flags.queue === undefined && mock ? `${baseQueue}-mock` : baseQueue;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(queue)) {
-    throw new UsageError(`--queue: "${queue}" is not a valid queue name (letters, digits, . _ -)`);
-  }
-  const prefix = flags.prefix ?? env.NIGHTSHIFT_PREFIX ?? '{nightshift}';
-  if (!/^\{[^{}]+\}$/.test(prefix) && !/^\{[^{}]+\}[^{}]*$/.test(prefix)) {
+  if (!NAME.test(queue)) throw new UsageError(`--queue: "${queue}" is not a valid queue name (letters, digits, . _ -)`);
+  const prefix = get('prefix');
+  if (!/^\{[^{}]+\}[^{}]*$/.test(prefix)) {
     throw new UsageError(`--prefix: "${prefix}" must start with a {hash tag}, e.g. {nightshift}`);
   }
-  const host = (env.STABILITY_API_HOST || env.API_HOST || DEFAULT_API_HOST).replace(/\/+$/, '');
-  const key = env.STABILITY_API_KEY?.trim() || null;
-  const accept = env.NIGHTSHIFT_ACCEPT === 'json' ? 'json' : 'image';
+  const host = get('apiHost');
+  const key = get('apiKey')?.trim() || null;
+  const redisUrl = get('redis') ?? null;
   return {
-    redisUrl: flags.redis ?? (env.REDIS_URL || null),
-    defaultRedisUrl: env.NIGHTSHIFT_DEFAULT_REDIS || 'redis://127.0.0.1:6379',
+    redisUrl,
+    defaultRedisUrl: get('defaultRedis'),
     queue,
     prefix,
-    out: resolve(flags.out ?? env.NIGHTSHIFT_OUT ?? './out'),
+    out: resolve(get('out')),
     mock,
-    logLevel: flags.logLevel ?? env.NIGHTSHIFT_LOG_LEVEL ?? 'info',
-    api: { host, key, identity: mock ? MOCK_API_IDENTITY : host, accept },
+    logLevel: get('logLevel'),
+    debug: get('debug'),
+    api: {
+      host,
+      key,
+      identity: mock ? MOCK_API_IDENTITY : host,
+      accept: get('accept'),
+      allowInsecure: get('allowInsecureApi'),
+    },
+    secrets: secretsOf(key, [redisUrl, rawNotifyUrl(get)]),
   };
 }
 
-function num(flag: string, raw: string | undefined, def: number, opts: { min?: number; int?: boolean } = {}): number {
-  if (raw === undefined) return def;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || (opts.int && !Number.isInteger(n)) || n < (opts.min ?? 0)) {
-    throw new UsageError(`--${flag}: "${raw}" must be a${opts.int ? 'n integer' : ' number'} ≥ ${opts.min ?? 0}`);
+/** The notify URL for the secrets list; a bad one is reported by the command that sends to it. */
+function rawNotifyUrl(get: SettingGetter): string | undefined {
+  try {
+    return get('notifyUrl')?.href;
+  } catch {
+    return undefined;
   }
-  return n;
 }
 
-/** Parses `COUNT/SECONDS`, e.g. `150/10`. */
-export function parseRate(raw: string, flag = 'rate'): { count: number; windowMs: number } {
-  const m = /^\s*(\d+)\s*\/\s*(\d+(?:\.\d+)?)\s*$/.exec(raw);
-  if (!m || Number(m[1]) < 1 || Number(m[2]) <= 0) {
-    throw new UsageError(`--${flag}: "${raw}" must look like COUNT/SECONDS, e.g. 150/10`);
+/**
+ * Where the key is sent: plain http:// only to this machine, unless the user says the network is
+ * theirs. Returns a warning to log when it is allowed anyway.
+ */
+export function checkApiTransport(config: Config): string | null {
+  const { host, key, allowInsecure } = config.api;
+  if (config.mock || !key || !host.startsWith('http:') || isLoopbackHost(new URL(host).hostname)) return null;
+  if (!allowInsecure) {
+    throw new UsageError(
+      `STABILITY_API_HOST: ${host} is plain http:// to another machine, which would send the API key unencrypted; ` +
+        'use https://, or pass --allow-insecure-api if the network is yours',
+    );
   }
-  return { count: Number(m[1]), windowMs: Math.round(Number(m[2]) * 1000) };
+  return `the API key goes unencrypted over plain http:// to ${host} (--allow-insecure-api)`;
 }
 
-export function loadWorkerConfig(flags: WorkerFlags, env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  const s = (flag: string, raw: string | undefined, defSeconds: number, min = 0) =>
-    Math.round(num(flag, raw, defSeconds, { min }) * 1000);
-  const requestTimeoutMs = s('request-timeout', flags.requestTimeout, 180, 0.01);
+/** The key and any password or token carried by a URL, longest first. */
+function secretsOf(key: string | null, urls: Array<string | undefined | null>): string[] {
+  const out = new Set<string>();
+  if (key) out.add(key);
+  for (const raw of urls) {
+    if (!raw) continue;
+    try {
+      const u = new URL(raw);
+      if (u.password) out.add(decodeURIComponent(u.password));
+      // A webhook's path and query often are its token.
+      const rest = `${u.pathname}${u.search}`;
+      if (rest.length >= 12) out.add(rest);
+    } catch {
+      // Not a URL: nothing to extract.
+    }
+  }
+  return [...out].sort((a, b) => b.length - a.length);
+}
+
+export function loadWorkerConfig(flags: Flags, env: Env = process.env): WorkerConfig {
+  const get = settingsFrom(flags, env);
   return {
-    concurrency: num('concurrency', flags.concurrency, 64, { min: 1, int: true }),
-    rate: parseRate(flags.rate ?? env.NIGHTSHIFT_RATE ?? '150/10'),
-    rateMarginMs: flags.rateMargin === undefined ? null : s('rate-margin', flags.rateMargin, 0),
-    lockoutMs: s('lockout', flags.lockout, 60),
-    requestTimeoutMs,
-    timeoutRetries: num('timeout-retries', flags.timeoutRetries, 1, { int: true }),
-    exitWhenIdle: flags.exitWhenIdle === true,
-    logFile: flags.logFile ?? null,
-    lockDurationMs: s('lock-duration', flags.lockDuration ?? env.NIGHTSHIFT_LOCK_DURATION, 30, 0.1),
-    stalledIntervalMs: s('stalled-interval', flags.stalledInterval ?? env.NIGHTSHIFT_STALLED_INTERVAL, 30, 0.1),
-    // A few crashes or forced deploys must not fail a job (a stall failure skips retries).
-    maxStalledCount: num('max-stalled', flags.maxStalled, 5, { min: 1, int: true }),
-    backoffMs: s('backoff', flags.backoff ?? env.NIGHTSHIFT_BACKOFF, 5, 0),
-    breakerThreshold: num('breaker-threshold', flags.breakerThreshold, 20, { min: 1, int: true }),
-    probeIntervalMs: s('probe-interval', flags.probeInterval ?? env.NIGHTSHIFT_PROBE_INTERVAL, 60, 0.01),
-    graceMs: s('grace', flags.grace, requestTimeoutMs / 1000 + 10, 0),
-    watchdogMs: s('watchdog', flags.watchdog ?? env.NIGHTSHIFT_WATCHDOG, 600, 1),
+    concurrency: get('concurrency'),
+    rate: get('rate'),
+    rateMarginMs: get('rateMargin') ?? null,
+    lockoutMs: get('lockout'),
+    requestTimeoutMs: get('requestTimeout'),
+    timeoutRetries: get('timeoutRetries'),
+    maxResponseBytes: Math.round(get('maxResponseMb') * 1024 * 1024),
+    exitWhenIdle: get('exitWhenIdle'),
+    logFile: get('logFile') ?? null,
+    lockDurationMs: get('lockDuration'),
+    stalledIntervalMs: get('stalledInterval'),
+    maxStalledCount: get('maxStalled'),
+    backoffMs: get('backoff'),
+    breakerThreshold: get('breakerThreshold'),
+    probeIntervalMs: get('probeInterval'),
+    graceMs: get('grace'),
+    watchdogMs: get('watchdog'),
   };
+}
+
+/** What `enqueue` (and `run`) take besides the common settings. */
+export interface EnqueueConfig {
+  batch: string | undefined;
+  defaults: GenerationDefaults;
+  maxCredits: number | undefined;
+  maxJobs: number;
+  dryRun: boolean;
+  force: boolean;
+  json: boolean;
+  rate: { count: number; windowMs: number };
+}
+
+export function loadEnqueueConfig(flags: Flags, env: Env = process.env): EnqueueConfig {
+  const get = settingsFrom(flags, env);
+  return {
+    batch: get('batch'),
+    defaults: generationDefaults(get),
+    maxCredits: get('maxCredits'),
+    maxJobs: get('maxJobs'),
+    dryRun: get('dryRun'),
+    force: get('force'),
+    json: get('json'),
+    rate: get('rate'),
+  };
+}
+
+/** Generation flags → defaults for every prompt line (a line's own values win). Ranges are checked per model later. */
+function generationDefaults(get: SettingGetter): GenerationDefaults {
+  const d: GenerationDefaults = {};
+  const set = <K extends keyof GenerationDefaults>(k: K, v: GenerationDefaults[K] | undefined) => {
+    if (v !== undefined) d[k] = v;
+  };
+  set('model', get('model'));
+  set('negative_prompt', get('negative'));
+  set('aspect_ratio', get('aspectRatio'));
+  set('style_preset', get('stylePreset'));
+  set('output_format', get('format'));
+  set('width', get('width'));
+  set('height', get('height'));
+  set('steps', get('steps'));
+  set('cfg_scale', get('cfgScale'));
+  set('samples', get('samples'));
+  set('seed', get('seed'));
+  return d;
+}
+
+export interface SettingRow {
+  key: SettingKey;
+  /** The flag, else the environment variable, that sets it. */
+  name: string;
+  /** The resolved value (secrets: whether one is set). */
+  value: unknown;
+  /** How it prints: durations in seconds, secrets hidden. */
+  shown: string;
+  /** `--flag`, `env NAME` or `default`. */
+  source: string;
+}
+
+const SECRET_SETTINGS: ReadonlySet<SettingKey> = new Set(['apiKey']);
+const URL_SETTINGS: ReadonlySet<SettingKey> = new Set(['redis', 'defaultRedis', 'notifyUrl']);
+
+/** Each setting's value and where it came from, printable: no secret, no password, no webhook token. */
+export function describeSettings(keys: readonly SettingKey[], flags: Flags, env: Env = process.env): SettingRow[] {
+  const get = settingsFrom(flags, env);
+  return keys.map((key) => {
+    const source = sourceOf(key, flags, env);
+    const raw: unknown = get(key);
+    let value: unknown = raw;
+    if (SECRET_SETTINGS.has(key)) value = raw === undefined ? null : '[set]';
+    else if (URL_SETTINGS.has(key) && raw !== undefined) value = printableUrl(raw);
+    const def = SETTINGS[key] as SettingDef<unknown>;
+    const name = flagName(key) ?? def.env?.[0] ?? key;
+    let shown = value === undefined ? '(unset)' : typeof value === 'string' ? value : JSON.stringify(value);
+    if (def.unit === 'ms' && typeof value === 'number') shown = `${value / 1000} s`;
+    return { key, name, value: value === undefined ? null : value, shown, source };
+  });
+}
+
+function printableUrl(raw: unknown): string {
+  try {
+    const u = raw instanceof URL ? raw : new URL(String(raw));
+    // A webhook's path carries its token: its origin is enough to tell which one.
+    return raw instanceof URL ? `${u.origin}/…` : withoutUserinfo(u).replace(/\/$/, '');
+  } catch {
+    return '<invalid URL>';
+  }
 }

@@ -26,6 +26,8 @@ export interface LoggerOptions {
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
   /** Extra JSON log files (`--log-file`, `<out>/<batch>/run.log`). */
   files?: string[];
+  /** Values censored wherever they appear in a line (the API key, passwords). */
+  secrets?: readonly string[];
   /** Readable lines instead of JSON (default: when the stream is a TTY). */
   pretty?: boolean;
 }

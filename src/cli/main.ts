@@ -1,11 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import { NightshiftError, PromptFileError } from '../errors.js';
+import { debugEnabled } from '../config.js';
 import { enqueueCommand } from './commands/enqueue.js';
 import { workCommand } from './commands/work.js';
 import { runCommand } from './commands/run.js';
 import { adminCommands } from './commands/admin.js';
 import { mockApiCommand } from './commands/mock-api.js';
 import { dashboardCommand } from './commands/dashboard.js';
+import { configCommand } from './commands/config.js';
 
 export function buildProgram(): Command {
   const program = new Command('nightshift')
@@ -21,6 +23,7 @@ export function buildProgram(): Command {
   adminCommands(program);
   mockApiCommand(program);
   dashboardCommand(program);
+  configCommand(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }
@@ -36,7 +39,7 @@ export async function main(argv: string[]): Promise<void> {
     if (!(err instanceof CommanderError)) {
       const msg = err instanceof PromptFileError ? err.message : err instanceof Error ? err.message : String(err);
       process.stderr.write(`nightshift: ${msg}\n`);
-      if (!(err instanceof NightshiftError) && err instanceof Error && process.env.NIGHTSHIFT_DEBUG)
+      if (!(err instanceof NightshiftError) && err instanceof Error && debugEnabled())
         process.stderr.write(`${err.stack}\n`);
     }
   }

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { loadConfig, parseRate } from '../../config.js';
+import { loadConfig, settingsOf } from '../../config.js';
 import { apiKeyId } from '../../billing/rate-limiter.js';
 import { UsageError } from '../../errors.js';
 import { openQueueContext, redisUrlOf } from '../../ops/context.js';
-import { common } from '../options.js';
+import { common, withSettings } from '../options.js';
 import { queueStatus, formatStatus } from '../../ops/status.js';
 import { buildReport } from '../../ops/report.js';
 import { cancelBatch, retryFailed } from '../../ops/cancel-retry.js';
@@ -23,32 +23,33 @@ async function withContext<T>(
 }
 
 export function adminCommands(program: Command): void {
-  common(program.command('status').description('counts for the queue and per batch'))
-    .option('--batch <name>', 'only this batch')
-    .option('--json', 'print one JSON object')
-    .option('--watch', 'refresh every 2 seconds until interrupted')
-    .option('--rate <count/seconds>', "the workers' shared rate limit, to show how much of it is used", '150/10')
-    .action(async (o: Record<string, unknown>) => {
-      const rate = parseRate(String(o.rate));
-      await withContext(o, async (ctx, config) => {
-        // The limiter is keyed by a hash of the API key; without a key (or --mock) there is nothing to look up.
-        const key = config.mock ? 'mock' : config.api.key;
-        const opts = {
-          queue: config.queue,
-          prefix: config.prefix,
-          out: config.out,
-          ...(o.batch !== undefined ? { batch: String(o.batch) } : {}),
-          ...(key ? { rate: { keyId: apiKeyId(key), ...rate } } : {}),
-        };
-        for (;;) {
-          const s = await queueStatus(ctx, opts);
-          const text = o.json ? JSON.stringify(s) : formatStatus(s);
-          process.stdout.write(o.watch && !o.json && process.stdout.isTTY ? `\x1b[2J\x1b[H${text}\n` : `${text}\n`);
-          if (!o.watch) return;
-          await new Promise((r) => setTimeout(r, 2000));
-        }
-      });
+  // --rate: the workers' shared limit, to show how much of it is used (the same default as `work`).
+  withSettings(common(program.command('status').description('counts for the queue and per batch')), [
+    'batch',
+    'json',
+    'watch',
+    'rate',
+  ]).action(async (o: Record<string, unknown>) => {
+    const rate = settingsOf(o)('rate');
+    await withContext(o, async (ctx, config) => {
+      // The limiter is keyed by a hash of the API key; without a key (or --mock) there is nothing to look up.
+      const key = config.mock ? 'mock' : config.api.key;
+      const opts = {
+        queue: config.queue,
+        prefix: config.prefix,
+        out: config.out,
+        ...(o.batch !== undefined ? { batch: String(o.batch) } : {}),
+        ...(key ? { rate: { keyId: apiKeyId(key), ...rate } } : {}),
+      };
+      for (;;) {
+        const s = await queueStatus(ctx, opts);
+        const text = o.json ? JSON.stringify(s) : formatStatus(s);
+        process.stdout.write(o.watch && !o.json && process.stdout.isTTY ? `\x1b[2J\x1b[H${text}\n` : `${text}\n`);
+        if (!o.watch) return;
+        await new Promise((r) => setTimeout(r, 2000));
+      }
     });
+  });
 
   common(program.command('report').description('rebuild manifest.jsonl and index.html of a batch from what is on disk'))
     .requiredOption('--batch <name>', 'the batch')

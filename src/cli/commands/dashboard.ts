@@ -2,10 +2,9 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Command } from 'commander';
 import type { Queue } from 'bullmq';
-import { loadConfig } from '../../config.js';
-import { UsageError } from '../../errors.js';
+import { loadConfig, settingsOf } from '../../config.js';
 import { openQueueContext, redisUrlOf } from '../../ops/context.js';
-import { common } from '../options.js';
+import { common, withSettings } from '../options.js';
 
 /**
  * `nightshift dashboard`: bull-board over the queue, for watching a night's run in a
@@ -55,38 +54,26 @@ export async function startDashboard(opts: DashboardOptions): Promise<{ url: str
 }
 
 export function dashboardCommand(program: Command): void {
-  common(
-    program
-      .command('dashboard')
-      .description('serve a bull-board dashboard of the queue (read-only unless --allow-actions)'),
-  )
-    .option('--port <n>', 'port to listen on', '3000')
-    .option(
-      '--host <address>',
-      'address to bind (it has no login: keep it on loopback unless you put auth in front)',
-      '127.0.0.1',
-    )
-    .option('--allow-actions', 'let the page retry, remove, promote and clean jobs')
-    .action(async (o: Record<string, unknown>) => {
-      const port = Number(o.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new UsageError(`--port: "${String(o.port)}" must be a port number`);
-      const config = loadConfig(o);
-      const ctx = await openQueueContext(config, redisUrlOf(config));
-      const board = await startDashboard({
-        queue: ctx.queue,
-        port,
-        host: String(o.host),
-        allowActions: o.allowActions === true,
-      });
-      process.stdout.write(
-        `dashboard for queue ${config.queue}: ${board.url}${o.allowActions ? '' : ' (read-only)'}\n`,
-      );
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
-      await board.close();
-      await ctx.close();
+  withSettings(
+    common(
+      program
+        .command('dashboard')
+        .description('serve a bull-board dashboard of the queue (read-only unless --allow-actions)'),
+    ),
+    ['dashboardPort', 'dashboardHost', 'allowActions'],
+  ).action(async (o: Record<string, unknown>) => {
+    const get = settingsOf(o);
+    const port = get('dashboardPort');
+    const allowActions = get('allowActions');
+    const config = loadConfig(o);
+    const ctx = await openQueueContext(config, redisUrlOf(config));
+    const board = await startDashboard({ queue: ctx.queue, port, host: get('dashboardHost'), allowActions });
+    process.stdout.write(`dashboard for queue ${config.queue}: ${board.url}${allowActions ? '' : ' (read-only)'}\n`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
     });
+    await board.close();
+    await ctx.close();
+  });
 }

@@ -1,14 +1,13 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../../config.js';
+import { checkApiTransport, loadConfig, loadEnqueueConfig } from '../../config.js';
 import { createLogger } from '../../logger.js';
 import { enqueuePromptFiles, formatSummary, type EnqueueSummary } from '../../queue/enqueue.js';
 import { openApiTarget } from '../../stability/target.js';
 import { openQueueContext, redisUrlOf, type QueueContext } from '../../ops/context.js';
 import { EnvironmentError } from '../../errors.js';
 import type { ApiTarget } from '../../stability/target.js';
-import { common, generation, generationDefaults, maxCredits, maxJobs } from '../options.js';
+import { common, generation, withSettings } from '../options.js';
 import { createRateLimiter, apiKeyId } from '../../billing/rate-limiter.js';
-import { parseRate } from '../../config.js';
 
 export function enqueueCommand(program: Command): void {
   const cmd = program
@@ -17,13 +16,13 @@ export function enqueueCommand(program: Command): void {
     .argument(
       '<file...>',
       'prompt files (.txt, .jsonl, .csv), or a .png / manifest.jsonl to re-run exactly those images',
-    )
-    .option('--rate <count/seconds>', 'the shared rate limit the balance check counts against', '150/10');
-  generation(common(cmd)).action(async (files: string[], o: Record<string, unknown>) => {
+    );
+  // The balance check counts against the same shared rate limit as the workers' requests.
+  withSettings(generation(common(cmd)), ['rate']).action(async (files: string[], o: Record<string, unknown>) => {
     const config = loadConfig(o);
-    const logger = createLogger({ level: String(o.logLevel), stream: process.stderr });
+    const logger = createLogger({ level: config.logLevel, stream: process.stderr, secrets: config.secrets });
     const summary = await runEnqueue(files, o, config, logger, redisUrlOf(config));
-    process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
+    process.stdout.write(loadEnqueueConfig(o).json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
   });
 }
 
@@ -35,14 +34,15 @@ export async function runEnqueue(
   logger: ReturnType<typeof createLogger>,
   redisUrl: string,
 ): Promise<EnqueueSummary> {
+  const e = loadEnqueueConfig(o);
   const opts = {
     files,
-    defaults: generationDefaults(o),
-    maxJobs: maxJobs(o),
-    dryRun: o.dryRun === true,
-    force: o.force === true,
-    ...(o.batch !== undefined ? { batch: String(o.batch) } : {}),
-    ...(maxCredits(o) !== undefined ? { maxCredits: maxCredits(o)! } : {}),
+    defaults: e.defaults,
+    maxJobs: e.maxJobs,
+    dryRun: e.dryRun,
+    force: e.force,
+    ...(e.batch !== undefined ? { batch: e.batch } : {}),
+    ...(e.maxCredits !== undefined ? { maxCredits: e.maxCredits } : {}),
   };
   if (opts.dryRun) return enqueuePromptFiles(opts, { logger, api: config.api.identity });
   if (!config.mock && !config.api.key) {
@@ -50,10 +50,12 @@ export async function runEnqueue(
       'STABILITY_API_KEY is not set: export your key, or add --mock to use the built-in mock API',
     );
   }
+  const insecure = checkApiTransport(config);
+  if (insecure) logger.warn(insecure);
   let ctx: QueueContext | null = null;
   let target: ApiTarget | null = null;
   try {
-    const rate = parseRate(String(o.rate ?? '150/10'));
+    const rate = e.rate;
     return await enqueuePromptFiles(opts, {
       logger,
       api: config.api.identity,

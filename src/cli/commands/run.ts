@@ -1,52 +1,56 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig, loadWorkerConfig } from '../../config.js';
+import { checkApiTransport, loadConfig, loadEnqueueConfig, loadWorkerConfig, settingsOf } from '../../config.js';
 import { createLogger } from '../../logger.js';
 import { openApiTarget } from '../../stability/target.js';
 import { startWorker } from '../../../workers/runtime.js';
 import { defaultBatchName, formatSummary } from '../../queue/enqueue.js';
 import { buildReport } from '../../ops/report.js';
 import { batchDir } from '../../output/paths.js';
-import { common, generation, worker } from '../options.js';
+import { common, generation, withSettings, worker } from '../options.js';
 import { openQueueContext, resolveRunRedis } from '../../ops/context.js';
 import { runEnqueue } from './enqueue.js';
 import { closeWithin, CLOSE_MS, onStopSignals } from '../signals.js';
 import { createProgress } from '../progress.js';
-import { checkNotifyUrl, noticeFromReport, sendNotice } from '../../ops/notify.js';
+import { noticeFromReport, sendNotice } from '../../ops/notify.js';
 
 export function runCommand(program: Command): void {
   const cmd = program
     .command('run')
     .description('enqueue prompt files, work until that batch is finished, write its manifest and gallery')
     .argument('<file...>', 'prompt files (.txt, .jsonl, .csv)');
-  cmd.option(
-    '--notify-url <url>',
-    'POST the batch summary as JSON here when the run ends (failures are logged, never fatal)',
+  withSettings(worker(generation(common(cmd))), ['notifyUrl']).action(
+    async (files: string[], o: Record<string, unknown>) => {
+      process.exitCode = await run(files, o);
+    },
   );
-  worker(generation(common(cmd))).action(async (files: string[], o: Record<string, unknown>) => {
-    process.exitCode = await run(files, o);
-  });
 }
 
 async function run(files: string[], o: Record<string, unknown>): Promise<number> {
   const config = loadConfig(o);
   const wc = loadWorkerConfig(o);
-  const batch = o.batch !== undefined ? String(o.batch) : defaultBatchName(files[0] ?? 'batch');
-  const notifyUrl = o.notifyUrl !== undefined ? checkNotifyUrl(String(o.notifyUrl)) : null;
+  const e = loadEnqueueConfig(o);
+  const settings = settingsOf(o);
+  const batch = e.batch ?? defaultBatchName(files[0] ?? 'batch');
+  const notifyUrl = settings('notifyUrl') ?? null;
   const startedAt = Date.now();
-  const console = createLogger({ level: String(o.logLevel), stream: o.json ? process.stderr : process.stdout });
-  if (o.dryRun) {
+  const stream = e.json ? process.stderr : process.stdout;
+  const console = createLogger({ level: config.logLevel, stream, secrets: config.secrets });
+  const insecure = checkApiTransport(config);
+  if (insecure) console.warn(insecure);
+  if (e.dryRun) {
     const summary = await runEnqueue(files, o, config, console, '');
-    process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
+    process.stdout.write(e.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
     return 0;
   }
   const redis = await resolveRunRedis(config, console);
   try {
     const summary = await runEnqueue(files, { ...o, batch }, config, console, redis.url);
-    process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
+    process.stdout.write(e.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
     const logger = createLogger({
-      level: String(o.logLevel),
-      stream: o.json ? process.stderr : process.stdout,
+      level: config.logLevel,
+      stream,
+      secrets: config.secrets,
       files: [join(batchDir(config.out, batch), 'run.log'), ...(wc.logFile ? [wc.logFile] : [])],
     });
     const target = await openApiTarget(config, { requestTimeoutMs: wc.requestTimeoutMs, logger });
@@ -76,7 +80,7 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
       batch,
       tty: process.stderr.isTTY === true,
       write: (s) => process.stderr.write(s),
-      intervalMs: Number(process.env.NIGHTSHIFT_PROGRESS_INTERVAL ?? 60_000),
+      intervalMs: settings('progressInterval'),
     });
     let stoppedCode: number | null = null;
     void handle.done.then((code) => (stoppedCode = code));

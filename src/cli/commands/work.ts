@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { loadConfig, loadWorkerConfig } from '../../config.js';
+import { checkApiTransport, loadConfig, loadWorkerConfig } from '../../config.js';
 import { createLogger } from '../../logger.js';
 import { openApiTarget } from '../../stability/target.js';
 import { startWorker } from '../../../workers/runtime.js';
 import { connectRedis } from '../../redis/connect.js';
-import { common, worker } from '../options.js';
+import { common, withSettings, worker } from '../options.js';
 import { redisUrlOf } from '../../ops/context.js';
 import { closeWithin, CLOSE_MS, onStopSignals } from '../signals.js';
 
@@ -13,15 +13,17 @@ export function workCommand(program: Command): void {
     .command('work')
     .description(
       'run a worker until SIGINT/SIGTERM: take jobs, call the API under the shared rate limit, write results',
-    )
-    .option(
-      '--exit-when-idle',
-      'exit once nothing is active and nothing can be taken (4 when a 401/402 paused the queue)',
     );
-  worker(common(cmd)).action(async (o: Record<string, unknown>) => {
+  withSettings(worker(common(cmd)), ['exitWhenIdle']).action(async (o: Record<string, unknown>) => {
     const config = loadConfig(o);
     const wc = loadWorkerConfig(o);
-    const logger = createLogger({ level: String(o.logLevel), files: wc.logFile ? [wc.logFile] : [] });
+    const logger = createLogger({
+      level: config.logLevel,
+      files: wc.logFile ? [wc.logFile] : [],
+      secrets: config.secrets,
+    });
+    const insecure = checkApiTransport(config);
+    if (insecure) logger.warn(insecure);
     const redisUrl = redisUrlOf(config);
     (await connectRedis(redisUrl)).disconnect(); // exit 3 now rather than retrying forever on a wrong URL
     const target = await openApiTarget(config, { requestTimeoutMs: wc.requestTimeoutMs, logger });

@@ -1,0 +1,180 @@
+import { describe, expect, it } from 'vitest';
+import { checkApiTransport, loadConfig, loadWorkerConfig } from '../src/config.js';
+import { parseDecimal, parseInteger, parseRate, parseSeconds } from '../src/config/parse.js';
+import { SETTINGS, type SettingDef, type SettingKey } from '../src/config/settings.js';
+import { normalizeApiHost } from '../src/config/urls.js';
+import { UsageError } from '../src/errors.js';
+import { cliEnv, runCli } from './helpers/cli.js';
+
+const usage = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(UsageError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a UsageError');
+};
+
+describe('setting parsers', () => {
+  it('take plain decimal numbers only, naming the flag otherwise', () => {
+    expect(parseInteger('400', '--width', { min: 1 })).toBe(400);
+    for (const bad of ['0x400', '1e3', '', ' ', '4.5', '-3']) {
+      expect(usage(() => parseInteger(bad, '--width', { min: 1 }))).toMatch(/^--width: /);
+    }
+    expect(parseDecimal('7.5', '--cfg-scale')).toBe(7.5);
+    expect(usage(() => parseDecimal('', '--max-credits', { min: 0 }))).toMatch(/^--max-credits: "" must be a number/);
+    expect(usage(() => parseDecimal('Infinity', '--max-credits'))).toMatch(/--max-credits/);
+  });
+
+  it('bound every duration to a day (Node timers overflow past 2^31-1 ms)', () => {
+    expect(parseSeconds('180', '--request-timeout')).toBe(180_000);
+    expect(parseSeconds('86400', '--lockout')).toBe(86_400_000);
+    expect(usage(() => parseSeconds('2200000', '--request-timeout'))).toMatch(/--request-timeout.*24 h/);
+    expect(usage(() => parseSeconds('86401', '--lockout'))).toMatch(/--lockout/);
+    expect(usage(() => parseRate('150/100000'))).toMatch(/--rate/);
+    expect(parseRate('150/10')).toEqual({ count: 150, windowMs: 10_000 });
+  });
+});
+
+describe('the API host has one spelling', () => {
+  it('lower-cases scheme and host, drops the default port and trailing slashes', () => {
+    expect(normalizeApiHost('HTTP://127.0.0.1:7970/', 'STABILITY_API_HOST')).toBe('http://127.0.0.1:7970');
+    expect(normalizeApiHost('https://API.Stability.AI:443//', 'STABILITY_API_HOST')).toBe('https://api.stability.ai');
+    expect(normalizeApiHost('http://localhost:80/proxy/v/', 'X')).toBe('http://localhost/proxy/v');
+    const env = { STABILITY_API_HOST: 'HTTP://127.0.0.1:7970/', STABILITY_API_KEY: 'sk-x' };
+    expect(loadConfig({}, env).api.identity).toBe(
+      loadConfig({}, { ...env, STABILITY_API_HOST: 'http://127.0.0.1:7970' }).api.identity,
+    );
+  });
+
+  it('refuses a host without a scheme, and one with a user or password without printing it', () => {
+    expect(usage(() => loadConfig({}, { STABILITY_API_HOST: 'api.stability.ai' }))).toMatch(
+      /^STABILITY_API_HOST: .*https:\/\//,
+    );
+    const msg = usage(() => loadConfig({}, { STABILITY_API_HOST: 'https://bob:hunter2secret@api.example.com' }));
+    expect(msg).toMatch(/user or password/);
+    expect(msg).not.toContain('hunter2secret');
+    expect(msg).not.toContain('bob');
+  });
+
+  it('sends the key over plain http only to this machine, unless --allow-insecure-api', () => {
+    const env = { STABILITY_API_HOST: 'http://10.1.2.3:8080', STABILITY_API_KEY: 'sk-x' };
+    expect(usage(() => checkApiTransport(loadConfig({}, env)))).toMatch(/--allow-insecure-api/);
+    expect(checkApiTransport(loadConfig({ allowInsecureApi: true }, env))).toMatch(/unencrypted/);
+    expect(checkApiTransport(loadConfig({}, { ...env, STABILITY_API_HOST: 'http://127.0.0.1:8080' }))).toBeNull();
+    expect(checkApiTransport(loadConfig({}, { ...env, STABILITY_API_HOST: 'http://[::1]:8080' }))).toBeNull();
+    expect(checkApiTransport(loadConfig({ mock: true }, env))).toBeNull();
+  });
+});
+
+describe('flag over environment over default', () => {
+  it('resolves the same way in the library as on the command line', () => {
+    expect(loadWorkerConfig({}, {}).rate).toEqual({ count: 150, windowMs: 10_000 });
+    expect(loadWorkerConfig({}, { NIGHTSHIFT_RATE: '10/1' }).rate).toEqual({ count: 10, windowMs: 1000 });
+    expect(loadWorkerConfig({ rate: '5/2' }, { NIGHTSHIFT_RATE: '10/1' }).rate).toEqual({ count: 5, windowMs: 2000 });
+    // An empty variable is unset, an empty flag is a mistake.
+    expect(loadWorkerConfig({}, { NIGHTSHIFT_RATE: '' }).rate.count).toBe(150);
+    expect(usage(() => loadWorkerConfig({ rate: '' }, {}))).toMatch(/^--rate/);
+    expect(usage(() => loadWorkerConfig({}, { NIGHTSHIFT_RATE: 'fast' }))).toMatch(/^NIGHTSHIFT_RATE/);
+    // A computed default follows the setting it depends on.
+    expect(loadWorkerConfig({ requestTimeout: '20' }, {}).graceMs).toBe(30_000);
+  });
+
+  it('keeps the secrets a logger must censor: the key, URL passwords, a webhook path', () => {
+    const c = loadConfig(
+      { redis: 'redis://:p4ssw0rd-long@h:1' },
+      { STABILITY_API_KEY: 'sk-abcdef', NIGHTSHIFT_NOTIFY_URL: 'https://hooks.example.com/T000/B000/XXXXXXXX' },
+    );
+    expect(c.secrets).toEqual(expect.arrayContaining(['sk-abcdef', 'p4ssw0rd-long', '/T000/B000/XXXXXXXX']));
+  });
+});
+
+/** A valid value, different from the default, for every setting the environment can set. */
+const ENV_SAMPLES: Partial<Record<SettingKey, [string, unknown]>> = {
+  redis: ['redis://127.0.0.1:6390', 'redis://127.0.0.1:6390'],
+  queue: ['q-env', 'q-env'],
+  out: ['./out-env', './out-env'],
+  logLevel: ['warn', 'warn'],
+  prefix: ['{env}', '{env}'],
+  defaultRedis: ['redis://127.0.0.1:6391', 'redis://127.0.0.1:6391'],
+  debug: ['1', true],
+  apiKey: ['sk-env', '[set]'],
+  apiHost: ['HTTPS://Example.COM:443/', 'https://example.com'],
+  accept: ['json', 'json'],
+  concurrency: ['7', 7],
+  rate: ['10/1', { count: 10, windowMs: 1000 }],
+  lockout: ['5', 5000],
+  requestTimeout: ['20', 20_000],
+  maxResponseMb: ['8', 8],
+  lockDuration: ['3', 3000],
+  stalledInterval: ['4', 4000],
+  backoff: ['0.5', 500],
+  probeInterval: ['6', 6000],
+  watchdog: ['70', 70_000],
+  notifyUrl: ['https://hooks.example.com/abcdefghijklmnop', 'https://hooks.example.com/…'],
+  progressInterval: ['2', 2000],
+};
+
+describe('every environment variable, through the real command line', () => {
+  const envSettings = (Object.keys(SETTINGS) as SettingKey[]).filter((k) => (SETTINGS[k] as SettingDef<unknown>).env);
+
+  it('has a sample for every setting the environment sets', () => {
+    expect(envSettings.filter((k) => !(k in ENV_SAMPLES))).toEqual([]);
+  });
+
+  it('reads each variable, and a flag wins over it', async () => {
+    const env: Record<string, string> = {};
+    for (const k of envSettings) env[(SETTINGS[k] as SettingDef<unknown>).env![0]!] = ENV_SAMPLES[k]![0];
+    const fromEnv = await runCli(['config', '--json'], cliEnv(env));
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    const rows = JSON.parse(fromEnv.stdout) as Record<string, { value: unknown; source: string }>;
+    for (const k of envSettings) {
+      expect({ k, value: rows[k]?.value, source: rows[k]?.source }).toEqual({
+        k,
+        value: ENV_SAMPLES[k]![1],
+        source: `env ${(SETTINGS[k] as SettingDef<unknown>).env![0]}`,
+      });
+    }
+    expect(JSON.stringify(rows)).not.toContain('sk-env');
+
+    const flagged = await runCli(
+      ['config', 'work', '--rate', '3/1', '--queue', 'q-flag', '--log-level', 'error', '--json'],
+      cliEnv(env),
+    );
+    expect(flagged.code, flagged.stderr).toBe(0);
+    const w = JSON.parse(flagged.stdout) as Record<string, { value: unknown; source: string }>;
+    expect(w.rate).toMatchObject({ value: { count: 3, windowMs: 1000 }, source: '--rate' });
+    expect(w.queue).toMatchObject({ value: 'q-flag', source: '--queue' });
+    expect(w.logLevel).toMatchObject({ value: 'error', source: '--log-level' });
+    expect(w.concurrency).toMatchObject({ value: 7, source: 'env NIGHTSHIFT_CONCURRENCY' });
+
+    const defaults = await runCli(['config', 'status', '--json'], cliEnv({}));
+    const d = JSON.parse(defaults.stdout) as Record<string, { value: unknown; source: string }>;
+    // `status` reads the same --rate default as `work`.
+    expect(d.rate).toMatchObject({ value: { count: 150, windowMs: 10_000 }, source: 'default' });
+    expect(d.logLevel).toMatchObject({ value: 'info', source: 'default' });
+  });
+
+  it('refuses bad values with exit 2 naming the flag or variable', async () => {
+    const cases: Array<[string[], Record<string, string>, RegExp]> = [
+      [['enqueue', 'prompts/anime-sunset.txt', '--mock', '--width', '0x400', '--dry-run'], {}, /--width: "0x400"/],
+      [['enqueue', 'prompts/anime-sunset.txt', '--mock', '--seed', '', '--dry-run'], {}, /--seed: ""/],
+      [['enqueue', 'prompts/anime-sunset.txt', '--mock', '--max-credits', '', '--dry-run'], {}, /--max-credits: ""/],
+      [['status', '--log-level', 'verbose'], {}, /--log-level: "verbose" must be one of/],
+      [['mock-api', '--port', 'abc'], {}, /--port: "abc"/],
+      [['mock-api', '--port', '99999'], {}, /--port: "99999"/],
+      [['work', '--mock', '--request-timeout', '2200000'], {}, /--request-timeout: .*24 h/],
+      [
+        ['enqueue', 'prompts/anime-sunset.txt', '--dry-run'],
+        { STABILITY_API_HOST: 'api.stability.ai' },
+        /STABILITY_API_HOST: .*scheme/,
+      ],
+    ];
+    for (const [args, extra, re] of cases) {
+      const r = await runCli(args, cliEnv(extra), 20_000);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr).toMatch(re);
+    }
+  });
+});
