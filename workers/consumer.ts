@@ -1,0 +1,64 @@
+import { Worker, type Job, type Processor } from 'bullmq';
+import type { Logger } from 'pino';
+import type { WorkerConfig } from '../src/config.js';
+import type { JobData } from '../src/queue/job-data.js';
+import { backoffDelay } from '../src/queue/backoff.js';
+import { createRedis } from '../src/redis/connect.js';
+
+export interface ConsumerOptions {
+  queueName: string;
+  prefix: string;
+  redisUrl: string;
+  wc: WorkerConfig;
+  processor: Processor<JobData>;
+  logger: Logger;
+  now: () => number;
+  /** A job BullMQ failed on its own (a stall beyond the limit), for its final record. */
+  onFailed: (job: Job<JobData> | undefined, err: Error) => void;
+}
+
+export interface Consumer {
+  /** When a job last started or ended here. */
+  lastProgress(): number;
+  /** Replaces the BullMQ worker with a fresh one (its in-flight jobs stall and come back). */
+  restart(): Promise<void>;
+  /** Stops taking jobs and waits for the in-flight ones; `force` abandons them instead. */
+  close(force?: boolean): Promise<void>;
+}
+
+/** The BullMQ worker taking jobs off the queue, replaceable when it wedges. */
+export function startConsumer(o: ConsumerOptions): Consumer {
+  let lastProgress = o.now();
+  const make = () => {
+    const w = new Worker<JobData>(o.queueName, o.processor, {
+      connection: createRedis(o.redisUrl),
+      prefix: o.prefix,
+      concurrency: o.wc.concurrency,
+      lockDuration: o.wc.lockDurationMs,
+      stalledInterval: o.wc.stalledIntervalMs,
+      maxStalledCount: o.wc.maxStalledCount,
+      settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(attemptsMade, o.wc.backoffMs, Math.random) },
+      autorun: true,
+    });
+    // Without an error listener a worker may stop processing.
+    w.on('error', (err) => o.logger.warn({ err: err.message }, 'worker error'));
+    w.on('failed', (job, err) => {
+      lastProgress = o.now();
+      o.onFailed(job, err);
+    });
+    w.on('completed', () => (lastProgress = o.now()));
+    w.on('active', () => (lastProgress = o.now()));
+    return w;
+  };
+  let worker = make();
+  return {
+    lastProgress: () => lastProgress,
+    async restart() {
+      const old = worker;
+      worker = make();
+      lastProgress = o.now();
+      await old.close(true).catch(() => {});
+    },
+    close: (force = false) => worker.close(force),
+  };
+}
