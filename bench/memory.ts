@@ -82,9 +82,9 @@ export async function run(): Promise<BenchResult> {
         max: s[s.length - 1] ?? NaN,
       };
     };
-    const a = stats(first);
-    const b = stats(last);
-    const growth = b.median / a.median;
+    const early = stats(first);
+    const late = stats(last);
+    const growth = late.median / early.median;
     const lines = [
       `${jobs} jobs of ${fmt.n(imageBytes / 1e6)} MB PNGs, concurrency ${concurrency}, one worker process, ${fmt.s(r.ms)} wall ` +
         `(${fmt.n((jobs / r.ms) * 1000)} jobs/s incl. start-up, ${fmt.n((jobs * imageBytes) / 2 ** 20 / (r.ms / 1000))} MB/s written durably).`,
@@ -92,8 +92,8 @@ export async function run(): Promise<BenchResult> {
       ...table(
         ['jobs finished', 'RSS samples', 'median RSS', 'p90 RSS', 'max RSS'],
         [
-          [`first ${half}`, a.n, fmt.mb(a.median), fmt.mb(a.p90), fmt.mb(a.max)],
-          [`last ${half}`, b.n, fmt.mb(b.median), fmt.mb(b.p90), fmt.mb(b.max)],
+          [`first ${half}`, early.n, fmt.mb(early.median), fmt.mb(early.p90), fmt.mb(early.max)],
+          [`last ${half}`, late.n, fmt.mb(late.median), fmt.mb(late.p90), fmt.mb(late.max)],
         ],
       ),
       '',

@@ -78,7 +78,15 @@ function monitor(redis: Redis, prefix: string) {
   };
 }
 
-async function nightshift(mock: MockApi, jobs: number, concurrency: number, logLevel: string, watch?: Redis) {
+interface PipelineRun {
+  mock: MockApi;
+  jobs: number;
+  concurrency: number;
+  /** A connection to MONITOR the pipeline's Redis commands on. */
+  watch?: Redis;
+}
+
+async function nightshift({ mock, jobs, concurrency, watch }: PipelineRun, logLevel: string) {
   // The fake is shared by every pipeline of the run: not ours to close.
   const b = await benchSetup('ov-ns', 'ov', mock, false);
   const { prefix, tmp, ctx } = b;
@@ -113,7 +121,7 @@ async function nightshift(mock: MockApi, jobs: number, concurrency: number, logL
   }
 }
 
-async function bare(mode: 'noop' | 'http', mock: MockApi, jobs: number, concurrency: number, watch?: Redis) {
+async function bare(mode: 'noop' | 'http', { mock, jobs, concurrency, watch }: PipelineRun) {
   const prefix = benchPrefix(`ov-${mode}`);
   const tmp = await tempDir(`ov-${mode}`);
   const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
@@ -165,8 +173,8 @@ export async function run(): Promise<BenchResult> {
       for (const step of ['ns', 'http', 'noop'] as const) {
         const { f } =
           step === 'ns'
-            ? await nightshift(mock, jobs, concurrency, logLevel)
-            : await bare(step, mock, jobs, concurrency);
+            ? await nightshift({ mock, jobs, concurrency }, logLevel)
+            : await bare(step, { mock, jobs, concurrency });
         process.stdout.write(`  overhead round ${r + 1}: ${f.what}: ${fmt.n(f.jobsPerS)} jobs/s\n`);
         all.push(f);
       }
@@ -179,8 +187,8 @@ export async function run(): Promise<BenchResult> {
     const ratio = ns.jobsPerS / http.jobsPerS;
 
     const watch = new Redis(redisUrl());
-    const pNs = (await nightshift(mock, profileJobs, concurrency, logLevel, watch)).mon!;
-    const pHttp = (await bare('http', mock, profileJobs, concurrency, watch)).mon!;
+    const pNs = (await nightshift({ mock, jobs: profileJobs, concurrency, watch }, logLevel)).mon!;
+    const pHttp = (await bare('http', { mock, jobs: profileJobs, concurrency, watch })).mon!;
     watch.disconnect();
     const top = [...pNs.counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 14);
 

@@ -5,8 +5,6 @@ import { flagName, settingsFrom, sourceOf, type Env } from './config/resolve.js'
 import { SETTINGS, type SettingDef, type SettingGetter, type SettingKey } from './config/settings.js';
 import type { GenerationDefaults } from './prompts/types.js';
 
-export { parseRate } from './config/parse.js';
-
 /**
  * The only module that reads process.env. Commands pass their parsed flags in; every setting is
  * resolved flag → environment → default from one table (config/settings.ts).
@@ -14,7 +12,10 @@ export { parseRate } from './config/parse.js';
 
 /** Flags as the command-line parser hands them over (strings, `true` for switches). */
 export type Flags = Readonly<Record<string, unknown>>;
-export type CommonFlags = Flags;
+/**
+ * Worker flags as an object, for callers that build a worker without the command line.
+ * @public
+ */
 export type WorkerFlags = Record<string, string | boolean | undefined>;
 
 export interface Config {
@@ -68,7 +69,6 @@ export interface WorkerConfig {
   watchdogMs: number;
 }
 
-export const DEFAULT_API_HOST = 'https://api.stability.ai';
 export const MOCK_API_IDENTITY = 'mock';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
