@@ -4,6 +4,7 @@ import { isLoopbackHost, withoutUserinfo } from './config/urls.js';
 import { flagName, settingsFrom, sourceOf, type Env } from './config/resolve.js';
 import { SETTINGS, type SettingDef, type SettingGetter, type SettingKey } from './config/settings.js';
 import type { GenerationDefaults } from './prompts/types.js';
+import type { RunWindow } from './queue/window.js';
 
 /**
  * The only module that reads process.env. Commands pass their parsed flags in; every setting is
@@ -67,6 +68,8 @@ export interface WorkerConfig {
   graceMs: number;
   /** Restart consumption when jobs wait but nothing progressed for this long. */
   watchdogMs: number;
+  /** Local hours during which jobs are taken; null: all day. */
+  window: RunWindow | null;
 }
 
 export const MOCK_API_IDENTITY = 'mock';
@@ -185,6 +188,7 @@ export function loadWorkerConfig(flags: Flags, env: Env = process.env): WorkerCo
     probeIntervalMs: get('probeInterval'),
     graceMs: get('grace'),
     watchdogMs: get('watchdog'),
+    window: get('window') ?? null,
   };
 }
 
@@ -198,6 +202,8 @@ export interface EnqueueConfig {
   force: boolean;
   json: boolean;
   rate: { count: number; windowMs: number };
+  /** For the estimate of whether the batch fits the night. */
+  window: RunWindow | null;
 }
 
 export function loadEnqueueConfig(flags: Flags, env: Env = process.env): EnqueueConfig {
@@ -211,6 +217,7 @@ export function loadEnqueueConfig(flags: Flags, env: Env = process.env): Enqueue
     force: get('force'),
     json: get('json'),
     rate: get('rate'),
+    window: get('window') ?? null,
   };
 }
 

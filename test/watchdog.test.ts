@@ -34,6 +34,9 @@ describe('watchdog: restarts consumption when jobs wait and nothing moves', () =
       lastProgress: () => now - ageMs,
       restart: async () => void restarts++,
       close: async () => {},
+      hold: () => {},
+      release: () => {},
+      isHeld: () => false,
     };
     return { consumer, now: () => now, restarts: () => restarts };
   }

@@ -15,11 +15,18 @@ export interface ConsumerOptions {
   now: () => number;
   /** A job BullMQ failed on its own (a stall beyond the limit), for its final record. */
   onFailed: (job: Job<JobData> | undefined, err: Error) => void;
+  /** Start without taking jobs (outside the run window): not even one job before `release`. */
+  held?: boolean;
 }
 
 export interface Consumer {
   /** When a job last started or ended here. */
   lastProgress(): number;
+  /** Takes no new jobs (those in flight go on) until `release`. */
+  hold(): void;
+  release(): void;
+  /** True while held: an idle consumer is then expected, not wedged. */
+  isHeld(): boolean;
   /** Replaces the BullMQ worker with a fresh one (its in-flight jobs stall and come back). */
   restart(): Promise<void>;
   /** Stops taking jobs and waits for the in-flight ones; `force` abandons them instead. */
@@ -38,7 +45,7 @@ export function startConsumer(o: ConsumerOptions): Consumer {
       stalledInterval: o.wc.stalledIntervalMs,
       maxStalledCount: o.wc.maxStalledCount,
       settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(attemptsMade, o.wc.backoffMs, Math.random) },
-      autorun: true,
+      autorun: false,
     });
     // Without an error listener a worker may stop processing.
     w.on('error', (err) => o.logger.warn({ err: err.message }, 'worker error'));
@@ -50,12 +57,36 @@ export function startConsumer(o: ConsumerOptions): Consumer {
     w.on('active', () => (lastProgress = o.now()));
     return w;
   };
+  let held = o.held === true;
+  /** Whether the current BullMQ worker's loop has been started (it then pauses and resumes). */
+  let running = false;
+  const start = (w: Worker<JobData>) => {
+    running = true;
+    w.run().catch((err: Error) => o.logger.error({ err: err.message }, 'worker loop ended'));
+  };
   let worker = make();
+  if (!held) start(worker);
   return {
     lastProgress: () => lastProgress,
+    hold() {
+      if (held) return;
+      held = true;
+      // true: do not wait for the jobs in flight; they finish on their own.
+      if (running) void worker.pause(true).catch(() => {});
+    },
+    release() {
+      if (!held) return;
+      held = false;
+      lastProgress = o.now();
+      if (running) void worker.resume().catch(() => {});
+      else start(worker);
+    },
+    isHeld: () => held,
     async restart() {
       const old = worker;
       worker = make();
+      running = false;
+      if (!held) start(worker);
       lastProgress = o.now();
       await old.close(true).catch(() => {});
     },

@@ -32,6 +32,8 @@ import { startProbe } from './probe.js';
 import { shutdown, within } from './shutdown.js';
 import { recordStalledFailures } from './stalled.js';
 import { startWatchdog } from './watchdog.js';
+import { startWindow } from './window.js';
+import type { WindowState } from '../src/queue/window.js';
 
 export interface WorkerHandle {
   /** Resolves with the exit code once the worker has stopped. */
@@ -51,6 +53,8 @@ export interface StartWorkerOptions {
   /** The API key the limiter is keyed by (a hash of it; `mock` for the mock API). */
   apiKey: string;
   now?: () => number;
+  /** Told each time the run window opens or closes. */
+  onWindow?: (state: WindowState) => void;
 }
 
 interface Connections {
@@ -170,16 +174,30 @@ export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandl
     logger,
     now,
     onFailed: recordStalledFailures({ state, batchDir: dirOf, now, logger }),
+    held: wc.window !== null,
   });
+  let windowNow: WindowState | null = null;
+  const onWindow = (s: WindowState) => {
+    windowNow = s;
+    opts.onWindow?.(s);
+  };
+  // Before anything else watches the consumer: outside the window it takes not even one job.
+  const stopWindow = wc.window ? startWindow({ consumer, window: wc.window, logger, now, onChange: onWindow }) : null;
 
   const unregister = await startHeartbeat({
     redis,
     key: nsKey(config.prefix, config.queue, 'workers'),
     workerId,
-    describe: () => ({ concurrency: wc.concurrency }),
+    describe: () => ({
+      concurrency: wc.concurrency,
+      ...(wc.window && windowNow
+        ? { window: { text: wc.window.text, open: windowNow.open, changes_at: windowNow.changesAt.toISOString() } }
+        : {}),
+    }),
     now,
   });
   const monitors = [
+    ...(stopWindow ? [stopWindow] : []),
     startWatchdog({ consumer, queue, logger, now, idleMs: wc.watchdogMs }),
     startProbe({ control, breaker, limiter, client: opts.client, logger, intervalMs: wc.probeIntervalMs }),
     ...(wc.exitWhenIdle ? [startIdleExit({ queue, control, logger, onIdle: (code) => void handle.stop(code) })] : []),

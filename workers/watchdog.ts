@@ -19,7 +19,7 @@ export interface WatchdogOptions {
 export function startWatchdog(o: WatchdogOptions): () => void {
   let busy = false;
   const check = async () => {
-    if (busy || o.now() - o.consumer.lastProgress() < o.idleMs) return;
+    if (busy || o.consumer.isHeld() || o.now() - o.consumer.lastProgress() < o.idleMs) return;
     busy = true;
     try {
       const counts = await o.queue.getJobCounts('wait', 'active');

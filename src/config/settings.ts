@@ -16,6 +16,7 @@ import {
   parseText,
 } from './parse.js';
 import { normalizeApiHost, parseNotifyUrl } from './urls.js';
+import { parseWindow } from '../queue/window.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -363,7 +364,22 @@ export const SETTINGS = {
     hidden: true,
   }),
 
+  window: def({
+    flag: '--window <start-end>',
+    env: ['NIGHTSHIFT_WINDOW'],
+    help: 'take jobs only between these local times, e.g. 22:00-07:00 (HH:MM or HH:MM:SS; may cross midnight)',
+    parse: optional(parseWindow),
+    default: undefined,
+  }),
+
   // run
+  exitAtWindowEnd: def({
+    flag: '--exit-at-window-end',
+    help: 'when the run window closes, exit 0 and leave the rest of the batch queued for the next one',
+    parse: parseSwitch,
+    default: false,
+    isSwitch: true,
+  }),
   notifyUrl: def({
     flag: '--notify-url <url>',
     env: ['NIGHTSHIFT_NOTIFY_URL'],
@@ -469,4 +485,5 @@ export const WORKER_SETTINGS = [
   'probeInterval',
   'grace',
   'watchdog',
+  'window',
 ] as const satisfies readonly SettingKey[];

@@ -8,6 +8,7 @@ import { EnvironmentError } from '../../errors.js';
 import type { ApiTarget } from '../../stability/target.js';
 import { common, generation, withSettings } from '../options.js';
 import { createRateLimiter, apiKeyId } from '../../billing/rate-limiter.js';
+import { estimateBatch, formatEstimate, windowState } from '../../queue/window.js';
 
 export function enqueueCommand(program: Command): void {
   const cmd = program
@@ -18,12 +19,26 @@ export function enqueueCommand(program: Command): void {
       'prompt files (.txt, .jsonl, .csv), or a .png / manifest.jsonl to re-run exactly those images',
     );
   // The balance check counts against the same shared rate limit as the workers' requests.
-  withSettings(generation(common(cmd)), ['rate']).action(async (files: string[], o: Record<string, unknown>) => {
-    const config = loadConfig(o);
-    const logger = createLogger({ level: config.logLevel, stream: process.stderr, secrets: config.secrets });
-    const summary = await runEnqueue(files, o, config, logger, redisUrlOf(config));
-    process.stdout.write(loadEnqueueConfig(o).json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
-  });
+  withSettings(generation(common(cmd)), ['rate', 'window']).action(
+    async (files: string[], o: Record<string, unknown>) => {
+      const config = loadConfig(o);
+      const logger = createLogger({ level: config.logLevel, stream: process.stderr, secrets: config.secrets });
+      const summary = await runEnqueue(files, o, config, logger, redisUrlOf(config));
+      const e = loadEnqueueConfig(o);
+      const estimate = estimateBatch({
+        jobs: summary.dryRun ? summary.jobs : summary.added,
+        rate: e.rate,
+        window: e.window,
+        now: new Date(),
+      });
+      const open = e.window === null || windowState(e.window, new Date()).open;
+      process.stdout.write(
+        e.json
+          ? `${JSON.stringify({ ...summary, estimate })}\n`
+          : `${formatSummary(summary)}\n${formatEstimate(estimate, open)}\n`,
+      );
+    },
+  );
 }
 
 /** Shared by `enqueue` and `run`. The balance check is a request like any other: it takes a rate-limit slot. */

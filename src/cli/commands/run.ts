@@ -13,13 +13,14 @@ import { runEnqueue } from './enqueue.js';
 import { closeWithin, CLOSE_MS, onStopSignals } from '../signals.js';
 import { createProgress } from '../progress.js';
 import { noticeFromReport, sendNotice } from '../../ops/notify.js';
+import { estimateBatch, formatEstimate, windowState, type WindowState } from '../../queue/window.js';
 
 export function runCommand(program: Command): void {
   const cmd = program
     .command('run')
     .description('enqueue prompt files, work until that batch is finished, write its manifest and gallery')
     .argument('<file...>', 'prompt files (.txt, .jsonl, .csv)');
-  withSettings(worker(generation(common(cmd))), ['notifyUrl']).action(
+  withSettings(worker(generation(common(cmd))), ['notifyUrl', 'exitAtWindowEnd']).action(
     async (files: string[], o: Record<string, unknown>) => {
       process.exitCode = await run(files, o);
     },
@@ -54,6 +55,9 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
       files: [join(batchDir(config.out, batch), 'run.log'), ...(wc.logFile ? [wc.logFile] : [])],
     });
     const target = await openApiTarget(config, { requestTimeoutMs: wc.requestTimeoutMs, logger });
+    const exitAtWindowEnd = settings('exitAtWindowEnd');
+    let windowWasOpen = false;
+    let windowEnded: WindowState | null = null;
     const handle = await startWorker({
       config,
       wc,
@@ -61,8 +65,16 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
       logger,
       client: target.client,
       apiKey: target.apiKey,
+      onWindow: (w) => {
+        if (w.open) windowWasOpen = true;
+        else if (windowWasOpen && exitAtWindowEnd) windowEnded = w;
+      },
     });
     const ctx = await openQueueContext(config, redis.url);
+    const pending = (await ctx.state.counts(batch)).pending;
+    const estimate = estimateBatch({ jobs: pending, rate: wc.rate, window: wc.window, now: new Date() });
+    const open = wc.window === null || windowState(wc.window, new Date()).open;
+    if (!e.json) process.stdout.write(`${formatEstimate(estimate, open)}\n`);
     let interrupted = false;
     let killed = false;
     const off = onStopSignals(
@@ -86,7 +98,7 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     void handle.done.then((code) => (stoppedCode = code));
     // Work until this batch has no pending job (other batches' jobs are worked too, but not waited for).
     for (;;) {
-      if (stoppedCode !== null) break;
+      if (stoppedCode !== null || windowEnded !== null) break;
       try {
         const counts = await ctx.state.counts(batch);
         const ledger = await ctx.ledger.get(batch);
@@ -105,8 +117,16 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     const workerCode = await handle.done;
     off();
     await closeWithin(target.close(), CLOSE_MS);
+    const left = windowEnded ? (await ctx.state.counts(batch)).pending : 0;
     await ctx.close();
     const report = await buildReport(config.out, batch);
+    if (windowEnded) {
+      const next = (windowEnded as WindowState).changesAt;
+      process.stdout.write(
+        `the run window ${wc.window!.text} closed: ${left} job(s) of batch ${batch} left queued; ` +
+          `they run in the next window (${next.toTimeString().slice(0, 5)}) with \`nightshift work\` or this same \`run\`\n`,
+      );
+    }
     const budgetHit = (report.byClass.budget ?? 0) > 0;
     process.stdout.write(
       `${report.succeeded} succeeded, ${report.filtered} filtered, ${report.failed} failed; ${report.credits} credits\n` +
