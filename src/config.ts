@@ -70,6 +70,8 @@ export interface WorkerConfig {
   watchdogMs: number;
   /** Local hours during which jobs are taken; null: all day. */
   window: RunWindow | null;
+  /** Port of the Prometheus endpoint on 127.0.0.1; null: none. */
+  metricsPort: number | null;
 }
 
 export const MOCK_API_IDENTITY = 'mock';
@@ -189,6 +191,7 @@ export function loadWorkerConfig(flags: Flags, env: Env = process.env): WorkerCo
     graceMs: get('grace'),
     watchdogMs: get('watchdog'),
     window: get('window') ?? null,
+    metricsPort: get('metricsPort') ?? null,
   };
 }
 

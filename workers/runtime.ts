@@ -33,6 +33,7 @@ import { shutdown, within } from './shutdown.js';
 import { recordStalledFailures } from './stalled.js';
 import { startWatchdog } from './watchdog.js';
 import { startWindow } from './window.js';
+import { createWorkerMetrics, startMetricsServer } from './metrics.js';
 import type { WindowState } from '../src/queue/window.js';
 
 export interface WorkerHandle {
@@ -131,19 +132,31 @@ function processorDeps(c: DepsContext): ProcessorDeps {
   };
 }
 
-export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandle> {
-  const { config, wc, logger } = opts;
-  const now = opts.now ?? Date.now;
+export async function startWorker(start: StartWorkerOptions): Promise<WorkerHandle> {
+  const { config, wc, logger } = start;
+  const now = start.now ?? Date.now;
   await checkWritable(config.out);
-  const { redis, queue, control } = await openConnections(opts);
+  const { redis, queue, control } = await openConnections(start);
   const limiter = createRateLimiter({
     redis,
     prefix: config.prefix,
-    keyId: apiKeyId(opts.apiKey),
+    keyId: apiKeyId(start.apiKey),
     count: wc.rate.count,
     windowMs: wc.rate.windowMs,
     ...(wc.rateMarginMs !== null ? { marginMs: wc.rateMarginMs } : {}),
   });
+  const metrics =
+    wc.metricsPort === null
+      ? null
+      : createWorkerMetrics({
+          queue,
+          lockoutMs: () => limiter.lockoutRemainingMs(),
+          limiterUtilization: async () => (await limiter.inWindow()) / wc.rate.count,
+          concurrency: () => wc.concurrency,
+        });
+  const opts = metrics ? { ...start, client: metrics.instrument(start.client) } : start;
+  const metricsServer = metrics ? await startMetricsServer({ port: wc.metricsPort!, metrics, queue }) : null;
+  if (metricsServer) logger.info({ url: metricsServer.url }, `metrics on ${metricsServer.url}`);
   const state = createBatchState({ redis, prefix: config.prefix });
   const breaker = createCircuitBreaker({ redis, prefix: config.prefix, threshold: wc.breakerThreshold });
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -204,6 +217,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<WorkerHandl
   ];
 
   const release = async () => {
+    await metricsServer?.close();
     await within(
       queue.close().catch(() => {}),
       2000,

@@ -364,6 +364,13 @@ export const SETTINGS = {
     hidden: true,
   }),
 
+  metricsPort: def({
+    flag: '--metrics-port <n>',
+    env: ['NIGHTSHIFT_METRICS_PORT'],
+    help: 'serve Prometheus metrics on 127.0.0.1:N/metrics (0 picks a free port)',
+    parse: optional(parsePort),
+    default: undefined,
+  }),
   window: def({
     flag: '--window <start-end>',
     env: ['NIGHTSHIFT_WINDOW'],
@@ -486,4 +493,5 @@ export const WORKER_SETTINGS = [
   'grace',
   'watchdog',
   'window',
+  'metricsPort',
 ] as const satisfies readonly SettingKey[];
