@@ -47,7 +47,11 @@ export interface Config {
 }
 
 export interface WorkerConfig {
+  /** Requests in flight: fixed, or where `--concurrency auto` starts. */
   concurrency: number;
+  /** Follow the observed latency and the key's rate (bounded by maxConcurrency and memory). */
+  autoConcurrency: boolean;
+  maxConcurrency: number;
   rate: { count: number; windowMs: number };
   /** Null: the limiter's default, proportional to the window. */
   rateMarginMs: number | null;
@@ -173,7 +177,7 @@ function secretsOf(key: string | null, urls: Array<string | undefined | null>): 
 export function loadWorkerConfig(flags: Flags, env: Env = process.env): WorkerConfig {
   const get = settingsFrom(flags, env);
   return {
-    concurrency: get('concurrency'),
+    ...concurrencyOf(get),
     rate: get('rate'),
     rateMarginMs: get('rateMargin') ?? null,
     lockoutMs: get('lockout'),
@@ -193,6 +197,17 @@ export function loadWorkerConfig(flags: Flags, env: Env = process.env): WorkerCo
     window: get('window') ?? null,
     metricsPort: get('metricsPort') ?? null,
   };
+}
+
+/** Where auto starts: enough to learn the latency quickly, small enough not to flood the limiter. */
+const AUTO_START = 16;
+
+function concurrencyOf(get: SettingGetter): Pick<WorkerConfig, 'concurrency' | 'autoConcurrency' | 'maxConcurrency'> {
+  const c = get('concurrency');
+  const max = get('maxConcurrency');
+  return c === 'auto'
+    ? { concurrency: Math.min(AUTO_START, max), autoConcurrency: true, maxConcurrency: max }
+    : { concurrency: c, autoConcurrency: false, maxConcurrency: Math.max(c, max) };
 }
 
 /** What `enqueue` (and `run`) take besides the common settings. */

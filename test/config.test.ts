@@ -103,6 +103,7 @@ const ENV_SAMPLES: Partial<Record<SettingKey, [string, unknown]>> = {
   apiHost: ['HTTPS://Example.COM:443/', 'https://example.com'],
   accept: ['json', 'json'],
   concurrency: ['7', 7],
+  maxConcurrency: ['300', 300],
   rate: ['10/1', { count: 10, windowMs: 1000 }],
   lockout: ['5', 5000],
   requestTimeout: ['20', 20_000],

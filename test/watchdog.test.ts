@@ -35,6 +35,7 @@ describe('watchdog: restarts consumption when jobs wait and nothing moves', () =
       restart: async () => void restarts++,
       close: async () => {},
       hold: () => {},
+      setConcurrency: () => {},
       release: () => {},
       isHeld: () => false,
     };

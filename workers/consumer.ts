@@ -22,6 +22,8 @@ export interface ConsumerOptions {
 export interface Consumer {
   /** When a job last started or ended here. */
   lastProgress(): number;
+  /** Requests in flight from now on (auto concurrency). */
+  setConcurrency(n: number): void;
   /** Takes no new jobs (those in flight go on) until `release`. */
   hold(): void;
   release(): void;
@@ -36,11 +38,12 @@ export interface Consumer {
 /** The BullMQ worker taking jobs off the queue, replaceable when it wedges. */
 export function startConsumer(o: ConsumerOptions): Consumer {
   let lastProgress = o.now();
+  let concurrency = o.wc.concurrency;
   const make = () => {
     const w = new Worker<JobData>(o.queueName, o.processor, {
       connection: createRedis(o.redisUrl),
       prefix: o.prefix,
-      concurrency: o.wc.concurrency,
+      concurrency,
       lockDuration: o.wc.lockDurationMs,
       stalledInterval: o.wc.stalledIntervalMs,
       maxStalledCount: o.wc.maxStalledCount,
@@ -68,6 +71,10 @@ export function startConsumer(o: ConsumerOptions): Consumer {
   if (!held) start(worker);
   return {
     lastProgress: () => lastProgress,
+    setConcurrency(n) {
+      concurrency = Math.max(1, Math.round(n));
+      worker.concurrency = concurrency;
+    },
     hold() {
       if (held) return;
       held = true;

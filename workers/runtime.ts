@@ -33,7 +33,7 @@ import { shutdown, within } from './shutdown.js';
 import { recordStalledFailures } from './stalled.js';
 import { startWatchdog } from './watchdog.js';
 import { startWindow } from './window.js';
-import { createWorkerMetrics, startMetricsServer } from './metrics.js';
+import { startInstruments } from './instruments.js';
 import type { WindowState } from '../src/queue/window.js';
 
 export interface WorkerHandle {
@@ -145,18 +145,8 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
     windowMs: wc.rate.windowMs,
     ...(wc.rateMarginMs !== null ? { marginMs: wc.rateMarginMs } : {}),
   });
-  const metrics =
-    wc.metricsPort === null
-      ? null
-      : createWorkerMetrics({
-          queue,
-          lockoutMs: () => limiter.lockoutRemainingMs(),
-          limiterUtilization: async () => (await limiter.inWindow()) / wc.rate.count,
-          concurrency: () => wc.concurrency,
-        });
-  const opts = metrics ? { ...start, client: metrics.instrument(start.client) } : start;
-  const metricsServer = metrics ? await startMetricsServer({ port: wc.metricsPort!, metrics, queue }) : null;
-  if (metricsServer) logger.info({ url: metricsServer.url }, `metrics on ${metricsServer.url}`);
+  const instruments = await startInstruments({ wc, client: start.client, limiter, queue, logger, now });
+  const opts = { ...start, client: instruments.client };
   const state = createBatchState({ redis, prefix: config.prefix });
   const breaker = createCircuitBreaker({ redis, prefix: config.prefix, threshold: wc.breakerThreshold });
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -171,7 +161,7 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
     opts,
     redis,
     control,
-    limiter,
+    limiter: instruments.limiter,
     state,
     breaker,
     workerId,
@@ -183,12 +173,13 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
     prefix: config.prefix,
     redisUrl: opts.redisUrl,
     wc,
-    processor: createGenerateProcessor(deps),
+    processor: instruments.processor(createGenerateProcessor(deps)),
     logger,
     now,
     onFailed: recordStalledFailures({ state, batchDir: dirOf, now, logger }),
     held: wc.window !== null,
   });
+  instruments.bind(consumer);
   let windowNow: WindowState | null = null;
   const onWindow = (s: WindowState) => {
     windowNow = s;
@@ -202,7 +193,7 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
     key: nsKey(config.prefix, config.queue, 'workers'),
     workerId,
     describe: () => ({
-      concurrency: wc.concurrency,
+      ...instruments.concurrency(),
       ...(wc.window && windowNow
         ? { window: { text: wc.window.text, open: windowNow.open, changes_at: windowNow.changesAt.toISOString() } }
         : {}),
@@ -212,12 +203,12 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
   const monitors = [
     ...(stopWindow ? [stopWindow] : []),
     startWatchdog({ consumer, queue, logger, now, idleMs: wc.watchdogMs }),
-    startProbe({ control, breaker, limiter, client: opts.client, logger, intervalMs: wc.probeIntervalMs }),
+    startProbe({ control, breaker, limiter, client: start.client, logger, intervalMs: wc.probeIntervalMs }),
     ...(wc.exitWhenIdle ? [startIdleExit({ queue, control, logger, onIdle: (code) => void handle.stop(code) })] : []),
   ];
 
   const release = async () => {
-    await metricsServer?.close();
+    await instruments.stop();
     await within(
       queue.close().catch(() => {}),
       2000,
@@ -243,7 +234,7 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
   logger.info(
     {
       queue: config.queue,
-      concurrency: wc.concurrency,
+      concurrency: wc.autoConcurrency ? `auto (max ${wc.maxConcurrency})` : wc.concurrency,
       rate: `${wc.rate.count}/${wc.rate.windowMs / 1000}s`,
       api: config.api.identity,
     },

@@ -222,11 +222,19 @@ export const SETTINGS = {
 
   // work and run
   concurrency: def({
-    flag: '--concurrency <n>',
+    flag: '--concurrency <n|auto>',
     env: ['NIGHTSHIFT_CONCURRENCY'],
-    help: 'requests in flight per worker',
+    help: 'requests in flight per worker; auto follows the observed latency and the key’s rate',
+    parse: (raw: string, name: string): number | 'auto' =>
+      raw.trim() === 'auto' ? 'auto' : parseInteger(raw, name, { min: 1, max: 10000 }),
+    default: 'auto' as number | 'auto',
+  }),
+  maxConcurrency: def({
+    flag: '--max-concurrency <n>',
+    env: ['NIGHTSHIFT_MAX_CONCURRENCY'],
+    help: 'the most requests in flight per worker with --concurrency auto',
     parse: int(1, 10000),
-    default: 64,
+    default: 256,
   }),
   rate: def({
     flag: '--rate <count/seconds>',
@@ -476,6 +484,7 @@ export const GENERATION_SETTINGS = [
 ] as const satisfies readonly SettingKey[];
 export const WORKER_SETTINGS = [
   'concurrency',
+  'maxConcurrency',
   'rate',
   'lockout',
   'requestTimeout',
