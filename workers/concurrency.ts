@@ -60,6 +60,7 @@ export function createConcurrencyController(o: ConcurrencyOptions): ConcurrencyC
   let latency: number | null = null;
   let bodyBytes: number | null = null;
   let wait = 0;
+  let firstGrant: number | null = null;
   let grants = 0;
   let grantRate = 0;
   let last = o.now();
@@ -70,6 +71,7 @@ export function createConcurrencyController(o: ConcurrencyOptions): ConcurrencyC
   return {
     onGrant(waitMs) {
       grants++;
+      firstGrant ??= o.now();
       wait = ewma(wait, Math.max(0, waitMs), 0.1);
     },
     onAnswer(latencyMs, bytes) {
@@ -88,6 +90,12 @@ export function createConcurrencyController(o: ConcurrencyOptions): ConcurrencyC
       const cap = Math.min(o.max, memoryCap);
       let bound: ConcurrencyBound;
       if (latency === null) {
+        // No answer yet, but the latency is at least the time since the first request left: size by
+        // that lower bound while every slot is busy and the key's window has room (waiting for the
+        // first answer at 8 s per image would lose 8 s of the rate).
+        if (firstGrant !== null && busy >= c && keyUtilization < 0.9) {
+          c = Math.max(c, Math.ceil((o.keyRate * (now - firstGrant) * headroom) / 1000));
+        }
         bound = 'latency';
       } else if (keyUtilization >= 0.9 && wait > queuedMs) {
         // The key's limit is reached: keep this worker's share in flight, no more.
