@@ -7,7 +7,8 @@ import { readPromptFile } from './read-file.js';
 import { checkRow, defaultsSchema, issuesToProblems, type ParseResult, type Row } from './row-schema.js';
 import type { GenerationDefaults, PromptSpec } from './types.js';
 import { DEFAULT_FLAGS, promptLengthProblem, resolveRow, type ResolvedRow } from './validate.js';
-import { countVariants, iterateVariants } from './variants.js';
+import { createExpander, type Expand, type Expansion, type ExpansionOptions } from './dynamic/expand.js';
+import { formatCount } from './dynamic/count.js';
 import { exactKindOf, readExactRows } from './from-image.js';
 
 export interface LoadOptions {
@@ -15,6 +16,8 @@ export interface LoadOptions {
   maxFileBytes?: number;
   /** Most prompts (after variant expansion, before samples) all files together may make. Default: no limit. */
   maxPrompts?: number;
+  /** Wildcards folder, combinatorial or random variants (see ExpansionOptions for the defaults). */
+  expansion?: ExpansionOptions;
 }
 
 export interface LoadResult {
@@ -80,8 +83,12 @@ export async function loadPromptFiles(
   // is passed, variants are only counted (a runaway `{a|b}` product must not fill memory).
   const specs: PromptSpec[] = [];
   const ids = new Map<string, string>();
-  let total = 0;
-  const limit = opts.maxPrompts ?? Number.POSITIVE_INFINITY;
+  let total = 0n;
+  const limit = opts.maxPrompts === undefined ? null : BigInt(opts.maxPrompts);
+  const expander = createExpander({
+    ...(opts.maxFileBytes !== undefined ? { maxFileBytes: opts.maxFileBytes } : {}),
+    ...opts.expansion,
+  });
   let lines = 0;
   for (const file of files) {
     if (full()) break;
@@ -103,6 +110,7 @@ export async function loadPromptFiles(
       parsed = parser(file, read.text);
     }
     lines += parsed.rows.length;
+    const expand = expander.forFile(file);
     // Gathered per file and sorted, so problems read top to bottom like the file.
     const found: PromptProblem[] = [...parsed.problems];
     const badLines = new Set(parsed.problems.map((p) => p.line));
@@ -126,21 +134,25 @@ export async function loadPromptFiles(
         resolved: res.resolved,
         ...(exact !== null ? { exact: true } : {}),
       };
-      const count = g.exact ? 1 : countVariants(g.row.prompt);
-      total += count;
-      if (total <= limit) found.push(...expandRow(g, specs, ids));
+      const planned = planRow(g, expand);
+      if (!planned.ok) {
+        found.push({ file, line: raw.line, field: 'prompt', message: planned.message });
+        continue;
+      }
+      total += planned.count;
+      if (limit === null || total <= limit) found.push(...expandRow(g, planned, specs, ids));
     }
     add(found.sort((a, b) => a.line - b.line));
   }
 
-  if (total > limit && !full()) {
+  if (limit !== null && total > limit && !full()) {
     const file = files.length === 1 ? files[0]! : files.join(', ');
     add([
       {
         file,
         line: 0,
         field: 'prompts',
-        message: `would make ${total} prompts after expanding variants, more than the limit of ${opts.maxPrompts}`,
+        message: `would make ${formatCount(total)} prompts after expanding variants, more than the limit of ${opts.maxPrompts}`,
       },
     ]);
     return finish([], problems, lines);
@@ -161,26 +173,32 @@ function finish(specs: PromptSpec[], problems: PromptProblem[], lines: number): 
   return { specs, problems, lines };
 }
 
+/** A row from a PNG or manifest is taken literally; any other is a template. */
+function planRow(g: GoodRow, expand: Expand): ReturnType<Expand> {
+  return g.exact ? { ok: true, count: 1n, prompts: () => [g.row.prompt] } : expand(g.row.prompt);
+}
+
 /** Expands one row's variants into specs; reports empty or too-long variants and duplicate ids. */
-function expandRow(g: GoodRow, specs: PromptSpec[], ids: Map<string, string>): PromptProblem[] {
+function expandRow(g: GoodRow, planned: Expansion, specs: PromptSpec[], ids: Map<string, string>): PromptProblem[] {
   const { file, line, row, resolved } = g;
   const problems: PromptProblem[] = [];
-  const count = g.exact ? 1 : countVariants(row.prompt);
+  const many = planned.count > 1n;
+  const count = formatCount(planned.count);
   let n = 0;
-  for (const prompt of g.exact ? [row.prompt] : iterateVariants(row.prompt)) {
+  for (const prompt of planned.prompts()) {
     n++;
-    const which = count > 1 ? `variant ${n} of ${count}` : 'prompt';
+    const which = many ? `variant ${n} of ${count}` : 'prompt';
     if (prompt === '') {
       problems.push({ file, line, field: 'prompt', message: `${which} is empty` });
       continue;
     }
     const tooLong = promptLengthProblem(prompt, resolved.model);
     if (tooLong) {
-      problems.push({ file, line, field: 'prompt', message: count > 1 ? `${which}: ${tooLong}` : tooLong });
+      problems.push({ file, line, field: 'prompt', message: many ? `${which}: ${tooLong}` : tooLong });
       continue;
     }
     // Job ids are built from the line's id, so each variant needs its own.
-    const id = row.id === undefined ? undefined : count > 1 ? `${row.id}.${n}` : row.id;
+    const id = row.id === undefined ? undefined : many ? `${row.id}.${n}` : row.id;
     if (id !== undefined) {
       const first = ids.get(id);
       if (first !== undefined) {

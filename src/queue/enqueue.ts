@@ -2,11 +2,13 @@ import { basename, extname } from 'node:path';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { ApiError, EnvironmentError, StoppedError, UsageError } from '../errors.js';
+import { ApiError, EnvironmentError, PromptFileError, StoppedError, UsageError } from '../errors.js';
 import { BATCH_NAME, buildJob, creditsOf, identifyJobs } from './plan.js';
 import type { JobData } from './job-data.js';
 import { loadPromptFilesOrThrow } from '../prompts/load.js';
-import type { GenerationDefaults } from '../prompts/types.js';
+import type { GenerationDefaults, PromptSpec } from '../prompts/types.js';
+import type { ExpansionOptions } from '../prompts/dynamic/expand.js';
+import { DEFAULT_CHECKS, runPreflight, type PreflightCheck } from '../prompts/preflight.js';
 import { addJobs, existingJobIds } from './queue.js';
 import type { BatchState } from './batch-state.js';
 import type { Ledger } from '../billing/ledger.js';
@@ -19,6 +21,12 @@ export interface EnqueueOptions {
   maxJobs: number;
   dryRun: boolean;
   force: boolean;
+  /** Wildcards and variants mode; random mode is seeded by the batch name. */
+  expansion?: Omit<ExpansionOptions, 'seedKey'>;
+  /** Refuse (exit 2) instead of warning when the pre-flight predicts failures. Default false. */
+  strict?: boolean;
+  /** Pre-flight checks. Default: DEFAULT_CHECKS. */
+  preflight?: readonly PreflightCheck[];
 }
 
 export interface EnqueueDeps {
@@ -54,6 +62,8 @@ export interface EnqueueSummary {
   balance: number | null;
   maxCredits: number | null;
   warnings: string[];
+  /** The first few prompts, as expanded. */
+  examples: string[];
   dryRun: boolean;
 }
 
@@ -73,13 +83,18 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
       `--batch: "${batch}" is not a valid batch name (1–64 letters, digits, . _ -, starting with a letter or digit)`,
     );
   }
-  const { specs } = await loadPromptFilesOrThrow(opts.files, opts.defaults, { maxPrompts: opts.maxJobs });
+  const { specs } = await loadPromptFilesOrThrow(opts.files, opts.defaults, {
+    maxPrompts: opts.maxJobs,
+    expansion: { ...opts.expansion, seedKey: batch },
+  });
   const ident = identifyJobs(specs, batch);
   if (ident.ids.length > opts.maxJobs) {
     throw new UsageError(
       `the batch would make ${ident.ids.length} jobs, more than --max-jobs ${opts.maxJobs}; raise --max-jobs or split the file`,
     );
   }
+  const preflight = runPreflight({ specs, jobs: ident.ids.length }, opts.preflight ?? DEFAULT_CHECKS);
+  if (opts.strict && preflight.problems.length > 0) throw new PromptFileError(preflight.problems);
   const summary: EnqueueSummary = {
     batch,
     queue: null,
@@ -92,7 +107,8 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
     estimatedCredits: creditsOf(ident),
     balance: null,
     maxCredits: opts.maxCredits ?? null,
-    warnings: [],
+    warnings: [...preflight.warnings],
+    examples: examplesOf(specs),
     dryRun: opts.dryRun,
   };
   if (opts.dryRun || !deps.connect) {
@@ -150,6 +166,16 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
 
 /** Jobs built and stored per step. */
 const CHUNK = 1000;
+const EXAMPLES = 5;
+
+function examplesOf(specs: readonly PromptSpec[]): string[] {
+  const out = new Set<string>();
+  for (const s of specs) {
+    if (out.size >= EXAMPLES) break;
+    out.add(s.prompt);
+  }
+  return [...out];
+}
 
 function budgetWarning(s: EnqueueSummary): void {
   if (s.maxCredits !== null && s.estimatedCredits > s.maxCredits) {
@@ -183,6 +209,9 @@ export function formatSummary(s: EnqueueSummary): string {
     s.dryRun ? `would enqueue up to ${s.jobs} jobs` : `added ${s.added}, already present ${s.present}`,
     `estimated credits: ${s.estimatedCredits}${s.maxCredits !== null ? ` (budget ${s.maxCredits})` : ''}` +
       (s.balance !== null ? `, account balance: ${s.balance}` : ''),
+    ...(s.dryRun && s.examples.length > 0
+      ? [`first ${s.examples.length} of ${s.prompts} prompts:`, ...s.examples.map((p) => `  ${p}`)]
+      : []),
     ...s.warnings.map((w) => `warning: ${w}`),
   ];
   return lines.join('\n');
