@@ -8,6 +8,7 @@ import { adminCommands } from './commands/admin.js';
 import { mockApiCommand } from './commands/mock-api.js';
 import { dashboardCommand } from './commands/dashboard.js';
 import { configCommand } from './commands/config.js';
+import { exportCommand } from './commands/export.js';
 
 export function buildProgram(): Command {
   const program = new Command('nightshift')
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   mockApiCommand(program);
   dashboardCommand(program);
   configCommand(program);
+  exportCommand(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

@@ -1,0 +1,217 @@
+import { constants } from 'node:fs';
+import { lstat, open, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { EnvironmentError, UsageError } from '../errors.js';
+import { writeFileAtomic } from '../output/atomic.js';
+import { rebuildFromDisk } from '../output/manifest.js';
+import { resolveInBatch } from '../output/paths.js';
+import type { ManifestRecord } from '../output/record.js';
+import { BATCH_NAME } from '../queue/plan.js';
+import { writeCaptions, writeImagefolder, writeWebdataset, type Sample, type Written } from './export-formats.js';
+
+/**
+ * `export`: a finished batch as a training dataset. The batch is read from disk the way `report`
+ * reads it (sidecars first, the manifest for the rest), only from inside its folder; the export
+ * folder gets only what this export wrote (a marker lists it, so a repeat export replaces it).
+ */
+
+export const EXPORT_FORMATS = ['imagefolder', 'webdataset', 'captions'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/** The flags as commander parsed them: nothing filled in. */
+export interface ExportFlags {
+  batch?: unknown;
+  format?: unknown;
+  to?: unknown;
+  includeFiltered?: unknown;
+  shardSize?: unknown;
+}
+
+export interface ExportOptions {
+  batch: string;
+  format: ExportFormat;
+  /** The export folder, absolute. */
+  to: string;
+  /** Also export filtered (blurred) images, and failed jobs that left one. Default false. */
+  includeFiltered: boolean;
+  /** Samples per webdataset shard. Default 1000. */
+  shardSize: number;
+}
+
+export const EXPORT_DEFAULTS = { includeFiltered: false, shardSize: 1000 } as const;
+
+/** Checks the flags and fills in the defaults; a bad flag is a UsageError naming it. */
+export function resolveExportOptions(flags: ExportFlags): ExportOptions {
+  const batch = typeof flags.batch === 'string' ? flags.batch : '';
+  if (!BATCH_NAME.test(batch)) {
+    throw new UsageError(
+      `--batch: ${JSON.stringify(batch)} is not a valid batch name (1–64 letters, digits, . _ -, starting with a letter or digit)`,
+    );
+  }
+  const format = EXPORT_FORMATS.find((f) => f === flags.format);
+  if (format === undefined) {
+    throw new UsageError(`--format: ${JSON.stringify(flags.format ?? '')} must be one of ${EXPORT_FORMATS.join(', ')}`);
+  }
+  if (typeof flags.to !== 'string' || flags.to === '') throw new UsageError('--to: give the folder to export into');
+  const rawShard = flags.shardSize ?? String(EXPORT_DEFAULTS.shardSize);
+  const shardSize = Number(rawShard);
+  if (typeof rawShard !== 'string' || !/^\d+$/.test(rawShard) || shardSize < 1 || !Number.isSafeInteger(shardSize)) {
+    throw new UsageError(`--shard-size: ${JSON.stringify(rawShard)} must be a whole number of at least 1`);
+  }
+  return {
+    batch,
+    format,
+    to: path.resolve(flags.to),
+    includeFiltered: flags.includeFiltered === true || EXPORT_DEFAULTS.includeFiltered,
+    shardSize,
+  };
+}
+
+export interface ExportSummary {
+  batch: string;
+  format: ExportFormat;
+  to: string;
+  /** Images exported. */
+  exported: number;
+  /** Jobs left out: filtered and failed (unless included), and images missing on disk. */
+  leftOut: { filtered: number; failed: number; missing: number };
+  linked: number;
+  copied: number;
+  /** Files of the export, relative to `to`. */
+  files: string[];
+}
+
+const MARKER = '.nightshift-export.json';
+const markerSchema = z.object({ batch: z.string(), format: z.string(), files: z.array(z.string()) });
+
+/** Exports the batch in `batchDir` (which must exist) as `opts` says. */
+export async function exportBatch(batchDir: string, opts: ExportOptions): Promise<ExportSummary> {
+  await requireBatchFolder(batchDir, opts.batch);
+  const root = path.resolve(batchDir);
+  if (opts.to === root || opts.to.startsWith(`${root}${path.sep}`)) {
+    throw new UsageError(`--to: ${opts.to} is inside the batch folder; export somewhere else`);
+  }
+  const previous = await previousExport(opts.to, opts.batch);
+  const { records } = await rebuildFromDisk(root);
+  const leftOut = { filtered: 0, failed: 0, missing: 0 };
+  const samples: Sample[] = [];
+  for (const r of records) {
+    const wanted = r.status === 'succeeded' || opts.includeFiltered;
+    if (!wanted || r.file === null) {
+      if (r.status !== 'succeeded') leftOut[r.status]++;
+      continue;
+    }
+    const source = await checkedImage(root, r.file);
+    if (source === null) leftOut.missing++;
+    else samples.push(sampleOf(r, r.file, source));
+  }
+  const written = await writeFormat(opts, samples);
+  const files = [...written.files].sort();
+  await removeStale(opts.to, previous, new Set(files));
+  const marker = { batch: opts.batch, format: opts.format, files };
+  await writeFileAtomic(path.join(opts.to, MARKER), `${JSON.stringify(marker, null, 1)}\n`, { fsync: false });
+  return {
+    batch: opts.batch,
+    format: opts.format,
+    to: opts.to,
+    exported: samples.length,
+    leftOut,
+    linked: written.linked,
+    copied: written.copied,
+    files,
+  };
+}
+
+function writeFormat(opts: ExportOptions, samples: Sample[]): Promise<Written> {
+  if (opts.format === 'imagefolder') return writeImagefolder(opts.to, samples);
+  if (opts.format === 'captions') return writeCaptions(opts.to, samples);
+  return writeWebdataset(opts.to, samples, opts.shardSize);
+}
+
+function sampleOf(record: ManifestRecord, rel: string, source: string): Sample {
+  const name = path.posix.basename(rel);
+  const ext = path.posix.extname(name);
+  return { record, source, name, key: name.slice(0, name.length - ext.length), ext: ext.slice(1).toLowerCase() };
+}
+
+async function requireBatchFolder(dir: string, batch: string): Promise<void> {
+  try {
+    const st = await lstat(dir);
+    if (st.isDirectory()) return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new EnvironmentError(`cannot read ${dir}`, { cause: err });
+  }
+  throw new UsageError(`--batch: there is no batch ${JSON.stringify(batch)} (no folder ${dir})`);
+}
+
+/**
+ * The image's path when it is a regular file reached without any symlink inside the batch
+ * folder; null when it is missing. Anything else was planted (nightshift writes no links) and
+ * stops the export: reading through it would read outside the batch.
+ */
+async function checkedImage(root: string, rel: string): Promise<string | null> {
+  let abs: string;
+  try {
+    abs = resolveInBatch(root, rel);
+  } catch {
+    throw new EnvironmentError(`${rel}: the manifest names a file outside the batch folder; not exported`);
+  }
+  let real: string;
+  try {
+    real = await realpath(abs);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new EnvironmentError(`cannot read ${abs}`, { cause: err });
+  }
+  const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => null);
+  const isFile = fh ? (await fh.stat()).isFile() : false;
+  await fh?.close();
+  if (real !== path.join(await realpath(root), path.relative(root, abs)) || !isFile) {
+    throw new EnvironmentError(
+      `${path.join(root, rel)} is a symlink or not a regular file; nightshift did not make it. Remove it, then export again`,
+    );
+  }
+  return abs;
+}
+
+/** The files an earlier export of this batch wrote to `to`; refuses a folder holding anything else. */
+async function previousExport(to: string, batch: string): Promise<string[]> {
+  let entries: string[];
+  try {
+    if (!(await stat(to)).isDirectory()) throw new UsageError(`--to: ${to} is not a folder`);
+    entries = await readdir(to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  if (entries.length === 0) return [];
+  let marker: z.infer<typeof markerSchema> | null = null;
+  try {
+    marker = markerSchema.parse(JSON.parse(await readFile(path.join(to, MARKER), 'utf8')));
+  } catch {
+    // no marker, or not one of ours
+  }
+  if (marker === null) {
+    throw new UsageError(`--to: ${to} is not empty and holds no earlier export; give a new or empty folder`);
+  }
+  if (marker.batch !== batch) {
+    throw new UsageError(`--to: ${to} holds the export of batch ${marker.batch}; give another folder`);
+  }
+  return marker.files;
+}
+
+/** Removes what the last export wrote and this one did not (a shard fewer, a filtered image left out). */
+async function removeStale(to: string, previous: readonly string[], keep: ReadonlySet<string>): Promise<void> {
+  for (const rel of previous) {
+    if (keep.has(rel)) continue;
+    let abs: string;
+    try {
+      abs = resolveInBatch(to, rel); // the marker is a file like any other: never let it point out
+    } catch {
+      continue;
+    }
+    await rm(abs, { force: true });
+  }
+}
