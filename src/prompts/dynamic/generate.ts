@@ -1,3 +1,4 @@
+import { countSeq } from './count.js';
 import type { Alt, Linked } from './link.js';
 
 /**
@@ -9,21 +10,37 @@ import type { Alt, Linked } from './link.js';
  * each subset once, since another order of the same choices would pay for the same picture twice.
  */
 
-type Part = () => Iterator<string>;
+/** A fixed list (text, or a small group made once and kept), or a fresh iterator per use. */
+type Part = readonly string[] | (() => Iterator<string>);
+
+/** Groups making at most this many prompts are listed once: walking a list beats nested generators. */
+const LISTED = 256;
+const listed = new WeakMap<Alt, readonly string[]>();
+
+function partOf(n: Linked): Part {
+  if (n.k === 'text') return [n.s];
+  const known = listed.get(n);
+  if (known) return known;
+  if (countSeq([n]) > BigInt(LISTED)) return () => combineAlt(n);
+  const list = [...combineAlt(n)];
+  listed.set(n, list);
+  return list;
+}
 
 /** Every prompt of a sequence. Iterative over the sequence, so a long prompt cannot overflow the stack. */
 export function* combineSeq(nodes: readonly Linked[]): Generator<string> {
-  yield* odometer(
-    nodes.map((n) => (n.k === 'text' ? once(n.s) : () => combineAlt(n))),
-    '',
-  );
-}
-
-function once(s: string): Part {
-  return () => [s][Symbol.iterator]();
+  yield* odometer(nodes.map(partOf), '');
 }
 
 function* combineAlt(alt: Alt): Generator<string> {
+  if (alt.min === 1 && alt.max === 1) {
+    // The common `{a|b|c}`: one choice at a time, most of them plain text.
+    for (const c of alt.choices) {
+      if (c.seq.every((n) => n.k === 'text')) yield c.seq.map((n) => (n as { s: string }).s).join('');
+      else yield* combineSeq(c.seq);
+    }
+    return;
+  }
   for (let k = alt.min; k <= alt.max; k++) {
     for (const pick of subsets(alt.choices.length, k)) {
       yield* odometer(
@@ -34,32 +51,45 @@ function* combineAlt(alt: Alt): Generator<string> {
   }
 }
 
+/** Walks one part: a list by index, an iterator as it comes. */
+class Cursor {
+  private i = 0;
+  private it: Iterator<string> | null = null;
+  value = '';
+  constructor(private readonly part: Part) {}
+  /** Starts over; false when the part has nothing. */
+  reset(): boolean {
+    this.i = 0;
+    this.it = typeof this.part === 'function' ? this.part() : null;
+    return this.next();
+  }
+  next(): boolean {
+    if (this.it === null) {
+      const list = this.part as readonly string[];
+      if (this.i >= list.length) return false;
+      this.value = list[this.i++]!;
+      return true;
+    }
+    const r = this.it.next();
+    if (r.done) return false;
+    this.value = r.value;
+    return true;
+  }
+}
+
 /** Every combination of one value per part, the last part varying fastest, joined by sep. */
 function* odometer(parts: Part[], sep: string): Generator<string> {
-  const n = parts.length;
-  const its: Iterator<string>[] = [];
-  const vals: string[] = [];
-  for (let i = 0; i < n; i++) {
-    its.push(parts[i]!());
-    const r = its[i]!.next();
-    if (r.done) return;
-    vals.push(r.value);
-  }
+  const cursors = parts.map((p) => new Cursor(p));
+  for (const c of cursors) if (!c.reset()) return;
+  const n = cursors.length;
   for (;;) {
-    yield vals.join(sep);
+    let s = n > 0 ? cursors[0]!.value : '';
+    for (let i = 1; i < n; i++) s += sep + cursors[i]!.value;
+    yield s;
     let k = n - 1;
-    for (; k >= 0; k--) {
-      const r = its[k]!.next();
-      if (!r.done) {
-        vals[k] = r.value;
-        break;
-      }
-    }
+    while (k >= 0 && !cursors[k]!.next()) k--;
     if (k < 0) return;
-    for (let j = k + 1; j < n; j++) {
-      its[j] = parts[j]!();
-      vals[j] = its[j]!.next().value as string;
-    }
+    for (let j = k + 1; j < n; j++) cursors[j]!.reset();
   }
 }
 
