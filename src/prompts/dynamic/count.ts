@@ -13,8 +13,6 @@ export const CAP = 10n ** 300n;
 /** Beyond this many steps of the O(n·k) sum, counting is refused rather than left to run for minutes. */
 const MAX_COUNT_WORK = 2_000_000;
 
-const memo = new WeakMap<Alt, bigint>();
-
 const sat = (x: bigint): bigint => (x > CAP ? CAP : x);
 
 export function countSeq(nodes: readonly Linked[]): bigint {
@@ -26,7 +24,7 @@ export function countSeq(nodes: readonly Linked[]): bigint {
 }
 
 function countAlt(alt: Alt): bigint {
-  const known = memo.get(alt);
+  const known = alt.cache?.count;
   if (known !== undefined) return known;
   const counts = alt.choices.map((c) => countSeq(c.seq));
   if (counts.length * alt.max > MAX_COUNT_WORK) {
@@ -42,7 +40,7 @@ function countAlt(alt: Alt): bigint {
   }
   let total = 0n;
   for (let k = alt.min; k <= alt.max; k++) total = sat(total + e[k]!);
-  memo.set(alt, total);
+  alt.cache = { ...alt.cache, count: total };
   return total;
 }
 

@@ -109,6 +109,8 @@ function* map(it: Iterable<string>, f: (s: string) => string): Generator<string>
 }
 
 function tidySpaces(s: string): string {
+  // Most prompts need nothing: skip the regex (and the copy it makes) for them.
+  if (!/^\s|\s$| {2}/.test(s)) return s;
   return s.replace(/ {2,}/g, ' ').trim();
 }
 

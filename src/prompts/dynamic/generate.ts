@@ -14,16 +14,15 @@ import type { Alt, Linked } from './link.js';
 type Part = readonly string[] | (() => Iterator<string>);
 
 /** Groups making at most this many prompts are listed once: walking a list beats nested generators. */
-const LISTED = 256;
-const listed = new WeakMap<Alt, readonly string[]>();
+const LISTED = 256n;
 
 function partOf(n: Linked): Part {
   if (n.k === 'text') return [n.s];
-  const known = listed.get(n);
+  const known = n.cache?.list;
   if (known) return known;
-  if (countSeq([n]) > BigInt(LISTED)) return () => combineAlt(n);
+  if (countSeq([n]) > LISTED) return () => combineAlt(n);
   const list = [...combineAlt(n)];
-  listed.set(n, list);
+  n.cache = { ...n.cache, list };
   return list;
 }
 

@@ -22,6 +22,8 @@ export interface Alt {
   sep: string;
   /** Names the construct in messages: `the group at column 4`, `__colors__`. */
   label: string;
+  /** Filled in once computed (a wildcard's Alt is shared by every use). */
+  cache?: { count?: bigint; list?: readonly string[] };
 }
 
 /** A cycle is reported once, naming the whole chain, not wrapped in every file on it. */

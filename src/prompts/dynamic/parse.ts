@@ -80,13 +80,8 @@ class Parser {
   seq(depth: number): Node[] {
     const nodes: Node[] = [];
     // Text is gathered as slices joined once, not char by char (that would build string ropes).
-    let parts: string[] = [];
+    const parts: string[] = [];
     let from = this.i;
-    const flush = (to: number): void => {
-      if (to > from) parts.push(this.s.slice(from, to));
-      if (parts.length > 0) nodes.push({ t: 'text', s: parts.join('') });
-      parts = [];
-    };
     while (this.i < this.s.length) {
       const c = this.s[this.i]!;
       if (c === '\\' && ESCAPABLE.has(this.s[this.i + 1] ?? '')) {
@@ -97,19 +92,26 @@ class Parser {
       } else if (depth > 0 && (c === '|' || c === '}')) {
         break;
       } else if (c === '{') {
-        flush(this.i);
+        this.flush(nodes, parts, from);
         nodes.push(this.group(depth + 1));
         from = this.i;
       } else if (c === '_' && this.s[this.i + 1] === '_' && this.wildcardAhead()) {
-        flush(this.i);
+        this.flush(nodes, parts, from);
         nodes.push(this.wildcard());
         from = this.i;
       } else {
         this.i++;
       }
     }
-    flush(this.i);
+    this.flush(nodes, parts, from);
     return mergeText(nodes);
+  }
+
+  /** Ends a run of text at the current position: the pending pieces become one text node. */
+  private flush(nodes: Node[], parts: string[], from: number): void {
+    if (this.i > from) parts.push(this.s.slice(from, this.i));
+    if (parts.length > 0) nodes.push({ t: 'text', s: parts.join('') });
+    parts.length = 0;
   }
 
   private wildcardAhead(): boolean {
