@@ -298,6 +298,19 @@ describe('export is repeatable and stays in its folders', () => {
     await symlink(elsewhere, join(batch, 'images'));
     const err = await exportBatch(batch, opts('captions', join(tmp.dir, 'c'))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EnvironmentError);
+    expect((err as Error).message).toBe(
+      `${join(batch, 'images')} is a symlink or not what nightshift writes there; nothing exported`,
+    );
     expect((await stat(elsewhere)).isDirectory()).toBe(true);
+  });
+
+  it('a planted manifest.jsonl symlink is refused before it is read', async () => {
+    await makeBatch();
+    await writeFile(join(tmp.dir, 'other.jsonl'), '{"not":"ours"}\n');
+    await symlink(join(tmp.dir, 'other.jsonl'), join(batch, 'manifest.jsonl'));
+    const err = await exportBatch(batch, opts('captions', join(tmp.dir, 'c'))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EnvironmentError);
+    expect((err as EnvironmentError).exitCode).toBe(3);
+    expect(await readFile(join(tmp.dir, 'other.jsonl'), 'utf8')).toBe('{"not":"ours"}\n');
   });
 });

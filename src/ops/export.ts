@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { EnvironmentError, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../output/atomic.js';
 import { rebuildFromDisk } from '../output/manifest.js';
-import { resolveInBatch } from '../output/paths.js';
+import { IMAGES_DIR, MANIFEST_FILE, resolveInBatch } from '../output/paths.js';
 import type { ManifestRecord } from '../output/record.js';
 import { BATCH_NAME } from '../queue/plan.js';
 import { writeCaptions, writeImagefolder, writeWebdataset, type Sample, type Written } from './export-formats.js';
@@ -135,15 +135,28 @@ function sampleOf(record: ManifestRecord, rel: string, source: string): Sample {
   return { record, source, name, key: name.slice(0, name.length - ext.length), ext: ext.slice(1).toLowerCase() };
 }
 
+/** The batch folder, its images folder and its manifest must be what nightshift made: no symlinks. */
 async function requireBatchFolder(dir: string, batch: string): Promise<void> {
+  const top = await kindOf(dir);
+  if (top === 'missing') throw new UsageError(`--batch: there is no batch ${JSON.stringify(batch)} (no folder ${dir})`);
+  const planted = (p: string) =>
+    new EnvironmentError(`${p} is a symlink or not what nightshift writes there; nothing exported`);
+  if (top !== 'dir') throw planted(dir);
+  const images = path.join(dir, IMAGES_DIR);
+  if (!['missing', 'dir'].includes(await kindOf(images))) throw planted(images);
+  const manifest = path.join(dir, MANIFEST_FILE);
+  if (!['missing', 'file'].includes(await kindOf(manifest))) throw planted(manifest);
+}
+
+/** What is at `p` itself, a symlink not followed ('other'). */
+async function kindOf(p: string): Promise<'missing' | 'dir' | 'file' | 'other'> {
   try {
-    const st = await lstat(dir);
-    if (st.isDirectory()) return;
+    const st = await lstat(p);
+    return st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-      throw new EnvironmentError(`cannot read ${dir}`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    throw new EnvironmentError(`cannot read ${p}`, { cause: err });
   }
-  throw new UsageError(`--batch: there is no batch ${JSON.stringify(batch)} (no folder ${dir})`);
 }
 
 /**
