@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PromptFileError } from '../src/errors.js';
-import { nonLatinScript, runPreflight } from '../src/prompts/preflight.js';
+import { runPreflight } from '../src/prompts/preflight.js';
+import type { PromptSpec } from '../src/prompts/types.js';
 import { enqueuePromptFiles, type EnqueueOptions } from '../src/queue/enqueue.js';
 import { cliEnv, runCli, tempDir } from './helpers/cli.js';
 
@@ -24,15 +25,34 @@ async function dryRun(text: string, extra: Partial<EnqueueOptions> = {}) {
   return { file, run: () => enqueuePromptFiles(opts, { logger, api: 'mock' }) };
 }
 
+function spec(prompt: string): PromptSpec {
+  return {
+    source: 'f.txt',
+    line: 1,
+    prompt,
+    negative_prompt: null,
+    model: 'core',
+    params: { output_format: 'png' },
+    seed: null,
+    samples: 1,
+  };
+}
+
 const lines = (...rows: object[]) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
 
 describe('pre-flight: English only on v2beta models', () => {
   it('tells scripts apart and leaves Latin text alone', () => {
-    expect(nonLatinScript('一只猫坐在屋顶上')).toBe('Han (Chinese/Japanese)');
-    expect(nonLatinScript('кошка на крыше')).toBe('Cyrillic');
-    expect(nonLatinScript('고양이')).toBe('Hangul (Korean)');
-    expect(nonLatinScript('a café, naïve, Straße, 1990s — 50% off!')).toBeNull();
-    expect(nonLatinScript('cat 🐱 at dawn')).toBeNull();
+    const scriptOf = (prompt: string): string | null => {
+      const [p] = runPreflight({ specs: [spec(prompt)], jobs: 1 }).problems;
+      return p ? /^has (.+) text;/.exec(p.message)![1]! : null;
+    };
+    expect(scriptOf('一只猫坐在屋顶上')).toBe('Han (Chinese/Japanese)');
+    expect(scriptOf('ねこ')).toBe('Hiragana/Katakana (Japanese)');
+    expect(scriptOf('кошка на крыше')).toBe('Cyrillic');
+    expect(scriptOf('고양이')).toBe('Hangul (Korean)');
+    expect(scriptOf('قطة')).toBe('Arabic');
+    expect(scriptOf('a café, naïve, Straße, 1990s — 50% off!')).toBeNull();
+    expect(scriptOf('cat 🐱 at dawn')).toBeNull();
   });
 
   it('warns per line, naming file, line and field; v1 engines are not checked', async () => {
@@ -78,16 +98,7 @@ describe('pre-flight: English only on v2beta models', () => {
   });
 
   it('caps what it prints', () => {
-    const specs = Array.from({ length: 30 }, (_, i) => ({
-      source: 'f.txt',
-      line: i + 1,
-      prompt: '猫',
-      negative_prompt: null,
-      model: 'core' as const,
-      params: { output_format: 'png' as const },
-      seed: null,
-      samples: 1,
-    }));
+    const specs = Array.from({ length: 30 }, (_, i) => ({ ...spec('猫'), line: i + 1 }));
     const r = runPreflight({ specs, jobs: 30 });
     expect(r.problems).toHaveLength(30);
     expect(r.warnings).toHaveLength(21);

@@ -39,7 +39,7 @@ export interface ExportOptions {
   shardSize: number;
 }
 
-export const EXPORT_DEFAULTS = { includeFiltered: false, shardSize: 1000 } as const;
+const EXPORT_DEFAULTS = { includeFiltered: false, shardSize: 1000 } as const;
 
 /** Checks the flags and fills in the defaults; a bad flag is a UsageError naming it. */
 export function resolveExportOptions(flags: ExportFlags): ExportOptions {

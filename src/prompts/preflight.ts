@@ -22,7 +22,7 @@ export type PreflightCheck = (input: PreflightInput) => PromptProblem[];
  * told from French by looking, but a letter of a non-Latin script (Han, Cyrillic, Arabic, …) is a
  * sure sign: such a prompt is named, once per line.
  */
-export const englishOnly: PreflightCheck = ({ specs }) => {
+const englishOnly: PreflightCheck = ({ specs }) => {
   const found: PromptProblem[] = [];
   const seen = new Set<string>();
   for (const s of specs) {
@@ -63,7 +63,7 @@ const SCRIPTS: readonly [string, RegExp][] = [
 const OTHER_LETTER = /(?![\p{Script=Latin}\p{Script=Common}\p{Script=Inherited}])\p{L}/u;
 
 /** The name of the first non-Latin script whose letters appear in `text`, or null. */
-export function nonLatinScript(text: string): string | null {
+function nonLatinScript(text: string): string | null {
   if (!OTHER_LETTER.test(text)) return null;
   for (const [name, re] of SCRIPTS) if (re.test(text)) return name;
   return 'non-Latin';

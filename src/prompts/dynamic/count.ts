@@ -9,7 +9,7 @@ import type { Alt, Linked } from './link.js';
  */
 
 /** Counts at or above this are reported as "more than" it. */
-export const CAP = 10n ** 300n;
+const CAP = 10n ** 300n;
 /** Beyond this many steps of the O(n·k) sum, counting is refused rather than left to run for minutes. */
 const MAX_COUNT_WORK = 2_000_000;
 

@@ -115,7 +115,7 @@ function tidySpaces(s: string): string {
 }
 
 /** sfc32 seeded from a hash of the key: small, fast, and the same on every machine. */
-export function seededRandom(key: string): Random {
+function seededRandom(key: string): Random {
   const h = createHash('sha256').update(key).digest();
   let a = h.readUInt32LE(0);
   let b = h.readUInt32LE(4);
