@@ -222,6 +222,10 @@ export interface EnqueueConfig {
   rate: { count: number; windowMs: number };
   /** For the estimate of whether the batch fits the night. */
   window: RunWindow | null;
+  /** How prompt lines expand: the wildcards folder, every combination or a random draw. */
+  expansion: { wildcardsDir?: string; variants: 'combinatorial' | 'random'; count?: number };
+  /** Refuse what the pre-flight expects the API to reject. */
+  strict: boolean;
 }
 
 export function loadEnqueueConfig(flags: Flags, env: Env = process.env): EnqueueConfig {
@@ -236,6 +240,20 @@ export function loadEnqueueConfig(flags: Flags, env: Env = process.env): Enqueue
     json: get('json'),
     rate: get('rate'),
     window: get('window') ?? null,
+    expansion: expansionOf(get),
+    strict: get('strict'),
+  };
+}
+
+function expansionOf(get: SettingGetter): EnqueueConfig['expansion'] {
+  const variants = get('variants');
+  const count = get('count');
+  if (count !== undefined && variants !== 'random') throw new UsageError('--count: only with --variants random');
+  const dir = get('wildcards');
+  return {
+    variants,
+    ...(count !== undefined ? { count } : {}),
+    ...(dir !== undefined ? { wildcardsDir: resolve(dir) } : {}),
   };
 }
 

@@ -116,6 +116,7 @@ const ENV_SAMPLES: Partial<Record<SettingKey, [string, unknown]>> = {
   notifyUrl: ['https://hooks.example.com/abcdefghijklmnop', 'https://hooks.example.com/…'],
   progressInterval: ['2', 2000],
   metricsPort: ['9464', 9464],
+  wildcards: ['./wc', './wc'],
   window: ['22:00-07:00', { start: 79_200, end: 25_200, text: '22:00-07:00' }],
 };
 

@@ -8,7 +8,8 @@ import { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EnvironmentError, UsageError } from '../src/errors.js';
-import { exportBatch, resolveExportOptions, type ExportOptions } from '../src/ops/export.js';
+import { checkExportOptions, exportBatch, type ExportOptions } from '../src/ops/export.js';
+import { settingsOf } from '../src/config.js';
 import { writeSidecar } from '../src/output/sidecar.js';
 import type { ManifestRecord } from '../src/output/record.js';
 import { makeJob, makeRecord, makeTempDir, tinyPng } from './output-fixtures.js';
@@ -64,7 +65,7 @@ async function makeBatch(): Promise<ManifestRecord[]> {
 }
 
 function opts(format: ExportOptions['format'], to: string, extra: Partial<ExportOptions> = {}): ExportOptions {
-  return { ...resolveExportOptions({ batch: 'night', format, to }), ...extra };
+  return { ...checkExportOptions({ batch: 'night', format, to, includeFiltered: false, shardSize: 1000 }), ...extra };
 }
 
 /** sha256 of every file under dir, by relative path. */
@@ -203,11 +204,9 @@ describe('export webdataset', () => {
 
   it('refuses a shard size that is not a whole number', () => {
     for (const bad of ['0', '-1', '1.5', 'ten', '']) {
-      expect(() => resolveExportOptions({ batch: 'night', format: 'webdataset', to: 'x', shardSize: bad })).toThrow(
-        /--shard-size/,
-      );
+      expect(() => settingsOf({ shardSize: bad }, {})('shardSize')).toThrow(/--shard-size/);
     }
-    expect(resolveExportOptions({ batch: 'night', format: 'webdataset', to: 'x' }).shardSize).toBe(1000);
+    expect(settingsOf({}, {})('shardSize')).toBe(1000);
   });
 });
 
@@ -259,8 +258,10 @@ describe('export is repeatable and stays in its folders', () => {
 
   it('refuses a bad batch name, a missing batch, a folder holding other files, and a target inside the batch', async () => {
     await makeBatch();
-    expect(() => resolveExportOptions({ batch: '../etc', format: 'captions', to: 'x' })).toThrow(UsageError);
-    expect(() => resolveExportOptions({ batch: 'night', format: 'zip', to: 'x' })).toThrow(/--format/);
+    const base = { includeFiltered: false, shardSize: 1000 };
+    expect(() => checkExportOptions({ ...base, batch: '../etc', format: 'captions', to: 'x' })).toThrow(UsageError);
+    expect(() => settingsOf({ format: 'zip' }, {})('exportFormat')).toThrow(/--format/);
+    expect(() => checkExportOptions({ ...base, batch: 'night', format: undefined, to: 'x' })).toThrow(/--format/);
     await expect(exportBatch(join(tmp.dir, 'out', 'nope'), opts('captions', join(tmp.dir, 'c')))).rejects.toThrow(
       /--batch: there is no batch "night"/,
     );

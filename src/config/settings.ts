@@ -204,6 +204,34 @@ export const SETTINGS = {
     default: undefined,
   }),
   maxJobs: def({ flag: '--max-jobs <n>', help: 'refuse a batch larger than this', parse: int(1), default: 10000 }),
+  wildcards: def({
+    flag: '--wildcards <dir>',
+    env: ['NIGHTSHIFT_WILDCARDS'],
+    help: '__name__ reads name.txt from this folder',
+    parse: optional(parseText),
+    default: undefined,
+    defaultText: 'wildcards/ or prompts/wildcards/ beside the prompt file',
+  }),
+  variants: def({
+    flag: '--variants <mode>',
+    help: 'combinatorial: every prompt a line makes; random: --count prompts drawn by weight',
+    parse: parseChoice(['combinatorial', 'random'] as const),
+    default: 'combinatorial' as const,
+  }),
+  count: def({
+    flag: '--count <n>',
+    help: 'prompts drawn per line with --variants random',
+    parse: optional(int(1, 1_000_000)),
+    default: undefined,
+    defaultText: '1',
+  }),
+  strict: def({
+    flag: '--strict',
+    help: 'refuse prompts the pre-flight expects to fail at the API (e.g. non-English text for v2beta models)',
+    parse: parseSwitch,
+    default: false,
+    isSwitch: true,
+  }),
   dryRun: def({
     flag: '--dry-run',
     help: 'validate, expand and estimate; enqueue nothing',
@@ -429,6 +457,33 @@ export const SETTINGS = {
     default: undefined,
   }),
 
+  // export
+  exportFormat: def({
+    flag: '--format <format>',
+    help: 'imagefolder, webdataset or captions',
+    parse: optional(parseChoice(['imagefolder', 'webdataset', 'captions'] as const)),
+    default: undefined,
+  }),
+  exportTo: def({
+    flag: '--to <dir>',
+    help: 'the folder to export into (new, empty, or an earlier export of this batch)',
+    parse: optional(parseText),
+    default: undefined,
+  }),
+  includeFiltered: def({
+    flag: '--include-filtered',
+    help: 'also export filtered (blurred) images',
+    parse: parseSwitch,
+    default: false,
+    isSwitch: true,
+  }),
+  shardSize: def({
+    flag: '--shard-size <n>',
+    help: 'samples per webdataset shard',
+    parse: int(1, 10_000_000),
+    default: 1000,
+  }),
+
   // dashboard
   dashboardPort: def({ flag: '--port <n>', help: 'port to listen on', parse: parsePort, default: 3000 }),
   dashboardHost: def({
@@ -477,6 +532,10 @@ export const GENERATION_SETTINGS = [
   'seed',
   'maxCredits',
   'maxJobs',
+  'wildcards',
+  'variants',
+  'count',
+  'strict',
   'dryRun',
   'force',
   'json',

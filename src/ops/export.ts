@@ -20,14 +20,6 @@ export const EXPORT_FORMATS = ['imagefolder', 'webdataset', 'captions'] as const
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** The flags as commander parsed them: nothing filled in. */
-export interface ExportFlags {
-  batch?: unknown;
-  format?: unknown;
-  to?: unknown;
-  includeFiltered?: unknown;
-  shardSize?: unknown;
-}
-
 export interface ExportOptions {
   batch: string;
   format: ExportFormat;
@@ -39,32 +31,28 @@ export interface ExportOptions {
   shardSize: number;
 }
 
-const EXPORT_DEFAULTS = { includeFiltered: false, shardSize: 1000 } as const;
-
-/** Checks the flags and fills in the defaults; a bad flag is a UsageError naming it. */
-export function resolveExportOptions(flags: ExportFlags): ExportOptions {
-  const batch = typeof flags.batch === 'string' ? flags.batch : '';
+/** Checks what the settings could not: the batch name, and that a format and a folder were given. */
+export function checkExportOptions(o: {
+  batch: string | undefined;
+  format: ExportFormat | undefined;
+  to: string | undefined;
+  includeFiltered: boolean;
+  shardSize: number;
+}): ExportOptions {
+  const batch = o.batch ?? '';
   if (!BATCH_NAME.test(batch)) {
     throw new UsageError(
       `--batch: ${JSON.stringify(batch)} is not a valid batch name (1–64 letters, digits, . _ -, starting with a letter or digit)`,
     );
   }
-  const format = EXPORT_FORMATS.find((f) => f === flags.format);
-  if (format === undefined) {
-    throw new UsageError(`--format: ${JSON.stringify(flags.format ?? '')} must be one of ${EXPORT_FORMATS.join(', ')}`);
-  }
-  if (typeof flags.to !== 'string' || flags.to === '') throw new UsageError('--to: give the folder to export into');
-  const rawShard = flags.shardSize ?? String(EXPORT_DEFAULTS.shardSize);
-  const shardSize = Number(rawShard);
-  if (typeof rawShard !== 'string' || !/^\d+$/.test(rawShard) || shardSize < 1 || !Number.isSafeInteger(shardSize)) {
-    throw new UsageError(`--shard-size: ${JSON.stringify(rawShard)} must be a whole number of at least 1`);
-  }
+  if (o.format === undefined) throw new UsageError(`--format: give one of ${EXPORT_FORMATS.join(', ')}`);
+  if (o.to === undefined) throw new UsageError('--to: give the folder to export into');
   return {
     batch,
-    format,
-    to: path.resolve(flags.to),
-    includeFiltered: flags.includeFiltered === true || EXPORT_DEFAULTS.includeFiltered,
-    shardSize,
+    format: o.format,
+    to: path.resolve(o.to),
+    includeFiltered: o.includeFiltered,
+    shardSize: o.shardSize,
   };
 }
 

@@ -58,6 +58,8 @@ export async function runEnqueue(
     force: e.force,
     ...(e.batch !== undefined ? { batch: e.batch } : {}),
     ...(e.maxCredits !== undefined ? { maxCredits: e.maxCredits } : {}),
+    expansion: e.expansion,
+    strict: e.strict,
   };
   if (opts.dryRun) return enqueuePromptFiles(opts, { logger, api: config.api.identity });
   if (!config.mock && !config.api.key) {

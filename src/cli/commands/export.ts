@@ -1,26 +1,30 @@
-import { Option, type Command } from 'commander';
-import { loadConfig, type Config } from '../../config.js';
-import { EXPORT_FORMATS, exportBatch, resolveExportOptions, type ExportSummary } from '../../ops/export.js';
+import type { Command } from 'commander';
+import { loadConfig, settingsOf, type Config } from '../../config.js';
+import { checkExportOptions, exportBatch, type ExportSummary } from '../../ops/export.js';
 import { batchDir } from '../../output/paths.js';
-import { common } from '../options.js';
+import { common, withSettings } from '../options.js';
 
 export function exportCommand(program: Command): void {
   const cmd = program
     .command('export')
-    .description('export a batch as a dataset: imagefolder (Hugging Face), webdataset (tar shards) or captions (kohya)')
-    // No commander defaults: resolveExportOptions fills them in, so every default lives in one place.
-    .option('--batch <name>', 'the batch')
-    .addOption(new Option('--format <format>', 'imagefolder, webdataset or captions').choices(EXPORT_FORMATS))
-    .option('--to <dir>', 'the folder to export into (new, empty, or an earlier export of this batch)')
-    .option('--include-filtered', 'also export filtered (blurred) images')
-    .option('--shard-size <n>', 'samples per webdataset shard (default 1000)')
-    .option('--json', 'print the summary as JSON');
-  common(cmd).action(async (o: Record<string, unknown>) => {
-    const config = loadConfig(o);
-    const opts = resolveExportOptions(o);
-    const summary = await exportBatch(batchFolder(config, opts.batch), opts);
-    process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${formatExport(summary)}\n`);
-  });
+    .description(
+      'export a batch as a dataset: imagefolder (Hugging Face), webdataset (tar shards) or captions (kohya)',
+    );
+  withSettings(common(cmd), ['batch', 'exportFormat', 'exportTo', 'includeFiltered', 'shardSize', 'json']).action(
+    async (o: Record<string, unknown>) => {
+      const config = loadConfig(o);
+      const get = settingsOf(o);
+      const opts = checkExportOptions({
+        batch: get('batch'),
+        format: get('exportFormat'),
+        to: get('exportTo'),
+        includeFiltered: get('includeFiltered'),
+        shardSize: get('shardSize'),
+      });
+      const summary = await exportBatch(batchFolder(config, opts.batch), opts);
+      process.stdout.write(get('json') ? `${JSON.stringify(summary)}\n` : `${formatExport(summary)}\n`);
+    },
+  );
 }
 
 /** Where the batch lives for this configuration (a mock batch and a real one of the same name differ). */
