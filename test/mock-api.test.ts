@@ -455,7 +455,42 @@ describe('mock-api CLI options', () => {
     { balance: '-1' },
     { imageBytes: 'big' },
     { apiKey: '' },
+    { fault: 'explode' },
   ])('rejects %j', (raw) => {
     expect(() => parseMockApiOptions(raw)).toThrow(UsageError);
+  });
+});
+
+describe('mock-api --fault', () => {
+  it('applies a named hostile answer to generations only', async () => {
+    const { fault } = parseMockApiOptions({ fault: 'echo-name' });
+    expect(fault?.({ model: 'core', prompt: 'p', seed: 1, attempt: 1, path: CORE })).toEqual({
+      kind: 'echo-key',
+      in: 'name',
+    });
+    expect(fault?.({ model: '', prompt: '', seed: 0, attempt: 1, path: '/v1/user/balance' })).toBeUndefined();
+    await start({ fault });
+    const r = await call(CORE, { form: { prompt: 'a cat' } });
+    expect(r.status).toBe(400);
+    expect(r.json().name).toBe(`Bearer ${KEY}`);
+    expect((await call('/v1/user/balance')).status).toBe(200);
+  });
+  it('seed-1e21 sends the raw seed in every mode, and is billed', async () => {
+    await start(parseMockApiOptions({ fault: 'seed-1e21' }));
+    const img = await call(CORE, { form: { prompt: 'a cat', seed: '5' } });
+    expect(img.headers.seed).toBe('1e21');
+    const json = await call(CORE, { form: { prompt: 'a cat', seed: '5' }, headers: { accept: 'application/json' } });
+    expect(json.body.toString()).toContain('"seed":1e21');
+    const v1 = await call(V16, {
+      json: { text_prompts: [{ text: 'a cat' }], width: 512, height: 512 },
+      headers: { accept: 'application/json' },
+    });
+    expect(v1.body.toString()).toContain('"seed":1e21');
+    expect([...mock!.stats.generations.values()].reduce((a, b) => a + b, 0)).toBe(3);
+  });
+  it('echo-long-message puts the key across the 300th character', async () => {
+    await start({ fault: () => ({ kind: 'echo-key', in: 'long-message' }) });
+    const message: string = (await call(CORE, { form: { prompt: 'a cat' } })).json().errors[0];
+    expect(message.indexOf(KEY)).toBe(281);
   });
 });

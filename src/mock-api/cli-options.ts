@@ -3,6 +3,7 @@
  * (and `true` for bare flags); host and port are wired by the command itself.
  */
 import { UsageError } from '../errors.js';
+import { FAULT_NAMES } from './hostile.js';
 import type { MockApiOptions } from './types.js';
 
 export type MockApiCliInput = Record<string, string | boolean | undefined>;
@@ -84,6 +85,14 @@ export function parseMockApiOptions(raw: MockApiCliInput): MockApiOptions {
     if (n === undefined)
       throw new UsageError(`--image-bytes ${imageBytes}: expected a size in bytes, e.g. 1500000 or 1.5m`);
     out.imageBytes = n;
+  }
+
+  const faultName = str(raw, 'fault');
+  if (faultName !== undefined) {
+    const fault = FAULT_NAMES[faultName];
+    if (!fault) throw new UsageError(`--fault ${faultName}: expected one of ${Object.keys(FAULT_NAMES).join(', ')}`);
+    // Generations only: balance checks and engine lists still answer, so a run gets as far as its requests.
+    out.fault = (ctx) => (ctx.model === '' ? undefined : fault);
   }
   return out;
 }

@@ -17,6 +17,12 @@ export function sendJson(
   res.end(text);
 }
 
+function sendText(res: ServerResponse, text: string, headers: Record<string, string>): void {
+  if (res.destroyed || res.headersSent) return;
+  res.writeHead(200, { ...headers, 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
 export function sendError(res: ServerResponse, reply: ErrorReply): void {
   sendJson(res, reply.status, reply.body, reply.headers);
 }
@@ -41,30 +47,57 @@ export interface Outcome {
   images: PlaceholderImage[];
   seeds: number[];
   finish: 'SUCCESS' | 'CONTENT_FILTERED' | 'ERROR';
+  /** Sent as the first sample's seed instead of the number, verbatim (a hostile `1e21`, `-1`, `abc`). */
+  rawSeed?: string | undefined;
 }
+
+/** JSON text with the first sample's seed replaced by `raw`: as a number token if it reads as one, else a string. */
+function withRawSeed(body: unknown, raw: string | undefined): string {
+  const text = JSON.stringify(body);
+  if (raw === undefined) return text;
+  let token = JSON.stringify(raw);
+  try {
+    if (typeof JSON.parse(raw) === 'number') token = raw.trim();
+  } catch {
+    // not a JSON number: sent as a string
+  }
+  return text.replace(`"seed":${SEED_MARK}`, `"seed":${token}`);
+}
+const SEED_MARK = -1.5;
 
 export function sendGeneration(res: ServerResponse, call: GenCall, out: Outcome): void {
   const requestId = randomBytes(16).toString('hex');
   const img = out.images[0]!;
-  const seed = out.seeds[0]!;
+  const seed = out.rawSeed === undefined ? out.seeds[0]! : SEED_MARK;
   if (call.accept === 'image') {
     // v1 spells the headers Finish-Reason/Seed, v2beta finish-reason/seed: HTTP headers are case-insensitive.
     sendParts(
       res,
-      { 'content-type': img.mime, 'finish-reason': out.finish, seed: String(seed), 'x-request-id': requestId },
+      {
+        'content-type': img.mime,
+        'finish-reason': out.finish,
+        seed: out.rawSeed ?? String(seed),
+        'x-request-id': requestId,
+      },
       img.parts,
       img.length,
     );
   } else if (call.family === 'v2') {
     const body = { image: out.finish === 'ERROR' ? '' : b64(img), finish_reason: out.finish, seed };
-    sendJson(res, 200, body, { 'content-type': `application/json; type=${img.mime}`, 'x-request-id': requestId });
+    sendText(res, withRawSeed(body, out.rawSeed), {
+      'content-type': `application/json; type=${img.mime}`,
+      'x-request-id': requestId,
+    });
   } else {
     const artifacts = out.images.map((im, i) => ({
       base64: out.finish === 'ERROR' ? '' : b64(im),
-      seed: out.seeds[i],
+      seed: i === 0 ? seed : out.seeds[i],
       finishReason: out.finish,
     }));
-    sendJson(res, 200, { artifacts }, { 'x-request-id': requestId });
+    sendText(res, withRawSeed({ artifacts }, out.rawSeed), {
+      'content-type': 'application/json',
+      'x-request-id': requestId,
+    });
   }
 }
 

@@ -5,9 +5,11 @@
  */
 import { createHash, randomInt } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { readBody } from './read-body.js';
 import type { AddressInfo } from 'node:net';
 import { creditsPerImage, type ModelId } from '../models.js';
 import { errorReply, MSG, type Family } from './bodies.js';
+import { answerHostile, isHostile, statusFaultReply } from './hostile.js';
 import { placeholderImage } from './placeholder.js';
 import { createRateLimiter } from './rate-limit.js';
 import { sendError, sendGeneration, sendJson, sendMalformed } from './respond.js';
@@ -18,8 +20,6 @@ import { V1_ENGINES, validateV1, validateV2, type GenCall, type Validation } fro
 export type { Fault, FaultContext, FaultFn, MockApi, MockApiOptions, MockStats, MockRateLimit } from './types.js';
 
 const DEFAULT_BALANCE = 1_000_000;
-/** Reference §2: requests over 10 MiB get 413. */
-const MAX_BODY = 10 * 1024 * 1024;
 const V2_ROUTE = /^\/v2beta\/stable-image\/generate\/(core|ultra|sd3)$/;
 const V1_ROUTE = /^\/v1\/generation\/([^/]+)\/text-to-image$/;
 
@@ -31,23 +31,6 @@ function unit(s: string): number {
 function bearer(h: string | undefined): string | undefined {
   const key = h?.replace(/^Bearer\s+/i, '').trim();
   return key ? key : undefined;
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        req.removeAllListeners('data');
-        req.resume();
-        resolve('too-large');
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
-    req.on('error', reject);
-  });
 }
 
 export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> {
@@ -153,18 +136,9 @@ export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> 
     }
     if (call) await sleep(latency(call));
     if (closed) return;
-    if (f && 'status' in f) {
-      const name =
-        f.name ?? (f.status === 429 ? 'rate_limit_exceeded' : f.status >= 500 ? 'internal_error' : 'bad_request');
-      const reply = errorReply(
-        family,
-        f.status,
-        name,
-        f.message ?? (f.status >= 500 ? MSG.serverError : `injected ${f.status}`),
-      );
-      if (f.retryAfterSec !== undefined) reply.headers = { 'retry-after': String(f.retryAfterSec) };
-      return sendError(res, reply);
-    }
+    if (f && !('kind' in f)) return sendError(res, statusFaultReply(family, f));
+    const authorization = req.headers.authorization ?? '';
+    if (isHostile(f) && (await answerHostile(res, f, { family, call, authorization }))) return;
 
     if (!call) {
       if (isBalance) return sendJson(res, 200, { credits: balance });
@@ -218,7 +192,8 @@ export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> 
       stats.billedCredits = Math.round((stats.billedCredits + price) * 1e6) / 1e6;
       stats.generations.set(id, (stats.generations.get(id) ?? 0) + 1);
     }
-    sendGeneration(res, call, { images, seeds, finish });
+    const rawSeed = f && 'kind' in f && f.kind === 'bad-seed' ? f.value : undefined;
+    sendGeneration(res, call, { images, seeds, finish, rawSeed });
   }
 
   const server = createServer((req, res) => {

@@ -11,8 +11,12 @@ export interface FaultContext {
   path: string;
 }
 
+/** Where an `echo-key` answer puts the request's Authorization header. */
+export type EchoPlace = 'name' | 'id' | 'message' | 'long-message' | 'text';
+
 export type Fault =
-  | { status: number; name?: string; message?: string; retryAfterSec?: number }
+  /** An error answer; `retryAfter` is sent verbatim (a date, junk), `retryAfterSec` as a number. */
+  | { status: number; name?: string; message?: string; retryAfterSec?: number; retryAfter?: string }
   /** Never answer until the mock is closed. */
   | { kind: 'hang' }
   /** Wait, then answer normally. */
@@ -24,7 +28,22 @@ export type Fault =
   /** Finish reason ERROR (v1's failed generation; not billed). */
   | { kind: 'error-finish' }
   /** Finish reason CONTENT_FILTERED (billed). */
-  | { kind: 'filtered' };
+  | { kind: 'filtered' }
+  /**
+   * An error answer (default status 400, 502 for `text`) that echoes the request's Authorization
+   * header: as the error's `name` or `id`, inside its message, at the end of a message long enough
+   * that a 300-character cut splits the key (`long-message`), or in a non-JSON body (`text`).
+   */
+  | { kind: 'echo-key'; in: EchoPlace; status?: number }
+  /**
+   * A 200 of `bytes` (default 512 MiB) that starts like the image asked for, streamed from one
+   * reused chunk so the fake never holds it; `chunked` leaves Content-Length out. Not billed.
+   */
+  | { kind: 'huge'; bytes?: number; chunked?: boolean }
+  /** A 200 whose image is the PNG signature followed by garbage. Not billed. */
+  | { kind: 'png-garbage' }
+  /** A normal, billed 200 whose seed (header or JSON field) is this raw text, e.g. `1e21`. */
+  | { kind: 'bad-seed'; value: string };
 
 export type FaultFn = (ctx: FaultContext) => Fault | undefined;
 

@@ -19,6 +19,7 @@ export function mockApiCommand(program: Command): void {
     .option('--balance <credits>', 'account balance (402 when it runs out)')
     .option('--api-key <key>', 'accept only this key (401 otherwise)')
     .option('--image-bytes <n>', 'pad placeholder images to about this size')
+    .option('--fault <name>', 'answer every generation with a hostile answer (echo-name, huge, png-garbage, …)')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const get = settingsOf(o);
       const logger = createLogger({ level: get('logLevel') });
