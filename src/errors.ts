@@ -87,6 +87,8 @@ export interface ApiErrorInit {
   message: string;
   /** Server-requested wait (Retry-After), in milliseconds. */
   retryAfterMs?: number | undefined;
+  /** The server asked for a longer wait than is honoured; `retryAfterMs` is the cap. */
+  retryAfterCapped?: boolean;
   /** True when the request may have reached the API and been billed (timeouts, lost connections). */
   maybeBilled?: boolean;
   cause?: unknown;
@@ -99,6 +101,7 @@ export class ApiError extends NightshiftError {
   readonly status: number | null;
   readonly apiName: string;
   readonly retryAfterMs: number | undefined;
+  readonly retryAfterCapped: boolean;
   readonly maybeBilled: boolean;
   constructor(init: ApiErrorInit) {
     super(
@@ -113,6 +116,7 @@ export class ApiError extends NightshiftError {
     this.status = init.status;
     this.apiName = init.apiName;
     this.retryAfterMs = init.retryAfterMs;
+    this.retryAfterCapped = init.retryAfterCapped ?? false;
     this.maybeBilled = init.maybeBilled ?? false;
   }
 }

@@ -350,10 +350,10 @@ describe('error classes', () => {
 describe('pure classification', () => {
   it('parseRetryAfter reads seconds and HTTP dates', () => {
     const now = Date.parse('2025-01-01T00:00:00Z');
-    expect(parseRetryAfter('60', now)).toBe(60_000);
-    expect(parseRetryAfter(' 1.5 ', now)).toBe(1500);
-    expect(parseRetryAfter('Wed, 01 Jan 2025 00:00:30 GMT', now)).toBe(30_000);
-    expect(parseRetryAfter('Tue, 31 Dec 2024 23:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('60', now)?.ms).toBe(60_000);
+    expect(parseRetryAfter(' 1.5 ', now)?.ms).toBe(1500);
+    expect(parseRetryAfter('Wed, 01 Jan 2025 00:00:30 GMT', now)?.ms).toBe(30_000);
+    expect(parseRetryAfter('Tue, 31 Dec 2024 23:00:00 GMT', now)?.ms).toBe(0);
     expect(parseRetryAfter('soon', now)).toBeUndefined();
     expect(parseRetryAfter('-5', now)).toBeUndefined();
     expect(parseRetryAfter(undefined, now)).toBeUndefined();

@@ -1,6 +1,7 @@
 /**
  * The Stability API client: one request per call, no retries (the queue owns retry policy),
- * every failure an ApiError classified per SPEC §6.
+ * every failure a classed ApiError. Bodies are read with a cap, and no text from an answer leaves
+ * the client with a secret in it, whatever the server echoed.
  *
  * Abort behaviour: when the CALLER's signal aborts (shutdown), generate/getBalance/listEngines
  * reject with ApiError { errorClass: 'timeout', apiName: 'aborted', maybeBilled: true }
@@ -10,7 +11,9 @@
 import { Pool, type Dispatcher } from 'undici';
 import { ApiError } from '../errors.js';
 import { MODELS } from '../models.js';
-import { classifyHttpError, classifyTransportError, malformedResponse } from './classify.js';
+import { createRedactor, type Redact } from '../secrets.js';
+import { readBounded } from './body.js';
+import { classifyHttpError, classifyTransportError, header, malformedResponse, responseTooLarge } from './classify.js';
 import { parseV1Success, parseV2Success } from './parse.js';
 import { buildV1Body, buildV2Form } from './request.js';
 import type { GenerateRequest, GenerateResult, HeaderMap } from './types.js';
@@ -25,7 +28,21 @@ export interface StabilityClientOptions {
   /** v2beta Accept mode: raw image bytes (default) or JSON with base64. */
   accept?: 'image' | 'json';
   clientId?: string;
+  /**
+   * Largest response body read, in bytes (default 64 MiB). A longer answer is a transient
+   * `response_too_large`: the connection is dropped at the limit and the rest never buffered.
+   */
+  maxResponseBytes?: number;
+  /**
+   * Other secrets to keep out of every error (a Redis password, a webhook token); the API key
+   * is always included.
+   */
+  secrets?: readonly string[];
 }
+
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+/** Enough of an error body to classify and quote it; the rest is dropped unread. */
+const ERROR_BODY_BYTES = 64 * 1024;
 
 export interface StabilityClient {
   generate(req: GenerateRequest, signal?: AbortSignal): Promise<GenerateResult>;
@@ -65,13 +82,8 @@ export function createStabilityClient(opts: StabilityClientOptions): StabilityCl
   };
   if (opts.clientId) baseHeaders['stability-client-id'] = opts.clientId;
 
-  /** Defence in depth: no message leaves the client containing the key, whatever the server echoed. */
-  function scrub(err: unknown): unknown {
-    if (err instanceof Error && opts.apiKey.length >= 8 && err.message.includes(opts.apiKey)) {
-      err.message = err.message.split(opts.apiKey).join('[redacted]');
-    }
-    return err;
-  }
+  const redact = createRedactor([opts.apiKey, ...(opts.secrets ?? [])]);
+  const maxBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
 
   async function call(spec: CallSpec, callerSignal?: AbortSignal): Promise<RawResponse> {
     if (callerSignal?.aborted) {
@@ -108,10 +120,17 @@ export function createStabilityClient(opts: StabilityClientOptions): StabilityCl
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });
-      const body = Buffer.from(await res.body.arrayBuffer());
-      return { status: res.statusCode, headers: res.headers as HeaderMap, body };
+      const headers = res.headers as HeaderMap;
+      const ok = res.statusCode === 200;
+      const body = await readBounded(res.body, ok ? maxBytes : ERROR_BODY_BYTES, {
+        declaredLength: header(headers, 'content-length'),
+        whole: ok,
+      });
+      if (ok && !body.complete) throw responseTooLarge(res.statusCode, maxBytes);
+      return { status: res.statusCode, headers, body: body.bytes };
     } catch (err) {
-      throw classifyTransportError(err, abortedBy, timeoutMs);
+      if (err instanceof ApiError) throw err;
+      throw classifyTransportError(err, { abortedBy, timeoutMs, redact });
     } finally {
       clearTimeout(timer);
       callerSignal?.removeEventListener('abort', onCallerAbort);
@@ -120,7 +139,7 @@ export function createStabilityClient(opts: StabilityClientOptions): StabilityCl
 
   async function callOk(spec: CallSpec, signal?: AbortSignal): Promise<RawResponse> {
     const res = await call(spec, signal);
-    if (res.status !== 200) throw classifyHttpError(res.status, res.headers, res.body.toString('utf8'));
+    if (res.status !== 200) throw classifyHttpError(res.status, res.headers, res.body.toString('utf8'), { redact });
     return res;
   }
 
@@ -128,7 +147,7 @@ export function createStabilityClient(opts: StabilityClientOptions): StabilityCl
     try {
       return JSON.parse(res.body.toString('utf8'));
     } catch {
-      throw malformedResponse(`body is not JSON: ${res.body.subarray(0, 80).toString('utf8')}`);
+      throw malformedResponse(`body is not JSON: ${res.body.subarray(0, 4096).toString('utf8')}`, redact);
     }
   }
 
@@ -144,11 +163,11 @@ export function createStabilityClient(opts: StabilityClientOptions): StabilityCl
         },
         signal,
       );
-      return parseV1Success(res.headers, res.body, req.seed);
+      return parseV1Success(res.headers, res.body, { seed: req.seed, format: 'png', redact });
     }
     const accept = opts.accept === 'json' ? 'application/json' : 'image/*';
     const res = await callOk({ method: 'POST', path: info.path, headers: { accept }, body: buildV2Form(req) }, signal);
-    return parseV2Success(res.headers, res.body, req.seed);
+    return parseV2Success(res.headers, res.body, { seed: req.seed, format: req.params.output_format, redact });
   }
 
   async function getBalance(signal?: AbortSignal): Promise<number> {
@@ -158,7 +177,7 @@ export function createStabilityClient(opts: StabilityClientOptions): StabilityCl
     );
     const json = parseJsonBody(res) as { credits?: unknown } | null;
     if (typeof json?.credits !== 'number' || !Number.isFinite(json.credits))
-      throw malformedResponse('balance without a numeric credits field');
+      throw malformedResponse('balance without a numeric credits field', redact);
     return json.credits;
   }
 
@@ -168,7 +187,7 @@ export function createStabilityClient(opts: StabilityClientOptions): StabilityCl
       signal,
     );
     const json = parseJsonBody(res);
-    if (!Array.isArray(json)) throw malformedResponse('engine list is not an array');
+    if (!Array.isArray(json)) throw malformedResponse('engine list is not an array', redact);
     return json.flatMap((e: unknown) =>
       typeof e === 'object' && e !== null && typeof (e as { id?: unknown }).id === 'string'
         ? [(e as { id: string }).id]
@@ -182,7 +201,7 @@ export function createStabilityClient(opts: StabilityClientOptions): StabilityCl
       try {
         return await fn(...args);
       } catch (err) {
-        throw scrub(err);
+        throw redactError(err, redact);
       }
     };
 
@@ -195,4 +214,30 @@ export function createStabilityClient(opts: StabilityClientOptions): StabilityCl
       if (owned) await dispatcher.close();
     },
   };
+}
+
+/**
+ * Defence in depth: errors are built clean from redacted texts, but whatever escapes the client
+ * (a transport error's message, say) is checked once more, stack included.
+ */
+function redactError(err: unknown, redact: Redact): unknown {
+  if (!(err instanceof Error)) return err;
+  if (err instanceof ApiError) {
+    const apiName = redact(err.apiName);
+    const message = redact(err.message);
+    if (apiName === err.apiName && message === err.message) return err;
+    // The cause is dropped too: it may quote what the server sent.
+    return new ApiError({
+      errorClass: err.errorClass,
+      status: err.status,
+      apiName,
+      message,
+      retryAfterMs: err.retryAfterMs,
+      retryAfterCapped: err.retryAfterCapped,
+      maybeBilled: err.maybeBilled,
+    });
+  }
+  err.message = redact(err.message);
+  if (err.stack) err.stack = redact(err.stack);
+  return err;
 }

@@ -16,18 +16,25 @@ export interface ApiTarget {
  * The real API with STABILITY_API_KEY, or (--mock) the built-in fake served in-process
  * over real HTTP, so the whole pipeline runs the same way with no key and no money.
  */
-export async function openApiTarget(
-  config: Config,
-  opts: { requestTimeoutMs: number; logger?: Logger },
-): Promise<ApiTarget> {
+export interface ApiTargetOptions {
+  requestTimeoutMs: number;
+  logger?: Logger;
+  /** Largest response body read, in bytes (the client's default when unset). */
+  maxResponseBytes?: number;
+  /** Secrets besides the API key to keep out of every error (Redis password, webhook token). */
+  secrets?: readonly string[];
+}
+
+export async function openApiTarget(config: Config, opts: ApiTargetOptions): Promise<ApiTarget> {
+  const limits = {
+    requestTimeoutMs: opts.requestTimeoutMs,
+    accept: config.api.accept,
+    ...(opts.maxResponseBytes !== undefined ? { maxResponseBytes: opts.maxResponseBytes } : {}),
+    ...(opts.secrets !== undefined ? { secrets: opts.secrets } : {}),
+  };
   if (config.mock) {
     const mock = await startMockApi({ latencyMs: [100, 400] });
-    const client = createStabilityClient({
-      baseUrl: mock.url,
-      apiKey: 'mock',
-      requestTimeoutMs: opts.requestTimeoutMs,
-      accept: config.api.accept,
-    });
+    const client = createStabilityClient({ ...limits, baseUrl: mock.url, apiKey: 'mock' });
     let closed = false;
     const close = async () => {
       if (closed) return;
@@ -46,11 +53,6 @@ export async function openApiTarget(
       'STABILITY_API_KEY is not set: export your key (platform.stability.ai/account/keys), or add --mock to try the pipeline without one',
     );
   }
-  const client = createStabilityClient({
-    baseUrl: config.api.host,
-    apiKey: config.api.key,
-    requestTimeoutMs: opts.requestTimeoutMs,
-    accept: config.api.accept,
-  });
+  const client = createStabilityClient({ ...limits, baseUrl: config.api.host, apiKey: config.api.key });
   return { client, apiKey: config.api.key, mock: null, close: () => client.close() };
 }

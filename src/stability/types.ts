@@ -19,6 +19,11 @@ export interface GenerateResult {
   seed: number;
   finishReason: FinishReason;
   requestId?: string;
+  /**
+   * Oddities in an answer that was still used (a seed header out of range, say), for the caller to
+   * log. The image is paid for, so they never make the call fail.
+   */
+  warnings: string[];
 }
 
 /** Response headers as undici gives them. */
