@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino, { type Logger, type DestinationStream, type StreamEntry } from 'pino';
 import pretty from 'pino-pretty';
+import { createRedactor } from './secrets.js';
 
 export type { Logger };
 
@@ -26,10 +27,13 @@ export interface LoggerOptions {
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
   /** Extra JSON log files (`--log-file`, `<out>/<batch>/run.log`). */
   files?: string[];
-  /** Values censored wherever they appear in a line (the API key, passwords). */
-  secrets?: readonly string[];
   /** Readable lines instead of JSON (default: when the stream is a TTY). */
   pretty?: boolean;
+  /**
+   * Values never to print (the API key, a Redis password, a webhook token): removed from every
+   * finished log line, message and nested fields alike, whatever the log call passed.
+   */
+  secrets?: readonly string[];
 }
 
 export function createLogger(opts: LoggerOptions): Logger {
@@ -52,8 +56,15 @@ export function createLogger(opts: LoggerOptions): Logger {
       stream: pino.destination({ dest: file, append: true, sync: false, mkdir: true }),
     });
   }
+  // Paths catch the fields known to carry secrets; the line hook catches a secret anywhere else.
+  const redactLine = createRedactor(opts.secrets ?? []);
   return pino(
-    { level: opts.level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { pid: process.pid } },
+    {
+      level: opts.level,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      base: { pid: process.pid },
+      hooks: { streamWrite: redactLine },
+    },
     pino.multistream(streams),
   );
 }
