@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkNotifyUrl, sendNotice, statusOfExit, type BatchNotice } from '../src/ops/notify.js';
+import { parseNotifyUrl } from '../src/config/urls.js';
+import { sendNotice, statusOfExit, type BatchNotice } from '../src/ops/notify.js';
 import { cliEnv, runCli, tempDir } from './helpers/cli.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 
@@ -98,9 +99,22 @@ describe('sendNotice', () => {
     }
   });
 
+  it('keeps the token out of a failure that quotes the URL', async () => {
+    const l = logs();
+    const url = new URL('http://127.0.0.1:9/services/T0000/B0000/tok-abcdefghijklmnop');
+    const quoting = (async () => {
+      throw new Error(`cannot POST ${url.href}`);
+    }) as unknown as typeof fetch;
+    expect(await sendNotice(url, NOTICE, { logger: l.logger, fetch: quoting })).toBe(false);
+    expect(l.lines[0]!.msg).toMatch(
+      /notification to http:\/\/127\.0\.0\.1:9 failed: cannot POST http:\/\/127\.0\.0\.1:9\[redacted\]/,
+    );
+    expect(l.lines[0]!.msg).not.toContain('tok-abcdefgh');
+  });
+
   it('refuses a URL that is not http(s) up front, and names exit codes', () => {
-    expect(() => checkNotifyUrl('file:///etc/passwd')).toThrow(/must be http/);
-    expect(() => checkNotifyUrl('not a url')).toThrow(/not a URL/);
+    expect(() => parseNotifyUrl('file:///etc/passwd', '--notify-url')).toThrow(/must start with https:\/\/ or http/);
+    expect(() => parseNotifyUrl('not a url', '--notify-url')).toThrow(/not a URL/);
     expect([0, 1, 4, 130].map(statusOfExit)).toEqual(['finished', 'failed', 'stopped', 'interrupted']);
   });
 });
@@ -116,6 +130,21 @@ describe('run --notify-url', () => {
   afterEach(async () => {
     await cleanupPrefix(redis, prefix);
     await tmp.cleanup();
+  });
+
+  it('refuses a notify URL with a password at start: exit 2, nothing enqueued, the password never printed', async () => {
+    const url = 'https://u:pw-s3cret-value@example.com/h';
+    const args = ['run', 'prompts/anime-sunset.txt', '--mock', '--out', tmp.dir];
+    for (const [extra, env] of [
+      [['--notify-url', url], cliEnv({ NIGHTSHIFT_PREFIX: prefix, REDIS_URL: redisUrl() })],
+      [[], cliEnv({ NIGHTSHIFT_PREFIX: prefix, REDIS_URL: redisUrl(), NIGHTSHIFT_NOTIFY_URL: url })],
+    ] as const) {
+      const res = await runCli([...args, ...extra], env);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/user or password/);
+      expect(res.stdout + res.stderr).not.toContain('pw-s3cret-value');
+      expect(await redis.keys(`${prefix}*`)).toEqual([]);
+    }
   });
 
   it('posts the finished batch once; an unreachable receiver does not change the exit code', async () => {

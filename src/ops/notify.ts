@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { UsageError } from '../errors.js';
+import { createRedactor, urlSecrets } from '../secrets.js';
 import type { ReportSummary } from './report.js';
 
 /**
@@ -27,19 +27,6 @@ export function statusOfExit(code: number): BatchNotice['status'] {
   return code === 0 ? 'finished' : code === 1 ? 'failed' : code === 130 ? 'interrupted' : 'stopped';
 }
 
-/** Throws UsageError (exit 2) at startup rather than failing silently at the end of the night. */
-export function checkNotifyUrl(raw: string): URL {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new UsageError(`--notify-url: "${raw}" is not a URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new UsageError(`--notify-url: "${raw}" must be http:// or https://`);
-  return url;
-}
-
 export interface NotifyDeps {
   logger: Pick<Logger, 'info' | 'warn'>;
   /** Whole request, in milliseconds. Default 10 000. */
@@ -50,8 +37,10 @@ export interface NotifyDeps {
 /** POSTs the notice as JSON; true when the receiver answered 2xx. Never throws. */
 export async function sendNotice(url: URL, notice: BatchNotice, deps: NotifyDeps): Promise<boolean> {
   const doFetch = deps.fetch ?? fetch;
-  // The URL may carry a token (Slack-style webhooks): log only its origin.
+  // The URL may carry a token (Slack-style webhooks): log only its origin, and keep the token out of
+  // an error text that happens to quote the URL.
   const where = url.origin;
+  const redact = createRedactor(urlSecrets(url));
   try {
     const res = await doFetch(url, {
       method: 'POST',
@@ -70,7 +59,7 @@ export async function sendNotice(url: URL, notice: BatchNotice, deps: NotifyDeps
   } catch (err) {
     const e = err as Error;
     const why = e.name === 'TimeoutError' ? 'timed out' : ((e.cause as Error | undefined)?.message ?? e.message);
-    deps.logger.warn({ notify: where }, `notification to ${where} failed: ${why}`);
+    deps.logger.warn({ notify: where }, `notification to ${where} failed: ${redact(why)}`);
     return false;
   }
 }
