@@ -7,7 +7,7 @@ import { ApiError } from '../src/errors.js';
 import type { ModelId } from '../src/models.js';
 import { placeholderBytes } from '../src/mock-api/placeholder.js';
 import { startMockApi, type Fault, type MockApi } from '../src/mock-api/server.js';
-import { readBounded } from '../src/stability/body.js';
+import { createLargeBodyTurn, readBounded } from '../src/stability/body.js';
 import { classifyHttpError, MAX_RETRY_AFTER_MS, parseRetryAfter } from '../src/stability/classify.js';
 import { createStabilityClient, type StabilityClientOptions } from '../src/stability/client.js';
 import type { GenerateRequest } from '../src/stability/types.js';
@@ -162,6 +162,49 @@ describe('bodies are bounded', () => {
     cleanups.push(() => client.close());
     const e = await apiError(client.generate(req('core')));
     expect(e).toMatchObject({ errorClass: 'rate_limited', status: 429, retryAfterMs: 5000 });
+  });
+
+  it('bodies past 16 MiB take turns, and several at once all complete', async () => {
+    const img = placeholderBytes({ model: 'core', prompt: 'p', seed: 1, format: 'png', padTo: 20 * 1024 * 1024 });
+    const url = await serve((res) => {
+      res.writeHead(200, { 'content-type': 'image/png', seed: '7' });
+      // In pieces, without Content-Length, so every body grows past the turn's size while the others do.
+      let at = 0;
+      const pump = () => {
+        while (at < img.length) {
+          const piece = img.subarray(at, (at += 1024 * 1024));
+          if (!res.write(piece)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    const client = createStabilityClient({ baseUrl: url, apiKey: KEY, requestTimeoutMs: 20_000 });
+    cleanups.push(() => client.close());
+    const results = await Promise.all([1, 2, 3].map(() => client.generate(req('core'))));
+    for (const r of results) expect(r.bytes.equals(img)).toBe(true);
+  });
+
+  it('the large-body turn goes to one holder at a time, in order, and skips a waiter that gave up', async () => {
+    const turn = createLargeBodyTurn(1);
+    const order: string[] = [];
+    const releaseA = await turn.acquire();
+    const gaveUp = new AbortController();
+    const b = turn.acquire(gaveUp.signal).then(
+      () => order.push('b'),
+      () => order.push('b gave up'),
+    );
+    const c = turn.acquire().then((release) => {
+      order.push('c');
+      release();
+    });
+    gaveUp.abort(new Error('timeout'));
+    await b;
+    releaseA();
+    await c;
+    expect(order).toEqual(['b gave up', 'c']);
+    const again = await turn.acquire(); // free again
+    again();
   });
 
   it('an image at the limit is read whole', async () => {

@@ -12,7 +12,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { ApiError } from '../errors.js';
 import { MODELS } from '../models.js';
 import { createRedactor, type Redact } from '../secrets.js';
-import { readBounded } from './body.js';
+import { createLargeBodyTurn, readBounded } from './body.js';
 import { classifyHttpError, classifyTransportError, header, malformedResponse, responseTooLarge } from './classify.js';
 import { parseV1Success, parseV2Success } from './parse.js';
 import { buildV1Body, buildV2Form } from './request.js';
@@ -43,6 +43,8 @@ export interface StabilityClientOptions {
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 /** Enough of an error body to classify and quote it; the rest is dropped unread. */
 const ERROR_BODY_BYTES = 64 * 1024;
+/** Images are a few MB; bodies past this read one at a time (see LargeBodyTurn). */
+const LARGE_BODY_BYTES = 16 * 1024 * 1024;
 
 export interface StabilityClient {
   generate(req: GenerateRequest, signal?: AbortSignal): Promise<GenerateResult>;
@@ -84,6 +86,7 @@ export function createStabilityClient(opts: StabilityClientOptions): StabilityCl
 
   const redact = createRedactor([opts.apiKey, ...(opts.secrets ?? [])]);
   const maxBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const turn = createLargeBodyTurn(LARGE_BODY_BYTES);
 
   async function call(spec: CallSpec, callerSignal?: AbortSignal): Promise<RawResponse> {
     if (callerSignal?.aborted) {
@@ -125,6 +128,8 @@ export function createStabilityClient(opts: StabilityClientOptions): StabilityCl
       const body = await readBounded(res.body, ok ? maxBytes : ERROR_BODY_BYTES, {
         declaredLength: header(headers, 'content-length'),
         whole: ok,
+        turn,
+        signal: ac.signal,
       });
       if (ok && !body.complete) throw responseTooLarge(res.statusCode, maxBytes);
       return { status: res.statusCode, headers, body: body.bytes };
