@@ -35,26 +35,27 @@ function spellings(secret: string): string[] {
   return [...out];
 }
 
-const pairKey = (s: string, i: number): number => (s.charCodeAt(i) << 16) | s.charCodeAt(i + 1);
+/** Two characters folded into 16 bits: a filter (collisions are settled by the map lookup). */
+const pairKey = (s: string, i: number): number => ((s.charCodeAt(i) << 7) ^ s.charCodeAt(i + 1)) & 0xffff;
 
 interface RunIndex {
   forms: string[];
   /** Every MIN_RUN-character window of every form → where it starts (form, offset). */
   grams: Map<string, Array<[number, number]>>;
-  /** The first two characters of every window: a cheap filter before slicing. */
-  pairs: Set<number>;
+  /** The first two characters of every window, as pairKey bits: a cheap filter before slicing. */
+  pairs: Uint8Array;
 }
 
 function buildRunIndex(forms: string[]): RunIndex {
   const grams = new Map<string, Array<[number, number]>>();
-  const pairs = new Set<number>();
+  const pairs = new Uint8Array(1 << 16);
   forms.forEach((form, f) => {
     for (let o = 0; o + MIN_RUN <= form.length; o++) {
       const g = form.slice(o, o + MIN_RUN);
       const at = grams.get(g);
       if (at) at.push([f, o]);
       else grams.set(g, [[f, o]]);
-      pairs.add(pairKey(form, o));
+      pairs[pairKey(form, o)] = 1;
     }
   });
   return { forms, grams, pairs };
@@ -74,11 +75,16 @@ function runLength(idx: RunIndex, text: string, i: number, hits: Array<[number, 
 
 /** One left-to-right pass: linear in the text, a slice and a map lookup only where two characters match. */
 function redactRuns(idx: RunIndex, text: string): string {
+  const { pairs, grams } = idx;
+  const end = text.length - MIN_RUN;
   let out = '';
   let last = 0;
-  let i = 0;
-  while (i + MIN_RUN <= text.length) {
-    const hits = idx.pairs.has(pairKey(text, i)) ? idx.grams.get(text.slice(i, i + MIN_RUN)) : undefined;
+  for (let i = 0; i <= end;) {
+    if (pairs[pairKey(text, i)] !== 1) {
+      i++;
+      continue;
+    }
+    const hits = grams.get(text.slice(i, i + MIN_RUN));
     if (!hits) {
       i++;
       continue;
