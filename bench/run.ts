@@ -16,6 +16,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<BenchResult> }>
   enqueue: () => import('./enqueue.js'),
   memory: () => import('./memory.js'),
   original: () => import('./original.js'),
+  hostile: () => import('./hostile.js'),
 };
 
 const FILE = join(ROOT, 'bench/RESULTS.md');

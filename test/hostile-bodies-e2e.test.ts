@@ -10,7 +10,6 @@ import { cliEnv, runCli, startCli, tempDir } from './helpers/cli.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 
 const FAST = ['--backoff', '0.01', '--breaker-threshold', '1000', '--rate', '1000/1', '--concurrency', '4'];
-const MB = 1024 * 1024;
 
 /** Peak resident memory of a live process, in bytes (VmHWM), or null once it has gone. */
 async function peakRss(pid: number): Promise<number | null> {
@@ -78,7 +77,6 @@ describe('hostile 200s against a worker process', () => {
   it('four 512 MiB bodies: worker RSS stays under 400 MB and nothing is recorded as a success', async () => {
     const { res, peak, lines, images } = await workAgainst({ kind: 'huge', chunked: true });
     expect(res.signal, res.stderr).toBeNull();
-    console.log(`worker peak RSS (VmHWM) with 4 x 512 MiB chunked bodies: ${(peak / MB).toFixed(0)} MiB`);
     expect(peak).toBeGreaterThan(0);
     expect(peak).toBeLessThan(400 * 1000 * 1000);
     expect(lines).toHaveLength(4);
@@ -96,7 +94,6 @@ describe('hostile 200s against a worker process', () => {
 
   it('PNG magic followed by garbage: no success, no image file', async () => {
     const { res, peak, lines, images } = await workAgainst({ kind: 'png-garbage' });
-    console.log(`worker peak RSS (VmHWM) with small garbage bodies: ${(peak / MB).toFixed(0)} MiB`);
     expect(res.signal, res.stderr).toBeNull();
     expect(lines).toHaveLength(4);
     for (const l of lines)
