@@ -296,6 +296,16 @@ describe('response headers are checked, never fatal after a 200', () => {
     expect(r.warnings.join(' ')).not.toContain(KEY.slice(0, MIN_RUN));
   });
 
+  it('a request id echoing the key is redacted', async () => {
+    const png = placeholderBytes({ model: 'core', prompt: 'p', seed: 1, format: 'png' });
+    const url = await serve((res) =>
+      res.writeHead(200, { 'content-type': 'image/png', seed: '1', 'x-request-id': `id-${KEY}` }).end(png),
+    );
+    const client = createStabilityClient({ baseUrl: url, apiKey: KEY, requestTimeoutMs: 5000 });
+    cleanups.push(() => client.close());
+    expect((await client.generate(req('core'))).requestId).toBe('id-[redacted]');
+  });
+
   it('an in-range seed gives no warning', async () => {
     const { client } = await setup({ kind: 'bad-seed', value: '4294967294' });
     expect(await client.generate(req('core', 3))).toMatchObject({ seed: 4294967294, warnings: [] });

@@ -91,8 +91,13 @@ function finishReason(value: unknown, where: string, ctx: ParseContext): FinishR
   throw malformedResponse(`unknown finish reason ${JSON.stringify(value)} (${where})`, ctx.redact);
 }
 
-function result(parts: Omit<GenerateResult, 'requestId'>, requestId: string | undefined): GenerateResult {
-  return requestId ? { ...parts, requestId } : parts;
+/** The result, with the API's request id bounded and redacted: it is the server's text, like any other. */
+function result(
+  parts: Omit<GenerateResult, 'requestId'>,
+  requestId: string | undefined,
+  ctx: ParseContext,
+): GenerateResult {
+  return requestId ? { ...parts, requestId: excerpt(requestId, 128, ctx.redact) } : parts;
 }
 
 function parseJson(body: Buffer, ctx: ParseContext): Record<string, unknown> {
@@ -116,12 +121,12 @@ export function parseV2Success(headers: HeaderMap, body: Buffer, ctx: ParseConte
     const reason = finishReason(json.finish_reason, 'finish_reason', ctx);
     const img = checkedImage(decodeBase64(json.image), mime, 'image', ctx);
     const seed = checkedSeed(json.seed, 'seed', ctx, warnings);
-    return result({ ...img, seed, finishReason: reason, warnings }, requestId);
+    return result({ ...img, seed, finishReason: reason, warnings }, requestId, ctx);
   }
   const img = checkedImage(body, mime, 'image body', ctx);
   const reason = finishReason(header(headers, 'finish-reason'), 'finish-reason header', ctx);
   const seed = checkedSeed(header(headers, 'seed'), 'seed header', ctx, warnings);
-  return result({ ...img, seed, finishReason: reason, warnings }, requestId);
+  return result({ ...img, seed, finishReason: reason, warnings }, requestId, ctx);
 }
 
 /** v1 200: `{artifacts:[{base64, seed, finishReason}]}`, always PNG; one sample requested, artifacts[0] used. */
@@ -134,5 +139,5 @@ export function parseV1Success(headers: HeaderMap, body: Buffer, ctx: ParseConte
   const img = checkedImage(decodeBase64(a.base64), 'image/png', 'artifacts[0].base64', ctx);
   const warnings: string[] = [];
   const seed = checkedSeed(a.seed, 'artifacts[0].seed', ctx, warnings);
-  return result({ ...img, seed, finishReason: reason, warnings }, header(headers, 'x-request-id'));
+  return result({ ...img, seed, finishReason: reason, warnings }, header(headers, 'x-request-id'), ctx);
 }
