@@ -12,25 +12,24 @@ export interface ApiTarget {
   close(): Promise<void>;
 }
 
-/**
- * The real API with STABILITY_API_KEY, or (--mock) the built-in fake served in-process
- * over real HTTP, so the whole pipeline runs the same way with no key and no money.
- */
 export interface ApiTargetOptions {
   requestTimeoutMs: number;
   logger?: Logger;
   /** Largest response body read, in bytes (the client's default when unset). */
   maxResponseBytes?: number;
-  /** Secrets besides the API key to keep out of every error (Redis password, webhook token). */
-  secrets?: readonly string[];
 }
 
+/**
+ * The real API with STABILITY_API_KEY, or (--mock) the built-in fake served in-process
+ * over real HTTP, so the whole pipeline runs the same way with no key and no money.
+ */
 export async function openApiTarget(config: Config, opts: ApiTargetOptions): Promise<ApiTarget> {
   const limits = {
     requestTimeoutMs: opts.requestTimeoutMs,
     accept: config.api.accept,
     ...(opts.maxResponseBytes !== undefined ? { maxResponseBytes: opts.maxResponseBytes } : {}),
-    ...(opts.secrets !== undefined ? { secrets: opts.secrets } : {}),
+    // The key, a Redis password, a webhook token: none may come back in an error the API sends.
+    secrets: config.secrets,
   };
   if (config.mock) {
     const mock = await startMockApi({ latencyMs: [100, 400] });
