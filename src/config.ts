@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { UsageError } from './errors.js';
 import { isLoopbackHost, withoutUserinfo } from './config/urls.js';
+import { urlSecrets } from './secrets.js';
 import { flagName, settingsFrom, sourceOf, type Env } from './config/resolve.js';
 import { SETTINGS, type SettingDef, type SettingGetter, type SettingKey } from './config/settings.js';
 import type { GenerationDefaults } from './prompts/types.js';
@@ -157,16 +158,11 @@ export function checkApiTransport(config: Config): string | null {
 
 /** The key and any password or token carried by a URL, longest first. */
 function secretsOf(key: string | null, urls: Array<string | undefined | null>): string[] {
-  const out = new Set<string>();
-  if (key) out.add(key);
+  const out = new Set<string>(key ? [key] : []);
   for (const raw of urls) {
     if (!raw) continue;
     try {
-      const u = new URL(raw);
-      if (u.password) out.add(decodeURIComponent(u.password));
-      // A webhook's path and query often are its token.
-      const rest = `${u.pathname}${u.search}`;
-      if (rest.length >= 12) out.add(rest);
+      for (const s of urlSecrets(new URL(raw))) if (s) out.add(s);
     } catch {
       // Not a URL: nothing to extract.
     }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { checkApiTransport, loadConfig, loadWorkerConfig } from '../src/config.js';
 import { parseDecimal, parseInteger, parseRate, parseSeconds } from '../src/config/parse.js';
 import { SETTINGS, type SettingDef, type SettingKey } from '../src/config/settings.js';
-import { normalizeApiHost } from '../src/config/urls.js';
+import { normalizeApiHost, parseNotifyUrl } from '../src/config/urls.js';
 import { UsageError } from '../src/errors.js';
 import { cliEnv, runCli } from './helpers/cli.js';
 
@@ -56,6 +56,16 @@ describe('the API host has one spelling', () => {
     expect(msg).toMatch(/user or password/);
     expect(msg).not.toContain('hunter2secret');
     expect(msg).not.toContain('bob');
+  });
+
+  it('never quotes a webhook URL past its origin, however it is wrong', () => {
+    for (const raw of ['https://bob:pw@hooks.example.com/T0/B0/TOKENTOKEN', 'hooks.example.com/T0/B0/TOKENTOKEN']) {
+      const msg = usage(
+        () => loadConfig({}, { NIGHTSHIFT_NOTIFY_URL: raw }).secrets && parseNotifyUrl(raw, 'NIGHTSHIFT_NOTIFY_URL'),
+      );
+      expect(msg).toMatch(/^NIGHTSHIFT_NOTIFY_URL: /);
+      expect(msg).not.toMatch(/TOKENTOKEN|bob|pw@/);
+    }
   });
 
   it('sends the key over plain http only to this machine, unless --allow-insecure-api', () => {

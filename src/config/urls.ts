@@ -15,21 +15,28 @@ export function withoutUserinfo(url: URL): string {
   return u.href;
 }
 
-function parseUrl(raw: string, name: string, example: string): URL {
+interface UrlRules {
+  example: string;
+  /** The path and query may be a token (webhooks): errors show only the origin. */
+  secretPath?: boolean;
+}
+
+function parseUrl(raw: string, name: string, rules: UrlRules): URL {
   let url: URL;
   try {
     url = new URL(raw.trim());
   } catch {
-    throw new UsageError(`${name}: "${raw.slice(0, 80)}" is not a URL; write it with its scheme, e.g. ${example}`);
+    // Not even the text is shown when it may hold a token.
+    const shown = rules.secretPath ? '' : ` "${raw.slice(0, 80)}"`;
+    throw new UsageError(`${name}:${shown} is not a URL; write it with its scheme, e.g. ${rules.example}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UsageError(`${name}: must start with https:// or http:// (got ${url.protocol}//…)`);
   }
   if (url.username !== '' || url.password !== '') {
     // The password must not reach a log, a job or an error message: say where, not what.
-    throw new UsageError(
-      `${name}: must not carry a user or password (${withoutUserinfo(url)}); pass secrets another way`,
-    );
+    const where = rules.secretPath ? `${url.protocol}//${url.host}/…` : withoutUserinfo(url);
+    throw new UsageError(`${name}: must not carry a user or password (${where}); pass secrets another way`);
   }
   return url;
 }
@@ -48,7 +55,7 @@ export function isLoopbackHost(hostname: string): boolean {
  * slash, no query or fragment. A path prefix (a proxy's) is kept.
  */
 export function normalizeApiHost(raw: string, name: string): string {
-  const url = parseUrl(raw, name, 'https://api.stability.ai');
+  const url = parseUrl(raw, name, { example: 'https://api.stability.ai' });
   if (url.search !== '' || url.hash !== '') throw new UsageError(`${name}: must not have a query or fragment`);
   const path = url.pathname.replace(/\/+$/, '');
   return `${url.protocol}//${url.host}${path}`;
@@ -56,5 +63,5 @@ export function normalizeApiHost(raw: string, name: string): string {
 
 /** A webhook URL: its path and query often are the token, so only its origin is ever shown. */
 export function parseNotifyUrl(raw: string, name: string): URL {
-  return parseUrl(raw, name, 'https://hooks.example.com/…');
+  return parseUrl(raw, name, { example: 'https://hooks.example.com/…', secretPath: true });
 }

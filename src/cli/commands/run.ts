@@ -54,7 +54,11 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
       secrets: config.secrets,
       files: [join(batchDir(config.out, batch), 'run.log'), ...(wc.logFile ? [wc.logFile] : [])],
     });
-    const target = await openApiTarget(config, { requestTimeoutMs: wc.requestTimeoutMs, logger });
+    const target = await openApiTarget(config, {
+      requestTimeoutMs: wc.requestTimeoutMs,
+      maxResponseBytes: wc.maxResponseBytes,
+      logger,
+    });
     const exitAtWindowEnd = settings('exitAtWindowEnd');
     let windowWasOpen = false;
     let windowEnded: WindowState | null = null;

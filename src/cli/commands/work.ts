@@ -26,7 +26,11 @@ export function workCommand(program: Command): void {
     if (insecure) logger.warn(insecure);
     const redisUrl = redisUrlOf(config);
     (await connectRedis(redisUrl)).disconnect(); // exit 3 now rather than retrying forever on a wrong URL
-    const target = await openApiTarget(config, { requestTimeoutMs: wc.requestTimeoutMs, logger });
+    const target = await openApiTarget(config, {
+      requestTimeoutMs: wc.requestTimeoutMs,
+      maxResponseBytes: wc.maxResponseBytes,
+      logger,
+    });
     const handle = await startWorker({ config, wc, redisUrl, logger, client: target.client, apiKey: target.apiKey });
     let killed = false;
     const off = onStopSignals(
