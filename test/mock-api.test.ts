@@ -414,6 +414,36 @@ describe('mock API: faults', () => {
   });
 });
 
+describe('mock API: request log', () => {
+  it('records who sent each request, when it arrived and was answered, and whether it was billed', async () => {
+    let t = 1000;
+    await start({ now: () => t, fault: ({ prompt }) => (prompt === 'hang' ? { kind: 'hang' } : undefined) });
+    expect((await call(CORE, { form: { prompt: 'a', seed: '1' } })).status).toBe(200);
+    t = 2000;
+    expect((await call(CORE, { form: { prompt: 'forbidden', seed: '2' } })).status).toBe(403);
+    expect((await call('/v1/user/balance')).status).toBe(200);
+    const hung = call(CORE, { form: { prompt: 'hang', seed: '3' } });
+    await expect.poll(() => mock!.stats.requests.length).toBe(4);
+    expect(mock!.stats.requests).toEqual([
+      { remote: '127.0.0.1', arrival: 1000, generation: 'core|a|1', billed: true, status: 200, finishedAt: 1000 },
+      {
+        remote: '127.0.0.1',
+        arrival: 2000,
+        generation: 'core|forbidden|2',
+        billed: false,
+        status: 403,
+        finishedAt: 2000,
+      },
+      { remote: '127.0.0.1', arrival: 2000, generation: null, billed: false, status: 200, finishedAt: 2000 },
+      { remote: '127.0.0.1', arrival: 2000, generation: 'core|hang|3', billed: false, status: null, finishedAt: null },
+    ]);
+    await mock!.close();
+    await expect(hung).rejects.toThrow();
+    mock!.reset();
+    expect(mock!.stats.requests).toEqual([]);
+  });
+});
+
 describe('mock-api CLI options', () => {
   it('parses every option', () => {
     expect(

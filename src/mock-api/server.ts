@@ -13,11 +13,20 @@ import { answerHostile, isHostile, statusFaultReply } from './hostile.js';
 import { placeholderImage } from './placeholder.js';
 import { createRateLimiter } from './rate-limit.js';
 import { sendError, sendGeneration, sendJson, sendMalformed } from './respond.js';
-import { clearStats, createStats } from './stats.js';
+import { clearStats, createStats, trackRequest } from './stats.js';
 import type { Fault, FaultContext, FaultFn, MockApi, MockApiOptions } from './types.js';
 import { V1_ENGINES, validateV1, validateV2, type GenCall, type Validation } from './validate.js';
 
-export type { Fault, FaultContext, FaultFn, MockApi, MockApiOptions, MockStats, MockRateLimit } from './types.js';
+export type {
+  Fault,
+  FaultContext,
+  FaultFn,
+  MockApi,
+  MockApiOptions,
+  MockStats,
+  MockRateLimit,
+  MockRequestRecord,
+} from './types.js';
 
 const DEFAULT_BALANCE = 1_000_000;
 const V2_ROUTE = /^\/v2beta\/stable-image\/generate\/(core|ultra|sd3)$/;
@@ -61,10 +70,8 @@ export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> 
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const arrival = now();
-    stats.total++;
-    stats.arrivals.push(arrival);
-    res.on('finish', () => stats.byStatus.set(res.statusCode, (stats.byStatus.get(res.statusCode) ?? 0) + 1));
+    const record = trackRequest(stats, { req, res, now });
+    const arrival = record.arrival;
     const path = new URL(req.url ?? '/', 'http://mock').pathname;
     const family: Family = path.startsWith('/v2') ? 'v2' : 'v1';
     const key = bearer(req.headers.authorization);
@@ -123,6 +130,7 @@ export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> 
       path,
     };
     const id = `${ctx.model}|${ctx.prompt}|${ctx.seed}`;
+    if (call) record.generation = id;
     ctx.attempt = (attempts.get(id) ?? 0) + 1;
     attempts.set(id, ctx.attempt);
     const f: Fault | undefined = fault?.(ctx);
@@ -191,6 +199,7 @@ export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> 
       balance = Math.round((balance - price) * 1e6) / 1e6;
       stats.billedCredits = Math.round((stats.billedCredits + price) * 1e6) / 1e6;
       stats.generations.set(id, (stats.generations.get(id) ?? 0) + 1);
+      record.billed = true;
     }
     const rawSeed = f && 'kind' in f && f.kind === 'bad-seed' ? f.value : undefined;
     sendGeneration(res, call, { images, seeds, finish, rawSeed });

@@ -81,6 +81,21 @@ export interface MockApiOptions {
   now?: () => number;
 }
 
+/** One request as the fake saw it: who sent it, when, and what came of it. */
+export interface MockRequestRecord {
+  /** The client's address (which host sent it, when clients sit on different hosts). */
+  remote: string;
+  arrival: number;
+  /** `${model}|${prompt}|${seed}` for a generation, null for other endpoints or a request refused before parsing. */
+  generation: string | null;
+  /** Whether this request was billed (a 200 SUCCESS or CONTENT_FILTERED generation). */
+  billed: boolean;
+  /** Status of the answer, null while unanswered (or never answered: hang, reset). */
+  status: number | null;
+  /** When the answer was handed to the socket; null while unanswered. */
+  finishedAt: number | null;
+}
+
 export interface MockStats {
   /** Every request received. */
   total: number;
@@ -92,6 +107,8 @@ export interface MockStats {
   rateLimited: number;
   /** Arrival time (ms) of every request, in arrival order. */
   arrivals: number[];
+  /** Every request, in arrival order. */
+  requests: MockRequestRecord[];
   /** Sockets currently open (live, not reset by reset()). */
   openSockets: number;
   /** Most arrivals in any window (t - windowMs, t]. */
