@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Needs root and network namespaces: `npm run test:hosts`.
+    exclude: [...configDefaults.exclude, 'test/hosts/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
