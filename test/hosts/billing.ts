@@ -22,30 +22,31 @@ export const promptOf = (generation: string): string => generation.split('|')[1]
 
 type Window = { from?: number; to?: number };
 
-function generationsFrom(requests: readonly MockRequestRecord[], ip: string, keep: (r: MockRequestRecord) => boolean) {
-  return new Set(requests.filter((r) => r.remote === ip && r.generation !== null && keep(r)).map((r) => r.generation!));
-}
+const within = (t: number, w: Window) => t >= (w.from ?? -Infinity) && t <= (w.to ?? Infinity);
 
 /** Generations `ip` had sent and not been answered for at time `t`. */
 export function unansweredAt(requests: readonly MockRequestRecord[], ip: string, t: number): Set<string> {
-  return generationsFrom(requests, ip, (r) => r.arrival <= t && (r.finishedAt === null || r.finishedAt > t));
+  return new Set(
+    requests
+      .filter((r) => r.remote === ip && r.generation !== null && r.arrival <= t)
+      .filter((r) => r.finishedAt === null || r.finishedAt > t)
+      .map((r) => r.generation!),
+  );
 }
 
-/** Generations whose request from `ip` arrived before `t`. */
-export function sentBefore(requests: readonly MockRequestRecord[], ip: string, t: number): Set<string> {
-  return generationsFrom(requests, ip, (r) => r.arrival <= t);
+/** Generations whose request from `ip` arrived within the window. */
+export function sentWithin(requests: readonly MockRequestRecord[], ip: string, w: Window): Set<string> {
+  return new Set(
+    requests.filter((r) => r.remote === ip && r.generation !== null && within(r.arrival, w)).map((r) => r.generation!),
+  );
 }
 
 /** Billed requests from `ip` that arrived within the window. */
 export function billedFrom(requests: readonly MockRequestRecord[], ip: string, w: Window = {}): number {
-  return requests.filter(
-    (r) => r.remote === ip && r.billed && r.arrival >= (w.from ?? -Infinity) && r.arrival <= (w.to ?? Infinity),
-  ).length;
+  return requests.filter((r) => r.remote === ip && r.billed && within(r.arrival, w)).length;
 }
 
 /** Requests from `ip` (any endpoint, any answer) that arrived within the window. */
 export function arrivedFrom(requests: readonly MockRequestRecord[], ip: string, w: Window): number {
-  return requests.filter(
-    (r) => r.remote === ip && r.arrival >= (w.from ?? -Infinity) && r.arrival <= (w.to ?? Infinity),
-  ).length;
+  return requests.filter((r) => r.remote === ip && within(r.arrival, w)).length;
 }
