@@ -4,7 +4,6 @@
  * namespace, and `enqueue`/`status` run from the host side as a user would.
  */
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { startMockApi, type MockApi, type MockApiOptions } from '../../src/mock-api/server.js';
@@ -83,7 +82,7 @@ export async function imagesOnDisk(batchDir: string): Promise<string[]> {
 
 export async function startBatchRun(fleet: Fleet, o: BatchRunOptions): Promise<BatchRun> {
   const { net, redis } = fleet;
-  const out = await mkdtemp(join(tmpdir(), `nightshift-hosts-${o.tag}-`));
+  const out = await mkdtemp(join(net.dir, `${o.tag}-`));
   const prefix = randomPrefix();
   const queue = `hosts-${o.tag}`;
   const mock = await startMockApi({ ...o.mock, host: net.bridgeIp, port: 0 });

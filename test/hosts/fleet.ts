@@ -7,7 +7,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { BIN, ROOT, type CliResult } from '../helpers/cli.js';
@@ -42,8 +41,9 @@ function exited(child: ChildProcess): Promise<void> {
  * redis-server bound to the bridge address only, with a password (it is not on loopback, so Redis
  * would refuse every client otherwise): the namespaces reach it over their links.
  */
-export async function startBridgeRedis(ip: string): Promise<BridgeRedis> {
-  const dir = await mkdtemp(join(tmpdir(), 'nightshift-hosts-redis-'));
+export async function startBridgeRedis(net: Network): Promise<BridgeRedis> {
+  const ip = net.bridgeIp;
+  const dir = await mkdtemp(join(net.dir, 'redis-'));
   const port = await freePortOn(ip);
   const password = randomBytes(12).toString('hex');
   const child = spawn(
@@ -59,6 +59,7 @@ export async function startBridgeRedis(ip: string): Promise<BridgeRedis> {
     child.once('error', reject);
     child.once('spawn', () => resolve());
   });
+  await net.adopt(child.pid!);
   const url = `redis://:${password}@${ip}:${port}`;
   let client: Redis | undefined;
   const stop = async () => {

@@ -3,10 +3,14 @@
  * pairs on a bridge. The host end of the bridge has the .1 address (Redis and the fake API listen
  * there); host i is .(10 + i). The namespaces have no default route, so their traffic reaches only
  * this subnet. Every name carries this run's id and the owner's pid, so a crashed run can neither
- * clash with the next nor be mistaken for a live one: `sweepLeftovers` removes what dead runs left.
+ * clash with the next nor be mistaken for a live one: `sweepLeftovers` removes what dead runs left
+ * (namespaces and what still runs in them, links, the run's folder and the processes it adopted).
  */
 import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { appendFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -23,12 +27,16 @@ export interface NetHost {
 export interface Network {
   /** The host side's address on the bridge. */
   bridgeIp: string;
+  /** A folder for this run's files (Redis, output), removed with the network. */
+  dir: string;
   hosts: NetHost[];
   /** Takes the host's link down: packets to and from it are dropped, as with a pulled cable. */
   cut(host: NetHost): Promise<void>;
   restore(host: NetHost): Promise<void>;
   /** Starts `command` inside the host's namespace (the same process: `ip netns exec` execs it). */
   spawnIn(host: NetHost, command: string, args: string[], opts: SpawnOptions): ChildProcess;
+  /** Records a process started on the host side, for a later run to kill if this one crashes. */
+  adopt(pid: number): Promise<void>;
   /** Kills what still runs in the namespaces, removes them and the bridge. Safe to call twice. */
   destroy(): Promise<void>;
 }
@@ -62,18 +70,32 @@ function ownerOf(name: string | undefined): number | null {
   return m ? Number(m[1]) : null;
 }
 
-async function killAllIn(ns: string): Promise<void> {
-  const pids = (await ip('netns', 'pids', ns).catch(() => ''))
+const pidsIn = (text: string): number[] =>
+  text
     .split('\n')
     .map(Number)
     .filter((n) => n > 0);
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
+
+function kill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
   }
+}
+
+async function killAllIn(ns: string): Promise<void> {
+  for (const pid of pidsIn(await ip('netns', 'pids', ns).catch(() => ''))) kill(pid);
+}
+
+/** Kills the processes a dead run adopted (those still running the same program) and removes its folder. */
+async function removeRunDir(dir: string): Promise<void> {
+  for (const line of (await readFile(join(dir, 'pids'), 'utf8').catch(() => '')).split('\n')) {
+    const [pid, program] = line.split(' ');
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (program && cmdline.startsWith(program)) kill(Number(pid));
+  }
+  await rm(dir, { recursive: true, force: true });
 }
 
 async function deleteNamespace(ns: string): Promise<void> {
@@ -90,6 +112,10 @@ export async function sweepLeftovers(): Promise<void> {
   for (const l of await ipJson<{ ifname: string; ifalias?: string }>('link', 'show')) {
     const owner = ownerOf(l.ifalias);
     if (owner !== null && !alive(owner)) await ip('link', 'del', l.ifname).catch(() => {});
+  }
+  for (const name of await readdir(tmpdir())) {
+    const owner = ownerOf(name);
+    if (owner !== null && !alive(owner)) await removeRunDir(join(tmpdir(), name));
   }
 }
 
@@ -128,6 +154,8 @@ export async function createNetwork(opts: { hosts: number }): Promise<Network> {
   const net = await freeSubnet();
   const bridge = `nsb${id}`;
   const bridgeIp = `${net}.1`;
+  const dir = join(tmpdir(), owner);
+  await mkdir(dir);
   const hosts: NetHost[] = [];
   let destroyed = false;
   const destroy = async () => {
@@ -137,6 +165,7 @@ export async function createNetwork(opts: { hosts: number }): Promise<Network> {
     for (const h of hosts) await deleteNamespace(h.ns);
     for (const h of hosts) await ip('link', 'del', h.link).catch(() => {});
     await ip('link', 'del', bridge).catch(() => {});
+    await removeRunDir(dir);
   };
   try {
     await ip('link', 'add', bridge, 'type', 'bridge', 'forward_delay', '0');
@@ -150,15 +179,20 @@ export async function createNetwork(opts: { hosts: number }): Promise<Network> {
   }
   return {
     bridgeIp,
+    dir,
     hosts,
     cut: async (h) => void (await ip('link', 'set', h.link, 'down')),
     restore: async (h) => void (await ip('link', 'set', h.link, 'up')),
     spawnIn: (h, command, args, o) => spawn('ip', ['netns', 'exec', h.ns, command, ...args], o),
+    async adopt(pid) {
+      const program = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')[0];
+      await appendFile(join(dir, 'pids'), `${pid} ${program}\n`);
+    },
     destroy,
   };
 }
 
-/** Why this machine cannot run the suite, or null when it can (Linux, root, `ip`, namespaces allowed). */
+/** Why this machine cannot run the suite, or null when it can (Linux, root, `ip`, redis-server, namespaces allowed). */
 export async function whyUnsupported(): Promise<string | null> {
   if (process.platform !== 'linux') return `needs Linux (this is ${process.platform})`;
   if (process.getuid?.() !== 0) return 'needs root (network namespaces and veth pairs)';
@@ -166,6 +200,11 @@ export async function whyUnsupported(): Promise<string | null> {
     await run('ip', ['-V']);
   } catch {
     return 'needs `ip` from iproute2 (apt-get install iproute2)';
+  }
+  try {
+    await run('redis-server', ['--version']);
+  } catch {
+    return 'needs redis-server on PATH (apt-get install redis-server)';
   }
   const probe = `${TAG}-${process.pid}-probe`;
   try {

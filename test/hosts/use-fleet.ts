@@ -24,7 +24,7 @@ export function useFleet() {
   beforeAll(async () => {
     const net = await createNetwork({ hosts: HOSTS });
     try {
-      fleet = { net, redis: await startBridgeRedis(net.bridgeIp) };
+      fleet = { net, redis: await startBridgeRedis(net) };
     } catch (err) {
       await net.destroy();
       throw err;
