@@ -152,3 +152,10 @@ export async function clientsByAddress(client: Redis): Promise<Map<string, numbe
   }
   return out;
 }
+
+/** CPU seconds the Redis server has used (user + system), to compare over a batch. */
+export async function redisCpuSeconds(client: Redis): Promise<number> {
+  const info = await client.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return field('used_cpu_user') + field('used_cpu_sys');
+}

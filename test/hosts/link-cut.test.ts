@@ -10,7 +10,7 @@ import { sleep } from '../helpers/wait.js';
 import { BATCH, waitForStatusDone, type BatchRun, type BatchRunOptions } from './batch-run.js';
 import { arrivedFrom, billedFrom, sentWithin, unansweredAt } from './billing.js';
 import { expectEveryImageOnce, statusOfGenerations } from './checks.js';
-import { clientsByAddress, commandStats } from './fleet.js';
+import { clientsByAddress, commandStats, redisCpuSeconds } from './fleet.js';
 import { flags, HOSTS, useFleet, WORKERS_PER_HOST } from './use-fleet.js';
 
 const CONCURRENCY = 2;
@@ -45,12 +45,14 @@ describe.skipIf(inject('hostsUnsupported') !== null)('many hosts: one host cut o
     await sleep(5000);
     const idlePerWorkerPerS = sum(await commandStats(redis)) / (HOSTS * WORKERS_PER_HOST) / 5;
     await redis.config('RESETSTAT');
+    const cpu0 = await redisCpuSeconds(redis);
     const t0 = await run.enqueue();
     await run.waitForManifest(jobs / 2, 180_000);
     const clients = await clientsByAddress(redis);
     await run.waitForManifest(jobs, 180_000);
     const seconds = (Date.now() - t0) / 1000;
     const cmds = await commandStats(redis);
+    const cpu = (await redisCpuSeconds(redis)) - cpu0;
     await waitForStatusDone(run);
     for (const r of await run.stopAll()) expect(r.code, r.stderr).toBe(130);
     const { bill, images } = await expectEveryImageOnce(run, jobs);
@@ -60,7 +62,9 @@ describe.skipIf(inject('hostsUnsupported') !== null)('many hosts: one host cut o
     const perHost = fleet.net.hosts.map((h) => clients.get(h.ip) ?? 0);
     const top = [...cmds].sort((a, b) => b[1] - a[1]).slice(0, 6);
     await fleet.note(
-      `Redis: ${(sum(cmds) / jobs).toFixed(1)} commands per job over the batch ` +
+      `Redis, limit not binding (${HOSTS * WORKERS_PER_HOST * CONCURRENCY} jobs in flight): ` +
+        `CPU ${((100 * cpu) / seconds).toFixed(0)}% of a core, ${(sum(cmds) / seconds).toFixed(0)} commands/s, ` +
+        `${(sum(cmds) / jobs).toFixed(1)} commands per job ` +
         `(${top.map(([c, n]) => `${c} ${(n / jobs).toFixed(1)}`).join(', ')}); ` +
         `${idlePerWorkerPerS.toFixed(1)} commands/s per idle worker; ` +
         `connections per host ${perHost.join('/')}, ${(perHost[0]! / WORKERS_PER_HOST).toFixed(1)} per worker`,

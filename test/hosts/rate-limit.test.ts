@@ -7,10 +7,12 @@ import { describe, expect, inject, it } from 'vitest';
 import { BATCH, waitForStatusDone } from './batch-run.js';
 import { billedFrom } from './billing.js';
 import { expectEveryImageOnce } from './checks.js';
+import { commandStats, redisCpuSeconds } from './fleet.js';
 import { flags, HOSTS, useFleet, WORKERS_PER_HOST } from './use-fleet.js';
 
 const COUNT = 50;
 const WINDOW_MS = 5000;
+const CONCURRENCY = 16;
 
 describe.skipIf(inject('hostsUnsupported') !== null)('many hosts: the shared rate limit', () => {
   const fleet = useFleet();
@@ -25,12 +27,16 @@ describe.skipIf(inject('hostsUnsupported') !== null)('many hosts: the shared rat
       workersPerHost: WORKERS_PER_HOST,
       // Together the workers could send far more than the limit at once: only the limit holds them.
       // --lockout matches the fake's, so a 429 shows as a failed assertion rather than a long stall.
-      workerArgs: flags({ concurrency: 16, rate, lockout: 5, 'lock-duration': 10, 'stalled-interval': 2 }),
+      workerArgs: flags({ concurrency: CONCURRENCY, rate, lockout: 5, 'lock-duration': 10, 'stalled-interval': 2 }),
       rate,
     });
+    await fleet.redis.client.config('RESETSTAT');
+    const cpu0 = await redisCpuSeconds(fleet.redis.client);
     const t0 = await run.enqueue();
     await run.waitForManifest(JOBS, 180_000);
     const seconds = (Date.now() - t0) / 1000;
+    const cmds = await commandStats(fleet.redis.client);
+    const cpu = (await redisCpuSeconds(fleet.redis.client)) - cpu0;
     const status = await waitForStatusDone(run);
     expect(status.batches[BATCH]).toMatchObject({ total: JOBS, succeeded: JOBS, failed: 0, pending: 0 });
     for (const r of await run.stopAll()) expect(r.code, r.stderr).toBe(130);
@@ -55,5 +61,17 @@ describe.skipIf(inject('hostsUnsupported') !== null)('many hosts: the shared rat
       seconds,
       note: `busiest ${WINDOW_MS / 1000} s window ${busiest}/${COUNT}; images per host ${perHost.join('/')}`,
     });
+    const total = [...cmds.values()].reduce((a, b) => a + b, 0);
+    await fleet.note(
+      `Redis with the limit binding (${HOSTS * WORKERS_PER_HOST * CONCURRENCY} jobs in flight for ${COUNT} per window): ` +
+        `Redis CPU ${((100 * cpu) / seconds).toFixed(0)}% of a core, ${(total / seconds).toFixed(0)} commands/s, ` +
+        `${(total / JOBS).toFixed(1)} commands per job (` +
+        [...cmds]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 6)
+          .map(([c, n]) => `${c} ${(n / JOBS).toFixed(1)}`)
+          .join(', ') +
+        ')',
+    );
   });
 });
