@@ -17,16 +17,7 @@ import { clearStats, createStats, trackRequest } from './stats.js';
 import type { Fault, FaultContext, FaultFn, MockApi, MockApiOptions } from './types.js';
 import { V1_ENGINES, validateV1, validateV2, type GenCall, type Validation } from './validate.js';
 
-export type {
-  Fault,
-  FaultContext,
-  FaultFn,
-  MockApi,
-  MockApiOptions,
-  MockStats,
-  MockRateLimit,
-  MockRequestRecord,
-} from './types.js';
+export type { Fault, FaultContext, FaultFn, MockApi, MockApiOptions, MockStats, MockRateLimit } from './types.js';
 
 const DEFAULT_BALANCE = 1_000_000;
 const V2_ROUTE = /^\/v2beta\/stable-image\/generate\/(core|ultra|sd3)$/;

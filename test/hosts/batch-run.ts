@@ -13,7 +13,7 @@ import { sleep, until } from '../helpers/wait.js';
 import { startHostWorker, type BridgeRedis, type HostWorker } from './fleet.js';
 import type { NetHost, Network } from './netns.js';
 
-export const API_KEY = 'sk-hosts-test';
+const API_KEY = 'sk-hosts-test';
 export const BATCH = 'b';
 
 export interface Fleet {
@@ -66,7 +66,8 @@ async function readManifestLines(path: string): Promise<Map<string, ManifestLine
     throw err;
   });
   const byId = new Map<string, ManifestLine>();
-  for (const line of text.split('\n')) {
+  // Read while workers append: what follows the last newline may be a line still being written.
+  for (const line of text.split('\n').slice(0, -1)) {
     if (!line.trim()) continue;
     const r = JSON.parse(line) as ManifestLine;
     byId.set(r.id, r);
@@ -96,9 +97,12 @@ export async function startBatchRun(fleet: Fleet, o: BatchRunOptions): Promise<B
   const batchDir = join(out, BATCH);
   const workers: HostWorker[] = [];
   const common = ['--queue', queue, '--out', out];
+  // The fake listens on the bridge, not on loopback: the key goes over plain http:// to another
+  // address, which nightshift refuses unless told the network is ours.
+  const apiFlags = ['--allow-insecure-api'];
   for (const host of net.hosts)
     for (let i = 0; i < o.workersPerHost; i++)
-      workers.push(startHostWorker(net, host, { args: [...common, ...o.workerArgs], env }));
+      workers.push(startHostWorker(net, host, { args: [...common, ...apiFlags, ...o.workerArgs], env }));
   // Workers start before the batch exists, so its time is the batch's and not node's start-up.
   await until('every worker started', () => workers.every((w) => w.started()), 120_000).catch((err) => {
     const dead = workers.filter((w) => w.child.exitCode !== null);
@@ -114,7 +118,7 @@ export async function startBatchRun(fleet: Fleet, o: BatchRunOptions): Promise<B
       const file = join(out, 'prompts.txt');
       await writeFile(file, `${promptList.join('\n')}\n`);
       const t0 = Date.now();
-      const r = await runCli(['enqueue', file, ...common, '--batch', BATCH, '--rate', o.rate], env);
+      const r = await runCli(['enqueue', file, ...common, ...apiFlags, '--batch', BATCH, '--rate', o.rate], env);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain(`added ${o.jobs}`);
       return t0;

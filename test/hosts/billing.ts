@@ -1,5 +1,5 @@
 /** What the fake API billed, per job and per host, read from its request log. */
-import type { MockRequestRecord, MockStats } from '../../src/mock-api/server.js';
+import type { MockRequestRecord, MockStats } from '../../src/mock-api/types.js';
 
 export interface Billing {
   /** Generation (model|prompt|seed) → times billed. */
