@@ -81,7 +81,7 @@ export async function startBridgeRedis(net: Network): Promise<BridgeRedis> {
       c.disconnect();
       if (child.exitCode !== null || Date.now() > deadline) {
         await stop();
-        throw new Error(`redis-server on ${ip}:${port} did not answer: ${(err as Error).message}`);
+        throw new Error(`redis-server on ${ip}:${port} did not answer: ${(err as Error).message}`, { cause: err });
       }
       await sleep(100);
     }
