@@ -91,7 +91,7 @@ describe('run windows, as real processes against the fake API', () => {
 
   it('a window that opens in a few seconds: no request before it, the batch done after it', async () => {
     const file = await promptFile(6);
-    const opensIn = 4000;
+    const opensIn = 6000;
     const start = clockIn(opensIn);
     const opensAt = Date.now() + opensIn - 1000; // HH:MM:SS drops the milliseconds
     const r = await runCli(
