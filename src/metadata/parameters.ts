@@ -64,17 +64,75 @@ export interface ParsedParameters {
   jobId?: string;
 }
 
-// A1111's re_param, verbatim: `Key: value` or `Key: "json string"`, comma-separated.
-const RE_PARAM = /\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)/g;
+// A1111's re_param, `\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)`, read the way that regex reads it
+// but in linear time. Run with matchAll over a 200 KB line that is not parameters, the regex retried
+// from every position, each try scanning to the end of the line (55 s). Here each pair is matched
+// once, anchored where the last one ended, and a quoted value's closing quote is found through a
+// memo, so no character is scanned twice however many values open a quote they never close.
+const RE_KEY = /\s*(\w[\w \-/]+):\s*/y;
+const LINE_TERMINATORS = new Set(['\n', '\r', '\u2028', '\u2029']);
+
+/** Where a quoted value's closing quote is, per start of its contents; -1 when it never closes. */
+class QuoteCloser {
+  /** 0: not known yet; else the closing index + 1, or -1 for "never closes". */
+  private memo: Int32Array | null = null;
+  constructor(private readonly s: string) {}
+
+  /** The closing quote of the string whose contents start at `from`, as `(?:\\.|[^\\"])+"` finds it. */
+  close(from: number): number {
+    if (this.s[from] === '"') return -1; // `+`: at least one character inside
+    const memo = (this.memo ??= new Int32Array(this.s.length + 1));
+    const path: number[] = [];
+    let j = from;
+    let result: number;
+    for (;;) {
+      const known = memo[j]!;
+      if (known !== 0) {
+        result = known === -1 ? -1 : known - 1;
+        break;
+      }
+      path.push(j);
+      const c = this.s[j];
+      if (c === undefined) result = -1;
+      else if (c === '"') result = j;
+      else if (c !== '\\') {
+        j += 1;
+        continue;
+      } else if (j + 1 < this.s.length && !LINE_TERMINATORS.has(this.s[j + 1]!)) {
+        j += 2;
+        continue;
+      } else result = -1;
+      break;
+    }
+    for (const p of path) memo[p] = result === -1 ? -1 : result + 1;
+    return result;
+  }
+}
+
+/** The value starting at `at` and where the next pair starts (past the comma). */
+function readValue(line: string, at: number, quotes: QuoteCloser): { value: string; next: number } {
+  if (line[at] === '"') {
+    const close = quotes.close(at + 1);
+    if (close >= 0 && (close + 1 === line.length || line[close + 1] === ',')) {
+      return { value: line.slice(at, close + 1), next: Math.min(close + 2, line.length) };
+    }
+  }
+  const comma = line.indexOf(',', at);
+  return comma < 0 ? { value: line.slice(at), next: line.length } : { value: line.slice(at, comma), next: comma + 1 };
+}
 
 function parsePairs(line: string): Record<string, string> | null {
   const values: Record<string, string> = {};
+  const quotes = new QuoteCloser(line);
   let count = 0;
-  let consumed = 0;
-  for (const m of line.matchAll(RE_PARAM)) {
-    if (m.index !== consumed || m[0] === '') break;
-    consumed += m[0].length;
-    let v = m[2]!.trim();
+  let at = 0;
+  while (at < line.length) {
+    RE_KEY.lastIndex = at;
+    const k = RE_KEY.exec(line);
+    if (k === null) break;
+    const { value, next } = readValue(line, RE_KEY.lastIndex, quotes);
+    at = next;
+    let v = value.trim();
     if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) {
       try {
         v = String(JSON.parse(v));
@@ -82,11 +140,11 @@ function parsePairs(line: string): Record<string, string> | null {
         // Not valid JSON after all: keep the raw text.
       }
     }
-    values[m[1]!.trim()] = v;
+    values[k[1]!.trim()] = v;
     count++;
   }
   // Like A1111, a last line with fewer than 3 pairs is prompt text, not parameters.
-  return count >= 3 && consumed === line.length ? values : null;
+  return count >= 3 && at === line.length ? values : null;
 }
 
 function num(v: string | undefined, int: boolean): number | undefined {

@@ -70,11 +70,17 @@ function checkKeyword(key: string): void {
   }
 }
 
+/** Every code unit fits one byte (NULs are removed before this is asked). */
+function isLatin1(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0xff) return false;
+  return true;
+}
+
 function textChunk(key: string, value: string): Buffer {
   checkKeyword(key);
   // NUL separates fields in text chunks and cannot appear in the text itself.
   const text = value.replace(/\0/g, '');
-  if (/^[\x01-\xff]*$/.test(text)) {
+  if (isLatin1(text)) {
     return pngChunk('tEXt', Buffer.concat([Buffer.from(key, 'latin1'), Buffer.from([0]), Buffer.from(text, 'latin1')]));
   }
   // iTXt: keyword NUL, compression flag 0, method 0, empty language tag NUL, empty translated keyword NUL, UTF-8 text.
@@ -122,15 +128,84 @@ export function pngTextParts(png: Buffer, entries: Record<string, string>): Buff
   return parts;
 }
 
-function decodeText(type: string, data: Buffer): [string, string] | null {
+/** How much text a reader takes from a PNG: a 1 MB zTXt chunk can inflate to gigabytes. */
+export interface TextLimits {
+  /** Only these keywords are decoded (default: every one). */
+  keys?: ReadonlySet<string>;
+  /** Most bytes one chunk's text may inflate to. Default 1 MiB. */
+  maxChunkBytes?: number;
+  /** Most bytes all chunks together may inflate to. Default 8 MiB. */
+  maxTotalBytes?: number;
+}
+
+export interface PngText {
+  /** Keyword → text; the last chunk of a keyword wins. */
+  text: Record<string, string>;
+  /** Keywords whose text was left out: it is (or inflates to) more than the limits allow. */
+  oversized: string[];
+}
+
+const DEFAULT_CHUNK_TEXT = 1024 * 1024;
+const DEFAULT_TOTAL_TEXT = 8 * 1024 * 1024;
+
+class TextBudget {
+  private left: number;
+  readonly oversized: string[] = [];
+  constructor(
+    readonly perChunk: number,
+    total: number,
+  ) {
+    this.left = total;
+  }
+
+  /** Inflates within the budget; null (and the keyword noted) when it would not fit. */
+  inflate(key: string, data: Buffer): Buffer | null {
+    const limit = Math.min(this.perChunk, this.left);
+    try {
+      const out = inflateSync(data, { maxOutputLength: Math.max(1, limit) });
+      if (out.length > limit) throw new RangeError('over the limit');
+      this.left -= out.length;
+      return out;
+    } catch (err) {
+      // Only an output over the limit is "oversized"; a corrupt stream is skipped like a bad CRC.
+      if (err instanceof RangeError) {
+        this.oversized.push(key);
+        return null;
+      }
+      throw err;
+    }
+  }
+
+  /** Uncompressed text counts against the same limits: it is parsed and kept like the rest. */
+  plain(key: string, data: Buffer): Buffer | null {
+    if (data.length > Math.min(this.perChunk, this.left)) {
+      this.oversized.push(key);
+      return null;
+    }
+    this.left -= data.length;
+    return data;
+  }
+}
+
+function decodeText(
+  type: string,
+  data: Buffer,
+  budget: TextBudget,
+  keys?: ReadonlySet<string>,
+): [string, string] | null {
   const nul = data.indexOf(0);
   if (nul <= 0) return null;
   const key = data.toString('latin1', 0, nul);
+  if (keys !== undefined && !keys.has(key)) return null;
   const rest = data.subarray(nul + 1);
-  if (type === 'tEXt') return [key, rest.toString('latin1')];
+  if (type === 'tEXt') {
+    const out = budget.plain(key, rest);
+    return out === null ? null : [key, out.toString('latin1')];
+  }
   if (type === 'zTXt') {
     if (rest.length < 1 || rest[0] !== 0) return null;
-    return [key, inflateSync(rest.subarray(1)).toString('latin1')];
+    const out = budget.inflate(key, rest.subarray(1));
+    return out === null ? null : [key, out.toString('latin1')];
   }
   // iTXt
   if (rest.length < 2) return null;
@@ -139,25 +214,32 @@ function decodeText(type: string, data: Buffer): [string, string] | null {
   const transEnd = langEnd < 0 ? -1 : rest.indexOf(0, langEnd + 1);
   if (transEnd < 0) return null;
   const body = rest.subarray(transEnd + 1);
-  return [key, (compressed ? inflateSync(body) : body).toString('utf8')];
+  const out = compressed ? budget.inflate(key, body) : budget.plain(key, body);
+  return out === null ? null : [key, out.toString('utf8')];
 }
 
 /**
- * Every tEXt, iTXt and zTXt chunk of `png` as keyword → text (the last one wins, as in
- * PIL). Chunks with a bad CRC or that fail to decode are skipped; a truncated file yields
- * what precedes the damage. Throws only when `png` is not a PNG at all.
+ * The tEXt, iTXt and zTXt chunks of `png` (the last one of a keyword wins, as in PIL), inflating
+ * compressed ones only within `limits`. Chunks with a bad CRC or that fail to decode are skipped; a
+ * truncated file yields what precedes the damage. Throws only when `png` is not a PNG at all.
  */
-export function readPngTextChunks(png: Buffer): Record<string, string> {
+export function readPngText(png: Buffer, limits: TextLimits = {}): PngText {
   if (!isPng(png)) throw new Error('not a PNG: bad signature');
-  const out: Record<string, string> = {};
+  const budget = new TextBudget(limits.maxChunkBytes ?? DEFAULT_CHUNK_TEXT, limits.maxTotalBytes ?? DEFAULT_TOTAL_TEXT);
+  const text: Record<string, string> = {};
   for (const c of chunks(png)) {
     if (!TEXT_TYPES.has(c.type) || !crcOk(png, c)) continue;
     try {
-      const kv = decodeText(c.type, c.data);
-      if (kv) out[kv[0]] = kv[1];
+      const kv = decodeText(c.type, c.data, budget, limits.keys);
+      if (kv) text[kv[0]] = kv[1];
     } catch {
       // A corrupt compressed stream: skip this chunk, keep the others.
     }
   }
-  return out;
+  return { text, oversized: budget.oversized };
+}
+
+/** Every text chunk of `png` as keyword → text, within the default inflate limits (see readPngText). */
+export function readPngTextChunks(png: Buffer): Record<string, string> {
+  return readPngText(png).text;
 }
