@@ -2,7 +2,6 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { formatProblem } from '../src/errors.js';
 import { loadPromptFiles } from '../src/prompts/load.js';
-import { readPromptFile } from '../src/prompts/read-file.js';
 import { jsonl, useFixtures } from './prompts-helpers.js';
 
 const fx = useFixtures();
@@ -20,9 +19,9 @@ describe('reading files', () => {
     const file = await fx.write('a.txt', 'x');
     const dir = file.replace(/a\.txt$/, 'd.txt');
     await import('node:fs/promises').then((fs) => fs.mkdir(dir));
-    const res = await readPromptFile(dir);
-    expect(res.ok).toBe(false);
-    if (!res.ok) expect(res.problem.message).toMatch(/directory/);
+    const res = await loadPromptFiles([dir], {});
+    expect(res.problems).toHaveLength(1);
+    expect(res.problems[0]!.message).toMatch(/directory/);
   });
 
   it('refuses a file larger than the limit', async () => {

@@ -1,24 +1,11 @@
-import { extname } from 'node:path';
 import { PromptFileError, type PromptProblem } from '../errors.js';
-import { parseCsv } from './parse-csv.js';
-import { parseJsonl } from './parse-jsonl.js';
-import { parseTxt } from './parse-txt.js';
-import { readPromptFile } from './read-file.js';
-import { checkRow, defaultsSchema, issuesToProblems, type ParseResult, type Row } from './row-schema.js';
+import { defaultsSchema, issuesToProblems } from './row-schema.js';
+import { MAX_PROBLEMS, newTally, scanPromptFiles, type ScanOptions, type ScanTally } from './scan.js';
 import type { GenerationDefaults, PromptSpec } from './types.js';
-import { DEFAULT_FLAGS, promptLengthProblem, resolveRow, type ResolvedRow } from './validate.js';
-import { createExpander, type Expand, type Expansion, type ExpansionOptions } from './dynamic/expand.js';
 import { formatCount } from './dynamic/count.js';
-import { exactKindOf, readExactRows } from './from-image.js';
+import { DEFAULT_FLAGS } from './validate.js';
 
-export interface LoadOptions {
-  /** Largest file accepted, in bytes. Default 50 MiB. */
-  maxFileBytes?: number;
-  /** Most prompts (after variant expansion, before samples) all files together may make. Default: no limit. */
-  maxPrompts?: number;
-  /** Wildcards folder, combinatorial or random variants (see ExpansionOptions for the defaults). */
-  expansion?: ExpansionOptions;
-}
+export type LoadOptions = ScanOptions;
 
 export interface LoadResult {
   /** Validated prompts in file, line and variant order; empty when there are problems. */
@@ -29,24 +16,15 @@ export interface LoadResult {
   lines: number;
 }
 
-/** Beyond this many, more problems only bury the first ones. */
-export const MAX_PROBLEMS = 1000;
-export const COMMAND_LINE = '<command line>';
-
-const PARSERS: Record<string, (file: string, text: string) => ParseResult> = {
-  '.txt': parseTxt,
-  '.jsonl': parseJsonl,
-  '.csv': parseCsv,
-};
-
-interface GoodRow {
-  file: string;
-  line: number;
-  row: Row;
-  resolved: ResolvedRow;
-  /** From a PNG or a manifest: taken literally (no variants, no command-line defaults). */
-  exact?: boolean;
+/** What a validating pass keeps: counts and problems, no specs. */
+export interface Validation {
+  problems: PromptProblem[];
+  lines: number;
+  /** Prompts the files make after variant expansion (before samples). */
+  prompts: bigint;
 }
+
+export const COMMAND_LINE = '<command line>';
 
 /** Checks the CLI defaults; a bad one is reported against its flag and left out. */
 function checkDefaults(defaults: GenerationDefaults): { defaults: GenerationDefaults; problems: PromptProblem[] } {
@@ -61,106 +39,23 @@ function checkDefaults(defaults: GenerationDefaults): { defaults: GenerationDefa
   return { defaults: kept as GenerationDefaults, problems };
 }
 
-/**
- * Reads, parses and validates prompt files, then expands variants. Validation is whole-file:
- * every problem in every file is collected (up to MAX_PROBLEMS), and no specs are returned
- * unless there are none.
- */
-export async function loadPromptFiles(
-  files: string[],
-  defaults: GenerationDefaults,
-  opts: LoadOptions = {},
-): Promise<LoadResult> {
-  const problems: PromptProblem[] = [];
-  const full = (): boolean => problems.length >= MAX_PROBLEMS;
-  const add = (ps: PromptProblem[]): void => {
-    for (const p of ps) if (!full()) problems.push(p);
-  };
-  const checked = checkDefaults(defaults);
-  add(checked.problems);
-
-  // Rows are expanded into specs as they pass, so no file's rows outlive it; once the prompt limit
-  // is passed, variants are only counted (a runaway `{a|b}` product must not fill memory).
-  const specs: PromptSpec[] = [];
-  const ids = new Map<string, string>();
-  let total = 0n;
-  const limit = opts.maxPrompts === undefined ? null : BigInt(opts.maxPrompts);
-  const expander = createExpander({
-    ...(opts.maxFileBytes !== undefined ? { maxFileBytes: opts.maxFileBytes } : {}),
-    ...opts.expansion,
-  });
-  let lines = 0;
-  for (const file of files) {
-    if (full()) break;
-    const exact = exactKindOf(file);
-    const parser = PARSERS[extname(file).toLowerCase()];
-    let parsed: ParseResult;
-    if (exact !== null) {
-      parsed = await readExactRows(file, exact, opts.maxFileBytes);
-    } else {
-      if (!parser) {
-        add([{ file, line: 0, field: 'file', message: 'unsupported extension; use .txt, .jsonl or .csv' }]);
-        continue;
-      }
-      const read = await readPromptFile(file, opts.maxFileBytes);
-      if (!read.ok) {
-        add([read.problem]);
-        continue;
-      }
-      parsed = parser(file, read.text);
-    }
-    lines += parsed.rows.length;
-    const expand = expander.forFile(file);
-    // Gathered per file and sorted, so problems read top to bottom like the file.
-    const found: PromptProblem[] = [...parsed.problems];
-    const badLines = new Set(parsed.problems.map((p) => p.line));
-    for (const raw of parsed.rows) {
-      if (problems.length + found.length >= MAX_PROBLEMS) break;
-      const checkedRow = checkRow(file, raw);
-      if (!checkedRow.ok) {
-        found.push(...checkedRow.problems);
-        continue;
-      }
-      const res = resolveRow(file, raw.line, checkedRow.row, exact !== null ? {} : checked.defaults);
-      if (!res.ok) {
-        found.push(...res.problems);
-        continue;
-      }
-      if (badLines.has(raw.line)) continue;
-      const g: GoodRow = {
-        file,
-        line: raw.line,
-        row: checkedRow.row,
-        resolved: res.resolved,
-        ...(exact !== null ? { exact: true } : {}),
-      };
-      const planned = planRow(g, expand);
-      if (!planned.ok) {
-        found.push({ file, line: raw.line, field: 'prompt', message: planned.message });
-        continue;
-      }
-      total += planned.count;
-      if (limit === null || total <= limit) found.push(...expandRow(g, planned, specs, ids));
-    }
-    add(found.sort((a, b) => a.line - b.line));
+/** Adds the problems that are only known at the end: the prompt limit, and the cap on problems. */
+function finish(files: readonly string[], opts: ScanOptions, tally: ScanTally): void {
+  const { problems, overLimitAt: at } = tally;
+  if (at !== null && problems.length < MAX_PROBLEMS) {
+    // Counting stops at the limit: unless nothing was left unread, the count is a lower bound.
+    const count = formatCount(tally.prompts);
+    const where = files.length === 1 ? `line ${at.line}` : `${at.file}:${at.line}`;
+    const made = !at.early ? count : count.startsWith('more than') ? count : `at least ${count}`;
+    problems.push({
+      file: files.length === 1 ? files[0]! : files.join(', '),
+      line: 0,
+      field: 'prompts',
+      message:
+        `would make ${made} prompts after expanding variants, more than the limit of ${opts.maxPrompts}` +
+        (at.early ? ` (counting stopped at ${where})` : ''),
+    });
   }
-
-  if (limit !== null && total > limit && !full()) {
-    const file = files.length === 1 ? files[0]! : files.join(', ');
-    add([
-      {
-        file,
-        line: 0,
-        field: 'prompts',
-        message: `would make ${formatCount(total)} prompts after expanding variants, more than the limit of ${opts.maxPrompts}`,
-      },
-    ]);
-    return finish([], problems, lines);
-  }
-  return finish(problems.length > 0 ? [] : specs, problems, lines);
-}
-
-function finish(specs: PromptSpec[], problems: PromptProblem[], lines: number): LoadResult {
   const last = problems[MAX_PROBLEMS - 1];
   if (last !== undefined) {
     problems.push({
@@ -170,59 +65,69 @@ function finish(specs: PromptSpec[], problems: PromptProblem[], lines: number): 
       message: `stopped looking after ${MAX_PROBLEMS} problems; fix these first`,
     });
   }
-  return { specs, problems, lines };
 }
 
-/** A row from a PNG or manifest is taken literally; any other is a template. */
-function planRow(g: GoodRow, expand: Expand): ReturnType<Expand> {
-  return g.exact ? { ok: true, count: 1n, prompts: () => [g.row.prompt] } : expand(g.row.prompt);
-}
-
-/** Expands one row's variants into specs; reports empty or too-long variants and duplicate ids. */
-function expandRow(g: GoodRow, planned: Expansion, specs: PromptSpec[], ids: Map<string, string>): PromptProblem[] {
-  const { file, line, row, resolved } = g;
-  const problems: PromptProblem[] = [];
-  const many = planned.count > 1n;
-  const count = formatCount(planned.count);
-  let n = 0;
-  for (const prompt of planned.prompts()) {
-    n++;
-    const which = many ? `variant ${n} of ${count}` : 'prompt';
-    if (prompt === '') {
-      problems.push({ file, line, field: 'prompt', message: `${which} is empty` });
-      continue;
-    }
-    const tooLong = promptLengthProblem(prompt, resolved.model);
-    if (tooLong) {
-      problems.push({ file, line, field: 'prompt', message: many ? `${which}: ${tooLong}` : tooLong });
-      continue;
-    }
-    // Job ids are built from the line's id, so each variant needs its own.
-    const id = row.id === undefined ? undefined : many ? `${row.id}.${n}` : row.id;
-    if (id !== undefined) {
-      const first = ids.get(id);
-      if (first !== undefined) {
-        problems.push({
-          file,
-          line,
-          field: 'id',
-          message: `duplicate id ${JSON.stringify(id)} (first used at ${first})`,
-        });
-        continue;
-      }
-      ids.set(id, `${file}:${line}`);
-    }
-    specs.push({
-      source: file,
-      line,
-      ...(id !== undefined ? { id } : {}),
-      prompt,
-      ...resolved,
-      params: { ...resolved.params },
-    });
+/**
+ * The validating pass: reads, parses and validates every file, expanding variants only to check
+ * them, and keeps nothing but counts and problems, so a batch of any size is judged in bounded
+ * memory. Pair it with promptSpecChunks to consume the specs in a second pass.
+ */
+export async function validatePromptFiles(
+  files: readonly string[],
+  defaults: GenerationDefaults,
+  opts: LoadOptions = {},
+): Promise<Validation> {
+  const tally = newTally();
+  const checked = checkDefaults(defaults);
+  tally.problems.push(...checked.problems);
+  for await (const _chunk of scanPromptFiles(files, checked.defaults, opts, tally)) {
+    // Only the tally matters here: each chunk is dropped as soon as it is made.
   }
-  // One line of a thousand variants should not print a thousand near-identical problems.
-  return problems.slice(0, 3);
+  finish(files, opts, tally);
+  return { problems: tally.problems, lines: tally.lines, prompts: tally.prompts };
+}
+
+/**
+ * The consuming pass: the same reading, yielding specs a chunk at a time. Throws PromptFileError
+ * (exit 2) on the first problem, which after a clean validation means a file changed in between.
+ */
+export async function* promptSpecChunks(
+  files: readonly string[],
+  defaults: GenerationDefaults,
+  opts: LoadOptions = {},
+): AsyncGenerator<PromptSpec[]> {
+  const tally = newTally();
+  const checked = checkDefaults(defaults);
+  if (checked.problems.length > 0) throw new PromptFileError(checked.problems);
+  for await (const chunk of scanPromptFiles(files, checked.defaults, opts, tally)) {
+    if (tally.problems.length > 0) break;
+    yield chunk;
+  }
+  finish(files, opts, tally);
+  if (tally.problems.length > 0) throw new PromptFileError(tally.problems);
+}
+
+/**
+ * Reads, parses and validates prompt files, then expands variants: the validating pass, then (when
+ * it found nothing) the consuming pass collected. Validation is whole-file: every problem in every
+ * file is collected (up to MAX_PROBLEMS), and no specs are returned unless there are none.
+ */
+export async function loadPromptFiles(
+  files: string[],
+  defaults: GenerationDefaults,
+  opts: LoadOptions = {},
+): Promise<LoadResult> {
+  const checked = await validatePromptFiles(files, defaults, opts);
+  if (checked.problems.length > 0) return { specs: [], problems: checked.problems, lines: checked.lines };
+  const specs: PromptSpec[] = [];
+  try {
+    for await (const chunk of promptSpecChunks(files, defaults, opts)) for (const s of chunk) specs.push(s);
+  } catch (err) {
+    // A file changed between the passes: its problems now.
+    if (err instanceof PromptFileError) return { specs: [], problems: err.problems, lines: checked.lines };
+    throw err;
+  }
+  return { specs, problems: [], lines: checked.lines };
 }
 
 /** As loadPromptFiles, but throws PromptFileError (exit 2) when any problem was found. */

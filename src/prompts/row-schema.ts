@@ -50,10 +50,10 @@ function shown(input: unknown): string {
 }
 
 /** A message that also says what was given, so the user can find the value in the line. */
-function msg(text: string) {
+function msg(what: string) {
   return {
     error: (iss: { input?: unknown }) =>
-      iss.input === undefined ? 'is required' : `${text} (got ${shown(iss.input)})`,
+      iss.input === undefined ? 'is required' : `${what} (got ${shown(iss.input)})`,
   };
 }
 
