@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GALLERY_JS, PAGE_SIZE } from '../src/output/gallery-assets.js';
 import { escapeHtml, formatDuration, renderGallery, writeGallery } from '../src/output/gallery.js';
 import { jsonForScript } from '../src/output/html.js';
+import { thumbPathFor } from '../src/output/thumbnails.js';
 import type { ManifestRecord } from '../src/output/record.js';
 import { makeJob, makeRecord, makeTempDir } from './output-fixtures.js';
 
@@ -88,7 +89,10 @@ describe('renderGallery', () => {
 
   it('shows images lazily by relative path, with prompt, seed, model and status', () => {
     const file = records()[1]!.file!;
-    expect(html).toContain(`<img loading="lazy" decoding="async" src="${file}"`);
+    // The page shows the thumbnail, linking to the image (without one it shows a tile: see below).
+    const thumb = thumbPathFor(file)!;
+    const withThumbs = renderGallery(records(), { ...totals, thumbs: new Map([[file, thumb]]) });
+    expect(withThumbs).toContain(`<a href="${file}"><img loading="lazy" decoding="async" src="${thumb}"`);
     expect(html).toContain('seed 1234 · core');
     expect(html).toMatch(/<span class="badge filtered">filtered<\/span>/);
     expect(html).toMatch(/data-status="failed"[^>]*>failed \(3\)/);
@@ -130,7 +134,8 @@ describe('renderGallery', () => {
       ),
       ...records().map((r) => ({ ...r, index: r.index + 1000, id: `${r.id}-x` })),
     ];
-    const page = renderGallery(many, totals);
+    const thumbs = new Map(many.flatMap((r) => (r.file ? [[r.file, thumbPathFor(r.file)!] as const] : [])));
+    const page = renderGallery(many, { ...totals, thumbs });
     const dataText = /id="ns-data">([^<]*)</.exec(page)![1]!;
     const dom = fakeDom(dataText);
     new Function('document', GALLERY_JS)(dom.document);
@@ -152,7 +157,20 @@ describe('renderGallery', () => {
     search.fire('input');
     expect(grid.children).toHaveLength(1);
     const img = grid.children[0]!.children[0]!.children[0]!;
-    expect(img).toMatchObject({ tag: 'img', loading: 'lazy', src: many[7]!.file });
+    expect(img).toMatchObject({ tag: 'img', loading: 'lazy', src: thumbPathFor(many[7]!.file!) });
+  });
+
+  it('shows an image without a thumbnail as a "no preview" tile linking to it, never the full image', () => {
+    const recs = [makeRecord({}, makeJob({ index: 1, prompt: 'no thumb' }))];
+    const page = renderGallery(recs, { ...totals, thumbs: new Map() });
+    expect(page.match(/<img /g)).toBeNull();
+    expect(page).toContain(`<a class="nopreview" href="${recs[0]!.file}">no preview</a>`);
+    // The JS twin draws the same tile when it pages or filters.
+    const dom = fakeDom(/id="ns-data">([^<]*)</.exec(page)![1]!);
+    new Function('document', GALLERY_JS)(dom.document);
+    dom.buttons[0]!.fire('click');
+    const tile = dom.grid.children[0]!.children[0]!;
+    expect(tile).toMatchObject({ tag: 'a', className: 'nopreview', href: recs[0]!.file, textContent: 'no preview' });
   });
 
   it('formats durations', () => {

@@ -1,5 +1,8 @@
 import { join } from 'node:path';
+import { UsageError } from '../errors.js';
+import { BATCH_NAME } from '../queue/plan.js';
 import { rebuildFromDisk } from '../output/manifest.js';
+import { checkBatchFolder } from '../output/safe-dirs.js';
 import { writeGallery } from '../output/gallery.js';
 import { makeThumbnails } from '../output/thumbnails.js';
 import { batchDir } from '../output/paths.js';
@@ -19,13 +22,25 @@ export interface ReportSummary {
   byClass: Record<string, number>;
   repaired: { missing: number; truncated: number };
   thumbnails: { made: number; upToDate: number; failed: number };
+  /** What the rebuild skipped or corrected (unreadable sidecars, links, images that differ), and thumbnail failures. */
+  warnings: string[];
   records: ManifestRecord[];
 }
 
-/** Rebuilds manifest.jsonl and index.html of a batch from what is on disk (sidecars first). */
+/**
+ * Rebuilds manifest.jsonl and index.html of a batch from what is on disk (sidecars first). The
+ * name is checked as `enqueue` checks it and the batch folder must exist (UsageError, exit 2),
+ * and nothing planted in it is followed (EnvironmentError, exit 3).
+ */
 export async function buildReport(out: string, batch: string): Promise<ReportSummary> {
+  if (!BATCH_NAME.test(batch)) {
+    throw new UsageError(
+      `--batch: "${batch}" is not a valid batch name (1–64 letters, digits, . _ -, starting with a letter or digit)`,
+    );
+  }
   const dir = batchDir(out, batch);
-  const { records, repaired } = await rebuildFromDisk(dir);
+  await checkBatchFolder({ out, dir, mustExist: true });
+  const { records, repaired, warnings } = await rebuildFromDisk(dir);
   const count = (s: ManifestRecord['status']) => records.filter((r) => r.status === s).length;
   const credits = Math.round(records.reduce((s, r) => s + r.credits, 0) * 1e6) / 1e6;
   const byClass: Record<string, number> = {};
@@ -63,6 +78,18 @@ export async function buildReport(out: string, batch: string): Promise<ReportSum
     byClass,
     repaired,
     thumbnails: { made: thumbs.made, upToDate: thumbs.upToDate, failed: thumbs.failed.length },
+    warnings: [...warnings, ...thumbs.failed.map((f) => `${f.file}: no thumbnail (${f.message})`)],
     records,
   };
+}
+
+/** The lines `report` and `run` print after the totals: thumbnails that failed, then the warnings (a few). */
+export function reportNotes(r: Pick<ReportSummary, 'thumbnails' | 'warnings'>, max = 10): string[] {
+  const notes: string[] = [];
+  if (r.thumbnails.failed > 0) {
+    notes.push(`thumbnails: ${r.thumbnails.failed} could not be made (the gallery shows "no preview" for them)`);
+  }
+  for (const w of r.warnings.slice(0, max)) notes.push(`warning: ${w}`);
+  if (r.warnings.length > max) notes.push(`… and ${r.warnings.length - max} more warnings`);
+  return notes;
 }

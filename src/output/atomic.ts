@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { StorageError } from '../errors.js';
+import { ensureRealDirs } from './safe-dirs.js';
 
 /**
- * Atomic writes (SPEC §6): a reader sees the old file or the whole new one, never a part,
+ * Atomic writes: a reader sees the old file or the whole new one, never a part,
  * even when the process is killed or the disk fills mid-write.
  */
 
@@ -51,34 +52,63 @@ async function fsyncDir(dir: string): Promise<void> {
 
 export type FileData = Buffer | string | readonly Buffer[];
 
-async function ensureDir(dir: string, target: string): Promise<void> {
-  if (madeDirs.has(dir)) return;
+export interface WriteOptions {
+  /** fsync the file before the rename. Default true. */
+  fsync?: boolean;
+  /** fsync the folder after the rename. Default: as fsync. */
+  syncDir?: boolean;
+  /**
+   * The folder below which no link is followed: every folder from it down to the target's must be
+   * a real one (the batch folder, or `--out`). Without it only the target's own folder is checked.
+   */
+  root?: string;
+}
+
+/**
+ * The folder a file goes into must be a real folder: a planted link there would have the file
+ * written wherever it points. Created when missing (and checked again once made).
+ */
+export async function ensureDir(dir: string, opts: { root?: string; target?: string } = {}): Promise<void> {
+  const key = opts.root === undefined ? dir : `${opts.root}\0${dir}`;
+  if (madeDirs.has(key)) return;
   try {
-    await mkdir(dir, { recursive: true });
-    madeDirs.add(dir);
+    if (opts.root !== undefined) {
+      await ensureRealDirs(opts.root, dir);
+    } else {
+      await mkdir(dir, { recursive: true });
+      const st = await lstat(dir);
+      if (!st.isDirectory()) {
+        const what = st.isSymbolicLink()
+          ? 'is a symbolic link (nightshift does not follow links it did not create)'
+          : 'is not a folder';
+        throw new StorageError(`cannot write into ${dir}: it ${what}`, st.isSymbolicLink() ? 'ELOOP' : 'ENOTDIR');
+      }
+    }
+    madeDirs.add(key);
   } catch (err) {
-    throw toStorageError(err, `cannot create folder ${dir} for ${target}`);
+    throw toStorageError(err, `cannot create folder ${dir}${opts.target ? ` for ${opts.target}` : ''}`);
   }
 }
 
 /** Writes (and fsyncs) a temp file beside `target`; returns its path. Cleans up after itself on failure. */
-async function writeTemp(target: string, data: FileData, doSync: boolean): Promise<string> {
+async function writeTemp(target: string, data: FileData, opts: { doSync: boolean; root?: string }): Promise<string> {
   const dir = path.dirname(target);
-  await ensureDir(dir, target);
+  await ensureDir(dir, { target, ...(opts.root !== undefined ? { root: opts.root } : {}) });
   const tmp = tempPathFor(target);
   let fh: FileHandle | undefined;
   try {
     fh = await open(tmp, 'wx'); // 'wx': never follow or reuse something already there
     if (typeof data === 'string' || Buffer.isBuffer(data)) await fh.writeFile(data);
     else await writeParts(fh, data);
-    if (doSync) await fh.sync();
+    if (opts.doSync) await fh.sync();
     await fh.close();
     fh = undefined;
     return tmp;
   } catch (err) {
     await fh?.close().catch(() => {});
     await rm(tmp, { force: true }).catch(() => {});
-    madeDirs.delete(dir); // the folder may be gone or replaced: check again next time
+    // The folder may be gone or replaced: check again next time.
+    for (const k of [...madeDirs]) if (k === dir || k.endsWith(`\0${dir}`)) madeDirs.delete(k);
     throw toStorageError(err, `cannot write ${target}`);
   }
 }
@@ -89,13 +119,8 @@ async function writeTemp(target: string, data: FileData, doSync: boolean): Promi
  * Throws a StorageError carrying the errno code (ENOSPC, EACCES, EROFS, EDQUOT, …); on
  * failure the temp file is removed and the target is untouched.
  */
-export async function writeFileAtomic(
-  target: string,
-  data: FileData,
-  opts: { fsync?: boolean; syncDir?: boolean } = {},
-): Promise<void> {
-  const doSync = opts.fsync ?? true;
-  await writeFilesAtomic([{ target, data }], { fsync: doSync, syncDir: doSync && opts.syncDir !== false });
+export async function writeFileAtomic(target: string, data: FileData, opts: WriteOptions = {}): Promise<void> {
+  await writeFilesAtomic([{ target, data }], opts);
 }
 
 /**
@@ -105,10 +130,11 @@ export async function writeFileAtomic(
  */
 export async function writeFilesAtomic(
   files: ReadonlyArray<{ target: string; data: FileData }>,
-  opts: { fsync?: boolean; syncDir?: boolean } = {},
+  opts: WriteOptions = {},
 ): Promise<void> {
   const doSync = opts.fsync ?? true;
-  const written = await Promise.allSettled(files.map((f) => writeTemp(f.target, f.data, doSync)));
+  const temp = { doSync, ...(opts.root !== undefined ? { root: opts.root } : {}) };
+  const written = await Promise.allSettled(files.map((f) => writeTemp(f.target, f.data, temp)));
   const temps = written.map((w) => (w.status === 'fulfilled' ? w.value : null));
   const failed = written.find((w): w is PromiseRejectedResult => w.status === 'rejected');
   let i = 0;
@@ -157,7 +183,7 @@ export async function cleanStaleTemps(dir: string, olderThanMs: number): Promise
     if (!isTempName(name)) continue;
     const p = path.join(dir, name);
     try {
-      const st = await stat(p);
+      const st = await lstat(p);
       // Young temp files may belong to a write in progress in another process.
       if (!st.isFile() || st.mtimeMs > cutoff) continue;
       await rm(p, { force: true });

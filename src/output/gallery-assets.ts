@@ -22,8 +22,8 @@ h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
 .controls input { font: inherit; padding: .25rem .6rem; border: 1px solid var(--line); border-radius: 6px; min-width: 14rem; background: var(--card); color: var(--fg); }
 #grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); gap: 1rem; }
 .card { margin: 0; background: var(--card); border: 1px solid var(--line); border-radius: 8px; overflow: hidden; display: flex; flex-direction: column; }
-.card img, .card .noimg { display: block; width: 100%; aspect-ratio: 1; object-fit: cover; background: var(--line); }
-.card .noimg { display: flex; align-items: center; justify-content: center; color: var(--muted); font-weight: 600; }
+.card img, .card .noimg, .card .nopreview { display: block; width: 100%; aspect-ratio: 1; object-fit: cover; background: var(--line); }
+.card .noimg, .card .nopreview { display: flex; align-items: center; justify-content: center; color: var(--muted); font-weight: 600; }
 .card figcaption { padding: .5rem .6rem .6rem; }
 .card .prompt { margin: 0 0 .3rem; display: -webkit-box; -webkit-line-clamp: 3; -webkit-box-orient: vertical; overflow: hidden; overflow-wrap: anywhere; }
 .card .meta { margin: 0; color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
@@ -67,16 +67,22 @@ export const GALLERY_JS = `
   function card(c) {
     var fig = el('figure', 'card ' + c.st);
     var src = safeSrc(c.f);
-    if (src) {
+    var thumb = safeThumb(c.t);
+    if (src && thumb) {
       var a = el('a');
       a.href = src;
       var img = el('img');
       img.loading = 'lazy';
       img.decoding = 'async';
-      img.src = safeThumb(c.t) || src;
+      img.src = thumb;
       img.alt = c.p;
       a.appendChild(img);
       fig.appendChild(a);
+    } else if (src) {
+      // No thumbnail: a tile linking to the image, never the full-size image in the page.
+      var tile = el('a', 'nopreview', 'no preview');
+      tile.href = src;
+      fig.appendChild(tile);
     } else {
       fig.appendChild(el('div', 'noimg', c.e || 'no image'));
     }

@@ -9,7 +9,7 @@ import { compareRecords } from './sidecar.js';
 export { escapeHtml } from './html.js';
 
 /**
- * `<batch>/index.html` (SPEC §8): one self-contained static page. The first page of cards is
+ * `<batch>/index.html`: one self-contained static page. The first page of cards is
  * plain HTML (readable without JS); every card is also in a JSON block that the inline JS
  * pages (PAGE_SIZE at a time) and filters, so 10,000 images stay responsive.
  */
@@ -20,7 +20,7 @@ export interface GalleryTotals {
   credits: number;
   durationMs: number | null;
   generatedAt: string;
-  /** Image file → thumbnail file (both relative to the batch); images without one are shown full size. */
+  /** Image file → thumbnail file (both relative to the batch); an image without one gets a "no preview" tile. */
   thumbs?: ReadonlyMap<string, string>;
 }
 
@@ -73,10 +73,14 @@ function safeThumb(file: string | null): string | null {
 /** The static twin of the JS `card()` (same markup, so paging looks the same). */
 function renderCard(c: CardData): string {
   const src = safeSrc(c.f);
-  const shown = safeThumb(c.t) ?? src;
-  const media = src
-    ? `<a href="${escapeHtml(src)}"><img loading="lazy" decoding="async" src="${escapeHtml(shown)}" alt="${escapeHtml(c.p)}"></a>`
-    : `<div class="noimg">${escapeHtml(c.e ?? 'no image')}</div>`;
+  const thumb = safeThumb(c.t);
+  // Without a thumbnail the page shows a tile linking to the image, never the full-size image itself.
+  const media =
+    src && thumb
+      ? `<a href="${escapeHtml(src)}"><img loading="lazy" decoding="async" src="${escapeHtml(thumb)}" alt="${escapeHtml(c.p)}"></a>`
+      : src
+        ? `<a class="nopreview" href="${escapeHtml(src)}">no preview</a>`
+        : `<div class="noimg">${escapeHtml(c.e ?? 'no image')}</div>`;
   const err = c.em ? `<p class="err">${escapeHtml(c.e ? `${c.e}: ${c.em}` : c.em)}</p>` : '';
   return (
     `<figure class="card ${escapeHtml(c.st)}">${media}<figcaption>` +

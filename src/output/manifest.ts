@@ -1,15 +1,18 @@
-import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { manifestRecordSchema } from './record.js';
+import { StorageError } from '../errors.js';
+import { openRegularFile } from '../regular-file.js';
 import type { ManifestRecord } from './record.js';
-import { cleanStaleTemps, toStorageError, writeFileAtomic } from './atomic.js';
+import { cleanStaleTemps, ensureDir, toStorageError, writeFileAtomic } from './atomic.js';
+import { hashImage, manifestLines, MAX_MANIFEST_BYTES } from './manifest-read.js';
+import { APPEND_FLAGS, appendOpenMessage, appendProblem } from './safe-dirs.js';
 import { IMAGES_DIR, MANIFEST_FILE, resolveInBatch } from './paths.js';
 import { compareRecords, listSidecars, mapLimit, normalizeRecord } from './sidecar.js';
 
 /**
- * `<batch>/manifest.jsonl` (SPEC §8): append-only while workers run, one line per job
+ * `<batch>/manifest.jsonl`: append-only while workers run, one line per job
  * reaching a final state; readers take the last line per id; `report` compacts it.
  */
 
@@ -71,12 +74,14 @@ async function drain(batchDir: string, file: string, w: Writer): Promise<void> {
 async function appendLines(batchDir: string, file: string, body: Buffer): Promise<void> {
   let fh: FileHandle | undefined;
   try {
-    // The folder nearly always exists (the sidecar went there first): create it only when missing.
-    fh = await open(file, 'a').catch(async (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-      await mkdir(batchDir, { recursive: true });
-      return open(file, 'a');
+    // The folder nearly always exists (the sidecar went there first); it must be a real one.
+    await ensureDir(batchDir);
+    // Never through a planted link, never blocking on a FIFO: the descriptor is judged, not the name.
+    fh = await open(file, APPEND_FLAGS, 0o644).catch((err: unknown) => {
+      throw new StorageError(`${file} ${appendOpenMessage(err)}`, (err as NodeJS.ErrnoException).code ?? 'EIO');
     });
+    const problem = appendProblem(await fh.stat());
+    if (problem !== null) throw new StorageError(`${file} ${problem}`, 'EPERM');
     const { bytesWritten } = await fh.write(body, 0, body.length);
     // A short write (disk full mid-line) leaves a partial line that readers skip; say so.
     if (bytesWritten !== body.length) {
@@ -89,15 +94,6 @@ async function appendLines(batchDir: string, file: string, body: Buffer): Promis
   }
 }
 
-function parseLine(text: string): ManifestRecord | null {
-  try {
-    const r = manifestRecordSchema.safeParse(JSON.parse(text));
-    return r.success ? r.data : null;
-  } catch {
-    return null;
-  }
-}
-
 export interface ManifestRead {
   /** Last record per id, in order of each id's first appearance. */
   records: ManifestRecord[];
@@ -105,33 +101,24 @@ export interface ManifestRead {
   badLines: number;
   /** True when the file does not end with a newline: a write was cut short. */
   truncatedTail: boolean;
+  /** Why the file was not read at all (a link, a FIFO…); absent when it was read or is missing. */
+  refused?: string;
 }
 
-/** Reads a manifest tolerantly; a missing file is an empty manifest. */
+/** Reads a manifest tolerantly, a chunk at a time; a missing file is an empty manifest. Never follows a link. */
 export async function readManifest(file: string): Promise<ManifestRead> {
-  let text: string;
+  const opened = await openRegularFile(file, { maxBytes: MAX_MANIFEST_BYTES, noFollow: true });
+  if (!opened.ok) {
+    const empty = { records: [], badLines: 0, truncatedTail: false };
+    return opened.code === 'ENOENT' ? empty : { ...empty, refused: opened.message };
+  }
   try {
-    text = await readFile(file, 'utf8');
+    return await manifestLines(opened.fh);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], badLines: 0, truncatedTail: false };
     throw toStorageError(err, `cannot read ${file}`);
+  } finally {
+    await opened.fh.close().catch(() => {});
   }
-  const byId = new Map<string, ManifestRecord>();
-  let badLines = 0;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '') continue;
-    let rec = parseLine(line);
-    if (rec === null) {
-      badLines++;
-      // A partial line followed by a whole one glued to it (the next append after a cut-short
-      // write): recover the whole one, which starts where the last '{"id":' does.
-      const at = line.lastIndexOf('{"id":');
-      if (at > 0) rec = parseLine(line.slice(at));
-    }
-    if (rec !== null) byId.set(rec.id, rec); // a Map keeps an id's first position while its value updates
-  }
-  return { records: [...byId.values()], badLines, truncatedTail: text.length > 0 && !text.endsWith('\n') };
 }
 
 /** Dedupes by id (last wins), sorts by index then id, and replaces the manifest atomically. */
@@ -157,12 +144,10 @@ export interface RebuildResult {
 
 /** Temp files this old cannot belong to a write still in progress. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
-
-async function sha256File(file: string): Promise<string> {
-  return createHash('sha256')
-    .update(await readFile(file))
-    .digest('hex');
-}
+/** How every image nightshift writes is named, relative to the batch folder. */
+const IMAGE_FILE = /^images\/[A-Za-z0-9._-]+$/;
+/** Larger than any image the API returns. */
+const MAX_IMAGE_BYTES = 1024 * 1024 * 1024;
 
 /**
  * The `report` logic: sidecars are the truth; a manifest line stands in for a job without
@@ -172,11 +157,48 @@ async function sha256File(file: string): Promise<string> {
  * compacted. Sidecars are not rewritten: a sidecar that disagrees with its image keeps
  * findExistingImage from accepting a damaged file.
  */
+/**
+ * A record's image as it is on disk: bytes and sha256 recomputed when they differ from the record.
+ * The image is read only when it is a regular file in the folder; a link (or anything else planted
+ * under its name) is left unread and named in `warnings`.
+ */
+async function checkImage(
+  abs: string,
+  rec: ManifestRecord,
+  ctx: { verify: boolean; warnings: string[] },
+): Promise<ManifestRecord> {
+  let st: Stats;
+  try {
+    st = await lstat(abs);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw toStorageError(err, `cannot read ${abs}`);
+    if (rec.status !== 'failed') ctx.warnings.push(`${rec.file}: image missing for ${rec.status} job ${rec.id}`);
+    return rec;
+  }
+  if (!st.isFile()) {
+    const what = st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file';
+    ctx.warnings.push(`${rec.file}: not read, it is ${what} (nightshift does not follow links it did not create)`);
+    return rec;
+  }
+  if (!ctx.verify && st.size === rec.bytes && rec.sha256 !== null) return rec;
+  const h = await hashImage(abs, MAX_IMAGE_BYTES);
+  if (!h.ok) {
+    ctx.warnings.push(`${rec.file}: not read, it ${h.message}`);
+    return rec;
+  }
+  if (h.size === rec.bytes && h.sha256 === rec.sha256) return rec;
+  ctx.warnings.push(
+    `${rec.file}: on disk ${h.size} bytes, recorded ${rec.bytes ?? 'none'}; manifest updated from the file`,
+  );
+  return { ...rec, bytes: h.size, sha256: h.sha256 };
+}
+
 export async function rebuildFromDisk(batchDir: string, opts: { verify?: boolean } = {}): Promise<RebuildResult> {
   await cleanStaleTemps(batchDir, STALE_TEMP_MS);
   await cleanStaleTemps(path.join(batchDir, IMAGES_DIR), STALE_TEMP_MS);
   const { records: sidecars, warnings } = await listSidecars(batchDir);
   const manifest = await readManifest(manifestPath(batchDir));
+  if (manifest.refused !== undefined) warnings.push(`${MANIFEST_FILE} not read: it ${manifest.refused}`);
   const fromManifest = new Map(manifest.records.map((r) => [r.id, r]));
 
   const merged = new Map<string, ManifestRecord>();
@@ -190,28 +212,17 @@ export async function rebuildFromDisk(batchDir: string, opts: { verify?: boolean
 
   const records = await mapLimit([...merged.values()], 16, async (rec) => {
     if (rec.file === null) return rec;
+    // Only a name directly inside images/ (a real folder, checked before): a deeper path could pass
+    // through a planted link to a folder elsewhere, which lstat of the last name would not see.
     let abs: string;
     try {
+      if (!IMAGE_FILE.test(rec.file)) throw new Error('not an image path');
       abs = resolveInBatch(batchDir, rec.file);
     } catch {
-      warnings.push(`${rec.id}: file path ${JSON.stringify(rec.file)} is outside the batch folder`);
+      warnings.push(`${rec.id}: file path ${JSON.stringify(rec.file)} is not an image inside the batch folder`);
       return rec;
     }
-    try {
-      const st = await stat(abs);
-      if (!st.isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
-      if (!opts.verify && st.size === rec.bytes && rec.sha256 !== null) return rec;
-      const sha256 = await sha256File(abs);
-      if (st.size === rec.bytes && sha256 === rec.sha256) return rec;
-      warnings.push(
-        `${rec.file}: on disk ${st.size} bytes, recorded ${rec.bytes ?? 'none'}; manifest updated from the file`,
-      );
-      return { ...rec, bytes: st.size, sha256 };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw toStorageError(err, `cannot read ${abs}`);
-      if (rec.status !== 'failed') warnings.push(`${rec.file}: image missing for ${rec.status} job ${rec.id}`);
-      return rec;
-    }
+    return checkImage(abs, rec, { verify: opts.verify === true, warnings });
   });
   records.sort(compareRecords);
   await compactManifest(batchDir, records);

@@ -1,5 +1,6 @@
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { readRegularFile } from '../regular-file.js';
 import { manifestRecordSchema } from './record.js';
 import type { ManifestRecord } from './record.js';
 import { isTempName, toStorageError, writeFileAtomic } from './atomic.js';
@@ -51,9 +52,15 @@ export function sidecarFile(
   };
 }
 
+/** A sidecar is one record: far below this. */
+const SIDECAR_MAX_BYTES = 1024 * 1024;
+
 /** Reads and validates one sidecar; throws on a missing, unreadable or invalid file. */
 export async function readSidecar(file: string): Promise<ManifestRecord> {
-  const text = await readFile(file, 'utf8');
+  // Never through a link planted under a sidecar's name: its target is outside the batch folder.
+  const read = await readRegularFile(file, { maxBytes: SIDECAR_MAX_BYTES, noFollow: true });
+  if (!read.ok) throw Object.assign(new Error(`${file}: ${read.message}`), { code: read.code });
+  const text = read.bytes.toString('utf8');
   let json: unknown;
   try {
     json = JSON.parse(text);

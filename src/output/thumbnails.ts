@@ -1,5 +1,6 @@
-import { stat } from 'node:fs/promises';
-import path from 'node:path';
+import type { Stats } from 'node:fs';
+import { lstat } from 'node:fs/promises';
+import { readRegularFile } from '../regular-file.js';
 import type { ManifestRecord } from './record.js';
 import { writeFileAtomic } from './atomic.js';
 import { resolveInBatch } from './paths.js';
@@ -25,7 +26,7 @@ export interface ThumbnailResult {
   thumbs: Map<string, string>;
   made: number;
   upToDate: number;
-  /** Images that could not be decoded (the gallery shows the full image instead). */
+  /** Images that could not be read or decoded: the gallery shows a "no preview" tile for each. */
   failed: Array<{ file: string; message: string }>;
 }
 
@@ -37,9 +38,12 @@ export function thumbPathFor(file: string): string | null {
   return `${THUMBS_DIR}/${base}.webp`;
 }
 
-async function mtimeOf(file: string): Promise<number | null> {
+/** Larger than any image the API returns; sharp gets the bytes, never a path it would follow. */
+const MAX_IMAGE_BYTES = 256 * 1024 * 1024;
+
+async function lstatOrNull(file: string): Promise<Stats | null> {
   try {
-    return (await stat(file)).mtimeMs;
+    return await lstat(file);
   } catch {
     return null;
   }
@@ -62,17 +66,24 @@ export async function makeThumbnails(
     try {
       const src = resolveInBatch(batchDir, file);
       const dst = resolveInBatch(batchDir, rel);
-      const [srcTime, dstTime] = await Promise.all([mtimeOf(src), mtimeOf(dst)]);
-      if (srcTime === null) return; // image gone: the gallery shows no picture either way
-      if (dstTime !== null && dstTime >= srcTime) {
+      const [srcSt, dstSt] = await Promise.all([lstatOrNull(src), lstatOrNull(dst)]);
+      if (srcSt === null) return; // image gone: the gallery shows no picture either way
+      if (!srcSt.isFile())
+        throw new Error(`not read: it is ${srcSt.isSymbolicLink() ? 'a symbolic link' : 'not a file'}`);
+      // Anything but a regular file under a thumbnail's name (a planted link) is replaced, never shown.
+      if (dstSt !== null && dstSt.isFile() && dstSt.mtimeMs >= srcSt.mtimeMs) {
         result.upToDate++;
       } else {
-        const webp = await sharp(src, { failOn: 'error' })
+        // Read here, not by sharp from the path: a link planted as an image is not followed.
+        const read = await readRegularFile(src, { maxBytes: MAX_IMAGE_BYTES, noFollow: true });
+        if (!read.ok) throw new Error(`not read: it ${read.message}`);
+        const webp = await sharp(read.bytes, { failOn: 'error' })
           .resize(size, size, { fit: 'inside', withoutEnlargement: true })
           .webp({ quality: 75 })
           .toBuffer();
         // No fsync: a thumbnail is rebuilt from its image; the rename alone keeps readers from half files.
-        await writeFileAtomic(dst, webp, { fsync: false });
+        // Every folder below the batch folder must be a real one (a planted thumbs link is refused).
+        await writeFileAtomic(dst, webp, { fsync: false, root: batchDir });
         result.made++;
       }
       result.thumbs.set(file, rel);
@@ -81,8 +92,4 @@ export async function makeThumbnails(
     }
   });
   return result;
-}
-
-export function thumbsDir(batchDir: string): string {
-  return path.join(batchDir, THUMBS_DIR);
 }

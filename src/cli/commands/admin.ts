@@ -5,7 +5,7 @@ import { UsageError } from '../../errors.js';
 import { openQueueContext, redisUrlOf } from '../../ops/context.js';
 import { common, withSettings } from '../options.js';
 import { queueStatus, formatStatus } from '../../ops/status.js';
-import { buildReport } from '../../ops/report.js';
+import { buildReport, reportNotes } from '../../ops/report.js';
 import { cancelBatch, retryFailed } from '../../ops/cancel-retry.js';
 import { createCircuitBreaker } from '../../billing/breaker.js';
 
@@ -65,7 +65,10 @@ export function adminCommands(program: Command): void {
               (r.repaired.missing || r.repaired.truncated
                 ? ` (repaired: ${r.repaired.missing} missing, ${r.repaired.truncated} bad lines)`
                 : '') +
-              `\nmanifest: ${r.manifest}\ngallery:  ${r.gallery}\n`,
+              `\nmanifest: ${r.manifest}\ngallery:  ${r.gallery}\n` +
+              reportNotes(r)
+                .map((n) => `${n}\n`)
+                .join(''),
       );
     });
 

@@ -5,8 +5,9 @@ import { createLogger } from '../../logger.js';
 import { openApiTarget } from '../../stability/target.js';
 import { startWorker } from '../../../workers/runtime.js';
 import { defaultBatchName, formatSummary } from '../../queue/enqueue.js';
-import { buildReport } from '../../ops/report.js';
+import { buildReport, reportNotes } from '../../ops/report.js';
 import { batchDir } from '../../output/paths.js';
+import { checkBatchFolder } from '../../output/safe-dirs.js';
 import { common, generation, withSettings, worker } from '../options.js';
 import { openQueueContext, resolveRunRedis } from '../../ops/context.js';
 import { runEnqueue } from './enqueue.js';
@@ -48,6 +49,8 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
   try {
     const summary = await runEnqueue(files, { ...o, batch }, config, console, redis.url);
     process.stdout.write(e.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
+    // A link planted in the batch folder (images/, run.log, …) is refused before anything is written there.
+    await checkBatchFolder({ out: config.out, dir: batchDir(config.out, batch) });
     const logger = createLogger({
       level: config.logLevel,
       stream,
@@ -134,7 +137,10 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     const budgetHit = (report.byClass.budget ?? 0) > 0;
     process.stdout.write(
       `${report.succeeded} succeeded, ${report.filtered} filtered, ${report.failed} failed; ${report.credits} credits\n` +
-        `images:   ${report.images}\nmanifest: ${report.manifest}\ngallery:  ${report.gallery}\n`,
+        `images:   ${report.images}\nmanifest: ${report.manifest}\ngallery:  ${report.gallery}\n` +
+        reportNotes(report)
+          .map((n) => `${n}\n`)
+          .join(''),
     );
     const code =
       workerCode === 130 || interrupted ? 130 : workerCode === 4 || budgetHit ? 4 : report.failed > 0 ? 1 : 0;

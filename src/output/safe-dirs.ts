@@ -1,0 +1,179 @@
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, type Stats } from 'node:fs';
+import { lstat, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { EnvironmentError, StorageError, UsageError } from '../errors.js';
+
+/**
+ * The output folder is not a path to elsewhere. Below `--out`, nightshift writes only into folders
+ * that are real folders (a symbolic link planted as `<batch>`, `images` or `thumbs` would send a
+ * night of images, or a manifest append, wherever it points), and appends only to regular files it
+ * owns alone. Folders are checked with lstat one level at a time and created the same way; `--out`
+ * itself may be a link: it is the user's choice where the output goes.
+ */
+
+const LINK_HINT = 'nightshift does not follow links it did not create; move it away and run again';
+
+/** What is wrong with `st` as a folder to write into, or null when it is a real folder. */
+function folderProblem(st: Stats): string | null {
+  if (st.isDirectory()) return null;
+  if (st.isSymbolicLink()) return `is a symbolic link (${LINK_HINT})`;
+  return 'is not a folder';
+}
+
+/** The folders from just below `root` down to `dir`; throws when `dir` is not inside `root`. */
+function chain(root: string, dir: string): string[] {
+  const rel = path.relative(path.resolve(root), path.resolve(dir));
+  if (rel === '') return [];
+  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
+    throw new Error(`${dir} is not inside ${root}`);
+  }
+  const parts = rel.split(path.sep);
+  return parts.map((_, i) => path.join(path.resolve(root), ...parts.slice(0, i + 1)));
+}
+
+function refusal(dir: string, problem: string): StorageError {
+  return new StorageError(`cannot write into ${dir}: it ${problem}`, problem.includes('link') ? 'ELOOP' : 'ENOTDIR');
+}
+
+/**
+ * Makes sure every folder from `root` (exclusive) down to `dir` is a real folder, creating the
+ * missing ones one level at a time. Throws StorageError (ELOOP for a link) naming the first that
+ * is not. `root` is created when missing.
+ */
+export async function ensureRealDirs(root: string, dir: string): Promise<void> {
+  await mkdir(root, { recursive: true });
+  for (const p of chain(root, dir)) {
+    let st: Stats;
+    try {
+      st = await lstat(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // EEXIST: another process made it meanwhile; the lstat below judges what it made.
+      await mkdir(p).catch((e: NodeJS.ErrnoException) => (e.code === 'EEXIST' ? undefined : Promise.reject(e)));
+      st = await lstat(p);
+    }
+    const problem = folderProblem(st);
+    if (problem !== null) throw refusal(p, problem);
+  }
+}
+
+/** ensureRealDirs for callers that cannot wait (a logger opens its file while being built). */
+export function ensureRealDirsSync(root: string, dir: string): void {
+  mkdirSync(root, { recursive: true });
+  for (const p of chain(root, dir)) {
+    let st: Stats;
+    try {
+      st = lstatSync(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      try {
+        mkdirSync(p);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      st = lstatSync(p);
+    }
+    const problem = folderProblem(st);
+    if (problem !== null) throw refusal(p, problem);
+  }
+}
+
+/** Flags of an append that never follows a link, never blocks on a FIFO and never makes a terminal ours. */
+export const APPEND_FLAGS =
+  constants.O_WRONLY |
+  constants.O_APPEND |
+  constants.O_CREAT |
+  constants.O_NOFOLLOW |
+  constants.O_NONBLOCK |
+  constants.O_NOCTTY;
+
+/** Why an opened file must not be appended to, or null when it is a regular file with no other name. */
+export function appendProblem(st: Stats): string | null {
+  if (!st.isFile()) return 'is not a regular file';
+  // Another name for the same file (a hard link) would have our lines written there too.
+  if (st.nlink > 1) return `has ${st.nlink - 1} other hard link(s); nightshift appends only to a file it owns alone`;
+  return null;
+}
+
+export function appendOpenMessage(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ELOOP') return `is a symbolic link (${LINK_HINT})`;
+  if (code === 'ENXIO') return 'is a FIFO or socket, not a regular file';
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Opens a log file inside a batch folder for appending, as a file descriptor: every folder below
+ * `root` must be a real one, the file itself is never a link followed (O_NOFOLLOW), a FIFO, a device
+ * or a file with other hard links. Throws EnvironmentError (exit 3) naming the file. For `run.log`,
+ * before a logger writes a line there: `pino.destination({ fd })`.
+ */
+export function openLogFileSafely(file: string, root: string): number {
+  let fd: number | undefined;
+  try {
+    ensureRealDirsSync(root, path.dirname(file));
+    fd = openSync(file, APPEND_FLAGS, 0o644);
+    const problem = appendProblem(fstatSync(fd));
+    if (problem !== null) throw new Error(problem);
+    return fd;
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
+    const why = err instanceof StorageError ? err.message : `it ${appendOpenMessage(err)}`;
+    throw new EnvironmentError(`cannot open the log file ${file}: ${why}`, { cause: err });
+  }
+}
+
+export interface BatchFolderCheck {
+  /** The `--out` folder. */
+  out: string;
+  /** The batch folder inside it (`<out>/<batch>`, or deeper). */
+  dir: string;
+  /** The batch is named by the user and must already exist (`report`): its absence is exit 2. */
+  mustExist?: boolean;
+}
+
+/** Entries of a batch folder nightshift creates and then writes through or into. */
+const FOLDERS = ['images', 'thumbs'];
+const APPENDED = ['manifest.jsonl', 'run.log'];
+
+async function lstatOrNull(p: string): Promise<Stats | null> {
+  try {
+    return await lstat(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/**
+ * Checks a batch folder before a command works in it: the folders from `--out` down to it, its
+ * `images` and `thumbs` folders and its appended files (`manifest.jsonl`, `run.log`) must not be
+ * links or anything else planted there. Files that are always replaced by rename (images,
+ * sidecars, `index.html`) need no check: a planted link is replaced, never written through.
+ * Throws EnvironmentError (exit 3) naming the entry, or UsageError (exit 2) for a missing batch.
+ */
+export async function checkBatchFolder(check: BatchFolderCheck): Promise<void> {
+  const { out, dir } = check;
+  for (const p of chain(out, dir)) {
+    const st = await lstatOrNull(p);
+    if (st === null) {
+      if (check.mustExist) {
+        throw new UsageError(`no batch folder ${dir}: check --batch and --out (the batch has no images yet?)`);
+      }
+      return;
+    }
+    const problem = folderProblem(st);
+    if (problem !== null) throw new EnvironmentError(`refusing to use ${p}: it ${problem}`);
+  }
+  for (const name of FOLDERS) {
+    const st = await lstatOrNull(path.join(dir, name));
+    const problem = st === null ? null : folderProblem(st);
+    if (problem !== null) throw new EnvironmentError(`refusing to use ${path.join(dir, name)}: it ${problem}`);
+  }
+  for (const name of APPENDED) {
+    const st = await lstatOrNull(path.join(dir, name));
+    if (st === null) continue;
+    const problem = st.isSymbolicLink() ? `is a symbolic link (${LINK_HINT})` : appendProblem(st);
+    if (problem !== null) throw new EnvironmentError(`refusing to use ${path.join(dir, name)}: it ${problem}`);
+  }
+}
