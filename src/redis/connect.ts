@@ -1,22 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { EnvironmentError } from '../errors.js';
+import { checkRedisUrl } from './url.js';
 
-/** A Redis URL safe to print: user and password never appear. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return '<invalid Redis URL>';
-  }
-}
+export { redactRedisUrl } from './url.js';
+export {
+  freePort,
+  spawnRedisServer,
+  startPrivateRedis,
+  type PrivateRedis,
+  type RedisServerProcess,
+} from './private.js';
 
 /**
  * A connection for BullMQ workers and our scripts: retries forever (a worker whose Redis
@@ -33,24 +27,71 @@ export function createRedis(url: string, extra: RedisOptions = {}): Redis {
   });
 }
 
-/** Connects and pings; an unreachable Redis is an environment error (exit 3). */
+/** What the server said about our credentials, in words: the server's own reply names no secret. */
+function authProblem(shown: string, reply: string): string | null {
+  if (/WRONGPASS|invalid password|invalid username-password/i.test(reply)) {
+    return `Redis at ${shown} refused the user or password: ${reply}`;
+  }
+  if (/NOAUTH/.test(reply)) {
+    return `Redis at ${shown} needs a password: ${reply} (give it in the URL: redis://:PASSWORD@host:port)`;
+  }
+  if (/NOPERM/.test(reply)) return `Redis at ${shown} does not let this user run nightshift's commands: ${reply}`;
+  return null;
+}
+
+/** Selects the URL's database explicitly: the client moves on silently when its own SELECT fails. */
+async function checkDatabase(redis: Redis, shown: string, db: number): Promise<void> {
+  if (db === 0) return;
+  try {
+    await redis.select(db);
+  } catch (err) {
+    let count = '';
+    try {
+      const res = (await redis.config('GET', 'databases')) as string[];
+      if (res[1]) count = ` (the server has ${res[1]}: 0 to ${Number(res[1]) - 1})`;
+    } catch {
+      // CONFIG may be disabled on managed Redis: say what we know.
+    }
+    throw new EnvironmentError(`Redis at ${shown}: database ${db} does not exist${count}`, { cause: err });
+  }
+}
+
+/**
+ * Connects and pings; every way of failing is an environment error (exit 3) that names the
+ * problem: a malformed URL, a bad port, a database that is not a number or that the server does
+ * not have, a refused password, an unreachable server. The password never appears.
+ */
 export async function connectRedis(url: string, opts: { timeoutMs?: number } = {}): Promise<Redis> {
-  const redis = createRedis(url, { connectTimeout: opts.timeoutMs ?? 3000 });
-  redis.on('error', () => {}); // surfaced through the ping below, and logged by owners
+  const { shown, db } = checkRedisUrl(url);
+  const timeoutMs = opts.timeoutMs ?? 3000;
+  const redis = createRedis(url, { connectTimeout: timeoutMs });
+  // The reason behind a closed connection arrives as an error event; the promise only says "closed".
+  const seen: { error?: Error } = {};
+  redis.on('error', (err: Error) => (seen.error = err));
   try {
     await withTimeout(
       redis.connect().then(() => redis.ping()),
-      opts.timeoutMs ?? 3000,
+      timeoutMs,
     );
-    return redis;
   } catch (err) {
     redis.disconnect();
+    // The event says why ("connect ECONNREFUSED …", "WRONGPASS …"); the rejection often only "closed".
+    const said = [seen.error?.message, (err as Error).message].filter((m): m is string => !!m);
+    const auth = said.map((m) => authProblem(shown, m)).find((m) => m !== null);
+    if (auth) throw new EnvironmentError(auth, { cause: err });
     throw new EnvironmentError(
-      `Redis is unreachable at ${redactRedisUrl(url)}: ${(err as Error).message}. ` +
+      `Redis is unreachable at ${shown}: ${said[0]!.replace(/\.+$/, '')}. ` +
         'Start one (apt-get install redis-server, or `docker compose up -d redis`) or pass --redis URL / REDIS_URL.',
       { cause: err },
     );
   }
+  try {
+    await checkDatabase(redis, shown, db);
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
+  return redis;
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
@@ -104,112 +145,4 @@ function compareVersions(a: string, b: string): number {
     if (d !== 0) return d;
   }
   return 0;
-}
-
-export interface PrivateRedis {
-  url: string;
-  stop(): Promise<void>;
-}
-
-export interface RedisServerProcess {
-  url: string;
-  /** Stops the server (SIGTERM flushes the append-only file); resolves once the process is gone. */
-  stop(signal?: NodeJS.Signals): Promise<void>;
-}
-
-/** A port free on 127.0.0.1 right now: bind one, then let it go. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/**
- * Spawns `redis-server` on 127.0.0.1:`port` with its files under `dir` (noeviction, no RDB
- * snapshots, plus `args`) and resolves once it answers. Rejects with the spawn error (ENOENT when
- * there is no redis-server on PATH) or when it does not answer within `timeoutMs`.
- */
-export async function spawnRedisServer(opts: {
-  port: number;
-  dir: string;
-  args?: string[];
-  bin?: string;
-  timeoutMs?: number;
-}): Promise<RedisServerProcess> {
-  const args = [
-    '--port',
-    String(opts.port),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    opts.dir,
-    '--save',
-    '',
-    '--daemonize',
-    'no',
-    '--maxmemory-policy',
-    'noeviction',
-    '--logfile',
-    join(opts.dir, 'redis.log'),
-    ...(opts.args ?? []),
-  ];
-  const child: ChildProcess = spawn(opts.bin ?? 'redis-server', args, { stdio: 'ignore' });
-  await new Promise<void>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('spawn', () => resolve());
-  });
-  const url = `redis://127.0.0.1:${opts.port}`;
-  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
-  while (!(await redisAnswers(url, 500))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`redis-server did not start on port ${opts.port} (see ${join(opts.dir, 'redis.log')})`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    url,
-    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
-
-/**
- * Starts a private redis-server whose append-only file lives under `dir`, so an
- * interrupted `run` resumes where it stopped when run again.
- */
-export async function startPrivateRedis(dir: string, logger: Logger, bin = 'redis-server'): Promise<PrivateRedis> {
-  await mkdir(dir, { recursive: true });
-  let server: RedisServerProcess;
-  try {
-    server = await spawnRedisServer({
-      port: await freePort(),
-      dir,
-      bin,
-      args: ['--appendonly', 'yes', '--appendfsync', 'everysec'],
-    });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new EnvironmentError(
-        'No Redis answers on 127.0.0.1:6379 and no redis-server is on PATH to start a private one. ' +
-          'Install one (apt-get install redis-server / brew install redis) or run `docker compose up -d redis`, ' +
-          'or point --redis / REDIS_URL at yours.',
-        { cause: err },
-      );
-    }
-    throw new EnvironmentError(`the private ${(err as Error).message}`, { cause: err });
-  }
-  logger.info({ url: server.url, dir }, 'started a private redis-server');
-  return { url: server.url, stop: () => server.stop() };
 }

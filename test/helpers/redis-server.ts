@@ -16,15 +16,16 @@ export interface TestRedisServer {
   destroy(): Promise<void>;
 }
 
-/** `extraArgs` go to redis-server as they are, e.g. `['--appendonly', 'yes']`. */
+/** `extraArgs` go to redis-server as they are, e.g. `['--appendonly', 'yes']`; a `password` makes it require one. */
 export async function startRedisServer(
   extraArgs: string[] = ['--appendonly', 'yes', '--appendfsync', 'always'],
+  opts: { password?: string } = {},
 ): Promise<TestRedisServer> {
   const dir = await mkdtemp(join(tmpdir(), 'nightshift-redis-'));
   const port = await freePort();
   let server: RedisServerProcess | null = null;
   const start = async () => {
-    server = await spawnRedisServer({ port, dir, args: extraArgs, timeoutMs: 10_000 });
+    server = await spawnRedisServer({ port, dir, args: extraArgs, timeoutMs: 10_000, ...opts });
   };
   const stop = async (signal?: NodeJS.Signals) => {
     const s = server;
