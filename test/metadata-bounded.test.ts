@@ -7,7 +7,7 @@ import { parseParameters } from '../src/metadata/parameters.js';
 import { loadPromptFiles } from '../src/prompts/load.js';
 import { pngChunk, tinyPng } from './output-fixtures.js';
 import { useFixtures } from './prompts-helpers.js';
-import { longParametersPng, zTXtBombChunk, zTXtBombPng } from './helpers/hostile-files.js';
+import { longParametersPng, zlibBomb, zTXtBombChunk, zTXtBombPng } from './helpers/hostile-files.js';
 
 const fx = useFixtures();
 
@@ -102,6 +102,13 @@ describe('compressed text chunks', () => {
     expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
     expect(res.text).toEqual({ note: 'small' });
     expect(res.oversized).toEqual(['parameters']);
+  });
+
+  it('a compressed iTXt bomb is left out the same way', async () => {
+    const bomb = await zlibBomb(1024);
+    const itxt = pngChunk('iTXt', Buffer.concat([Buffer.from('parameters\0\x01\x00\0\0', 'latin1'), bomb]));
+    const res = readPngText(tinyPng(3, 2, [itxt]));
+    expect(res).toEqual({ text: {}, oversized: ['parameters'] });
   });
 
   it('share a total budget, so many chunks just under the limit cannot add up', () => {
