@@ -6,7 +6,7 @@ import { startMockApi, type MockApi } from '../src/mock-api/server.js';
 import { apiKeyId } from '../src/billing/rate-limiter.js';
 import { cliEnv, runCli, tempDir } from './helpers/cli.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
-import { freePort } from '../src/redis/connect.js';
+import { freePort } from '../src/redis/private.js';
 
 const KEY = 'sk-balance-test';
 /** Three `core` images at 3 credits each. */

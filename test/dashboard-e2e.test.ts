@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
-import { freePort } from '../src/redis/connect.js';
+import { freePort } from '../src/redis/private.js';
 import { cliEnv, runCli, startCli } from './helpers/cli.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 import { until } from './helpers/wait.js';

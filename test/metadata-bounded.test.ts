@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { readPngText, readPngTextChunks } from '../src/metadata/png-text.js';
+import { readPngText } from '../src/metadata/png-text.js';
 import { parseParameters } from '../src/metadata/parameters.js';
 import { loadPromptFiles } from '../src/prompts/load.js';
 import { pngChunk, tinyPng } from './output-fixtures.js';
@@ -120,7 +120,7 @@ describe('compressed text chunks', () => {
 
   it('a text chunk within the limits reads as before', () => {
     const png = tinyPng(3, 2, [zTXt('parameters', Buffer.from('a cat\nSteps: 1, Seed: 2, Model: core'))]);
-    expect(readPngTextChunks(png)).toEqual({ parameters: 'a cat\nSteps: 1, Seed: 2, Model: core' });
+    expect(readPngText(png).text).toEqual({ parameters: 'a cat\nSteps: 1, Seed: 2, Model: core' });
   });
 
   it('a PNG whose parameters chunk is a bomb is refused by file and field', async () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { Job } from 'bullmq';
 import { enqueuePromptFiles } from '../src/queue/enqueue.js';
 import { loadPromptFiles } from '../src/prompts/load.js';
-import { readPngTextChunks } from '../src/metadata/png-text.js';
+import { readPngText } from '../src/metadata/png-text.js';
 import type { JobData } from '../src/queue/job-data.js';
 import type { ManifestRecord } from '../src/output/record.js';
 import { silent, waitForBatch, usePipeline } from './helpers/pipeline.js';
@@ -108,7 +108,7 @@ describe('PNG metadata round trip: re-run an image from its PNG or a manifest', 
     expect([...t.mock.stats.generations.entries()]).toEqual([[`${orig!.model}|${orig!.prompt}|${orig!.seed}`, 2]]);
     const rerunPng = await readFile(join(t.tmp.dir, 'again', rerun!.file!));
     expect(pixels(rerunPng)).toBe(pixels(origPng));
-    const meta = JSON.parse(readPngTextChunks(rerunPng).nightshift!) as Record<string, unknown>;
+    const meta = JSON.parse(readPngText(rerunPng).text.nightshift!) as Record<string, unknown>;
     expect(meta).toMatchObject({
       batch: 'again',
       model: orig!.model,

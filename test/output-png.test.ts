@@ -4,7 +4,7 @@ import path from 'node:path';
 import { crc32 as zlibCrc32, deflateSync, inflateSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { crc32 } from '../src/metadata/crc32.js';
-import { addPngTextChunks, readPngTextChunks } from '../src/metadata/png-text.js';
+import { addPngTextChunks, readPngText } from '../src/metadata/png-text.js';
 import { formatParameters, parseParameters } from '../src/metadata/parameters.js';
 import type { ParametersJob } from '../src/metadata/parameters.js';
 import { findExistingImage, saveImage } from '../src/output/image-writer.js';
@@ -34,7 +34,7 @@ describe('PNG text chunks', () => {
     const chunks = listChunks(out);
     expect(chunks.map((c) => c.type)).toEqual(['IHDR', 'tEXt', 'iTXt', 'tEXt', 'IDAT', 'IEND']);
     expect(chunks.every((c) => c.crcOk)).toBe(true);
-    expect(readPngTextChunks(out)).toEqual(entries);
+    expect(readPngText(out).text).toEqual(entries);
     // The pixels are untouched.
     const idat = (b: Buffer) => inflateSync(listChunks(b).find((c) => c.type === 'IDAT')!.data);
     expect(idat(out).equals(idat(png))).toBe(true);
@@ -46,7 +46,7 @@ describe('PNG text chunks', () => {
     const twice = addPngTextChunks(once, { parameters: 'new' });
     const types = listChunks(twice).filter((c) => c.type === 'tEXt');
     expect(types).toHaveLength(2);
-    expect(readPngTextChunks(twice)).toEqual({ parameters: 'new', other: 'kept' });
+    expect(readPngText(twice).text).toEqual({ parameters: 'new', other: 'kept' });
   });
 
   it('reads zTXt and compressed iTXt, and skips chunks with a bad CRC', () => {
@@ -64,12 +64,12 @@ describe('PNG text chunks', () => {
     const bad = pngChunk('tEXt', Buffer.from('badkey\0text', 'latin1'));
     bad[bad.length - 1] = bad[bad.length - 1]! ^ 0xff;
     const png = tinyPng(2, 2, [ztxt, itxt, bad]);
-    expect(readPngTextChunks(png)).toEqual({ zkey: 'zipped text', ikey: 'ünïcödé ✓' });
+    expect(readPngText(png).text).toEqual({ zkey: 'zipped text', ikey: 'ünïcödé ✓' });
   });
 
   it('reads what precedes the damage of a truncated file', () => {
     const png = addPngTextChunks(tinyPng(), { parameters: 'p' });
-    expect(readPngTextChunks(png.subarray(0, png.length - 20))).toEqual({ parameters: 'p' });
+    expect(readPngText(png.subarray(0, png.length - 20)).text).toEqual({ parameters: 'p' });
   });
 
   it('validates the signature, IHDR and keywords', () => {
@@ -82,7 +82,7 @@ describe('PNG text chunks', () => {
     for (const key of ['', 'x'.repeat(80), ' lead', 'trail ', 'dou  ble', 'nul\0', 'ünï✓']) {
       expect(() => addPngTextChunks(tinyPng(), { [key]: 'v' }), JSON.stringify(key)).toThrow(/keyword/);
     }
-    expect(() => readPngTextChunks(Buffer.from('nope'))).toThrow(/signature/);
+    expect(() => readPngText(Buffer.from('nope'))).toThrow(/signature/);
   });
 });
 
@@ -174,7 +174,7 @@ describe('saveImage and findExistingImage', () => {
     const onDisk = await readFile(path.join(dir, job.file));
     expect(saved.bytes).toBe(onDisk.length);
     expect(saved.sha256).toBe(createHash('sha256').update(onDisk).digest('hex'));
-    const text = readPngTextChunks(onDisk);
+    const text = readPngText(onDisk).text;
     const params = parseParameters(text['parameters']!);
     expect(params).toMatchObject({
       prompt: job.prompt,

@@ -8,7 +8,7 @@ import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, spawnRedisServer } from '../src/redis/connect.js';
+import { freePort, spawnRedisServer } from '../src/redis/private.js';
 import { cliEnv, runCli, tempDir } from './helpers/cli.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { randomPrefix } from './helpers/redis.js';

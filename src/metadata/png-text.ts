@@ -238,8 +238,3 @@ export function readPngText(png: Buffer, limits: TextLimits = {}): PngText {
   }
   return { text, oversized: budget.oversized };
 }
-
-/** Every text chunk of `png` as keyword → text, within the default inflate limits (see readPngText). */
-export function readPngTextChunks(png: Buffer): Record<string, string> {
-  return readPngText(png).text;
-}

@@ -6,8 +6,6 @@ import { escapeHtml, jsonForScript } from './html.js';
 import { GALLERY_FILE } from './paths.js';
 import { compareRecords } from './sidecar.js';
 
-export { escapeHtml } from './html.js';
-
 /**
  * `<batch>/index.html`: one self-contained static page. The first page of cards is
  * plain HTML (readable without JS); every card is also in a JSON block that the inline JS

@@ -4,13 +4,7 @@ import { EnvironmentError } from '../errors.js';
 import { checkRedisUrl } from './url.js';
 
 export { redactRedisUrl } from './url.js';
-export {
-  freePort,
-  spawnRedisServer,
-  startPrivateRedis,
-  type PrivateRedis,
-  type RedisServerProcess,
-} from './private.js';
+export { startPrivateRedis, type PrivateRedis } from './private.js';
 
 /**
  * A connection for BullMQ workers and our scripts: retries forever (a worker whose Redis

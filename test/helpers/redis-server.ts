@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, spawnRedisServer, type RedisServerProcess } from '../../src/redis/connect.js';
+import { freePort, spawnRedisServer, type RedisServerProcess } from '../../src/redis/private.js';
 
 export interface TestRedisServer {
   url: string;
