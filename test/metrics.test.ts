@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startMockApi, type MockApi } from '../src/mock-api/server.js';
-import { freePort } from '../src/redis/connect.js';
+import { freePort } from '../src/redis/private.js';
 import { cliEnv, startCli, tempDir } from './helpers/cli.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 import { until } from './helpers/wait.js';
