@@ -25,7 +25,7 @@ export const DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024;
 /** Beyond this many, more problems only bury the first ones. */
 export const MAX_PROBLEMS = 1000;
 /** Specs handed out per chunk. */
-export const SPEC_CHUNK = 1000;
+const SPECS_PER_CHUNK = 1000;
 
 export interface ScanOptions {
   /** Largest file accepted, in bytes. Default 50 MiB. */
@@ -137,7 +137,7 @@ function checkBatch(s: FileScan, batch: ParseResult, found: PromptProblem[]): Pr
 }
 
 /**
- * Yields validated specs, at most SPEC_CHUNK at a time, in file, line and variant order; every
+ * Yields validated specs, at most SPECS_PER_CHUNK at a time, in file, line and variant order; every
  * problem goes to `tally`. Specs stop coming once a problem is found (the pass goes on to collect
  * the others), so a consumer never gets a spec from files that will be refused.
  */
@@ -165,7 +165,7 @@ export async function* scanPromptFiles(
         const specs = checkBatch(s, next.value, found);
         if (tally.problems.length === 0 && found.length === 0) {
           pending.push(...specs);
-          while (pending.length >= SPEC_CHUNK) yield pending.splice(0, SPEC_CHUNK);
+          while (pending.length >= SPECS_PER_CHUNK) yield pending.splice(0, SPECS_PER_CHUNK);
         } else pending = [];
         // checkBatch may have set it (the narrowing above does not know).
         const over = tally.overLimitAt as ScanTally['overLimitAt'];
