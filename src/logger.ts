@@ -25,8 +25,11 @@ export interface LoggerOptions {
   level: string;
   /** Where the main stream goes; stdout for long-running commands, stderr when stdout carries results. */
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
-  /** Extra JSON log files (`--log-file`, `<out>/<batch>/run.log`). */
-  files?: string[];
+  /**
+   * Extra JSON log files: a path (`--log-file`, where the user chose), or a descriptor opened by the
+   * caller (`<out>/<batch>/run.log`, opened without following a planted link).
+   */
+  files?: Array<string | { fd: number }>;
   /** Readable lines instead of JSON (default: when the stream is a TTY). */
   pretty?: boolean;
   /**
@@ -50,11 +53,9 @@ export function createLogger(opts: LoggerOptions): Logger {
     : (out as unknown as DestinationStream);
   const streams: StreamEntry[] = [{ level: opts.level as pino.Level, stream: main }];
   for (const file of opts.files ?? []) {
-    mkdirSync(dirname(file), { recursive: true });
-    streams.push({
-      level: opts.level as pino.Level,
-      stream: pino.destination({ dest: file, append: true, sync: false, mkdir: true }),
-    });
+    if (typeof file === 'string') mkdirSync(dirname(file), { recursive: true });
+    const where = typeof file === 'string' ? { dest: file, append: true, mkdir: true } : { fd: file.fd };
+    streams.push({ level: opts.level as pino.Level, stream: pino.destination({ ...where, sync: false }) });
   }
   // Paths catch the fields known to carry secrets; the line hook catches a secret anywhere else.
   const redactLine = createRedactor(opts.secrets ?? []);

@@ -7,7 +7,7 @@ import { startWorker } from '../../../workers/runtime.js';
 import { defaultBatchName, formatSummary } from '../../queue/enqueue.js';
 import { buildReport, reportNotes } from '../../ops/report.js';
 import { batchDir } from '../../output/paths.js';
-import { checkBatchFolder } from '../../output/safe-dirs.js';
+import { checkBatchFolder, openLogFileSafely } from '../../output/safe-dirs.js';
 import { common, generation, withSettings, worker } from '../options.js';
 import { openQueueContext, resolveRunRedis } from '../../ops/context.js';
 import { runEnqueue } from './enqueue.js';
@@ -55,7 +55,10 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
       level: config.logLevel,
       stream,
       secrets: config.secrets,
-      files: [join(batchDir(config.out, batch), 'run.log'), ...(wc.logFile ? [wc.logFile] : [])],
+      files: [
+        { fd: openLogFileSafely(join(batchDir(config.out, batch), 'run.log'), config.out) },
+        ...(wc.logFile ? [wc.logFile] : []),
+      ],
     });
     const target = await openApiTarget(config, {
       requestTimeoutMs: wc.requestTimeoutMs,
