@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startMockApi, type MockApi } from '../src/mock-api/server.js';
 import { apiKeyId } from '../src/billing/rate-limiter.js';
+import { batchIndexKey, limiterKeys } from '../src/redis/keys.js';
 import { cliEnv, runCli, tempDir } from './helpers/cli.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 import { freePort } from '../src/redis/private.js';
@@ -43,7 +44,7 @@ describe('enqueue checks the account balance', () => {
     });
   const enqueue = (args: string[], e = env()) => runCli(['enqueue', file, '--queue', 'q', ...args], e);
   const jobKeys = async () => (await redis.keys(`${prefix}:q:*`)).filter((k) => !/:(meta|events|id)$/.test(k));
-  const grantsKey = () => `${prefix}:ns:rl:${apiKeyId(KEY)}:grants`;
+  const grantsKey = () => limiterKeys(prefix, apiKeyId(KEY)).grants;
 
   it('refuses with exit 4 when the estimate exceeds the balance, and enqueues nothing', async () => {
     mock.setBalance(ESTIMATE - 1);
@@ -52,7 +53,7 @@ describe('enqueue checks the account balance', () => {
     expect(r.stderr).toContain(`needs about ${ESTIMATE} credits but the account has ${ESTIMATE - 1}`);
     expect(r.stderr).toContain('--force');
     expect(await jobKeys()).toEqual([]);
-    expect(await redis.zrange(`${prefix}:ns:batches`, 0, -1)).toEqual([]);
+    expect(await redis.zrange(batchIndexKey(prefix, mock.url), 0, -1)).toEqual([]);
   });
 
   it('enqueues anyway with --force', async () => {

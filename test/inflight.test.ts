@@ -1,5 +1,6 @@
 /** At most once billing (SPEC §6): a job whose request is live elsewhere is delayed, never sent twice. */
 import { describe, expect, it } from 'vitest';
+import { jobKeys } from '../src/redis/keys.js';
 import { waitForBatch, usePipeline } from './helpers/pipeline.js';
 
 describe('in-flight record', () => {
@@ -9,7 +10,7 @@ describe('in-flight record', () => {
     await t.p.enqueue(['the held one', 'a free one']);
     const jobs = await t.p.ctx.queue.getWaiting();
     const held = jobs.find((j) => j.data.prompt === 'the held one')!;
-    const key = `${t.prefix}:ns:q:inflight:${held.id}`;
+    const key = jobKeys(t.prefix, { api: t.p.config.api.identity, batch: 'b' }, held.id!).inflight;
     const ttlMs = 1500;
     const heldAt = Date.now();
     expect(await t.redis.set(key, 'another-host:999:deadbeef', 'PX', ttlMs, 'NX')).toBe('OK');
@@ -24,7 +25,7 @@ describe('in-flight record', () => {
     const freeSent = () => [...t.mock.stats.generations.keys()].some((k) => k.includes('a free one'));
     for (let i = 0; i < 800 && !freeSent(); i++) await new Promise((r) => setTimeout(r, 25));
     expect(freeSent()).toBe(true);
-    expect(arrivals.every((t) => t >= heldAt + ttlMs)).toBe(true);
+    expect(arrivals.every((at) => at >= heldAt + ttlMs)).toBe(true);
 
     const c = await waitForBatch(t.p);
     expect(c).toMatchObject({ succeeded: 2, failed: 0 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { apiKeyId, createRateLimiter, defaultMarginMs, type RateLimiterOptions } from '../src/billing/rate-limiter.js';
+import { limiterKeys } from '../src/redis/keys.js';
 import { useRedisPair } from './helpers/redis-pair.js';
 
 /** Seeded PRNG so a failing property run can be replayed. */
@@ -68,8 +69,8 @@ describe('sliding window with an injected clock', () => {
       const limiters = [limiterOn(r.a, opts), limiterOn(r.b, opts)];
       const grants: number[] = [];
       for (let step = 0; step < 120; step++) {
-        const r = rand();
-        clock.t += r < 0.3 ? 0 : r < 0.8 ? Math.floor((rand() * 2 * span) / count) : Math.floor(rand() * 2 * span);
+        const x = rand();
+        clock.t += x < 0.3 ? 0 : x < 0.8 ? Math.floor((rand() * 2 * span) / count) : Math.floor(rand() * 2 * span);
         const calls = rand() < 0.2 ? 2 + Math.floor(rand() * 6) : 1;
         const results = await Promise.all(Array.from({ length: calls }, (_, i) => limiters[i % 2]!.tryAcquire()));
         const now = clock.t;
@@ -100,7 +101,7 @@ describe('sliding window with an injected clock', () => {
     const vt = virtualTime(1_700_000_000_000);
     const opts: Opts = { keyId: 'saturated', count, windowMs, marginMs, now: vt.now, sleep: vt.sleep, random: rand };
     // Four processes on two connections, five concurrent jobs each.
-    const limiters = [r.a, r.b, r.a, r.b].map((r) => limiterOn(r, opts));
+    const limiters = [r.a, r.b, r.a, r.b].map((conn) => limiterOn(conn, opts));
     const windows = 20;
     const end = vt.now() + windows * span;
     const grants: number[] = [];
@@ -228,8 +229,8 @@ describe('Redis clock (no injected now)', () => {
     await a.lockout(5000);
     expect(await b.lockoutRemainingMs()).toSatisfy((ms: number) => ms > 4800 && ms <= 5000);
     // Both keys expire by themselves, so idle limiters vanish.
-    expect(await r.a.pttl(`${r.prefix}:ns:rl:rt:lockout`)).toBeGreaterThan(4800);
-    expect(await r.a.pttl(`${r.prefix}:ns:rl:rt:grants`)).toBeGreaterThan(2250);
+    expect(await r.a.pttl(limiterKeys(r.prefix, 'rt').lockout)).toBeGreaterThan(4800);
+    expect(await r.a.pttl(limiterKeys(r.prefix, 'rt').grants)).toBeGreaterThan(2250);
   });
 });
 

@@ -3,6 +3,7 @@ import { mkdir, rm, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readManifest } from '../src/output/manifest.js';
+import { jobKeys } from '../src/redis/keys.js';
 import { waitForBatch, usePipeline } from './helpers/pipeline.js';
 
 describe('storage errors', () => {
@@ -16,7 +17,7 @@ describe('storage errors', () => {
     await mkdir(batchDir, { recursive: true });
     await writeFile(join(batchDir, 'images'), 'in the way');
 
-    const stashKey = `${t.prefix}:ns:q:stash:${job!.id}`;
+    const stashKey = jobKeys(t.prefix, { api: t.p.config.api.identity, batch: 'b' }, job!.id!).stash;
     // A slow backoff: the write is retried a few times while the obstacle is there.
     await t.p.startWorker({ backoff: '0.5' });
     const end = Date.now() + 20_000;

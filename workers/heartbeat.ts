@@ -1,9 +1,8 @@
-import type { Redis } from 'ioredis';
+import type { WorkerRegistry } from '../src/queue/worker-registry.js';
 
 export interface HeartbeatOptions {
-  redis: Redis;
-  /** The hash of the queue's registered workers. */
-  key: string;
+  /** The queue's registered workers. */
+  registry: Pick<WorkerRegistry, 'register' | 'unregister'>;
   workerId: string;
   /** What the worker tells `status` about itself (its concurrency, its key's id, …). */
   describe: () => Record<string, unknown>;
@@ -17,12 +16,11 @@ export interface HeartbeatOptions {
  * Resolves once registered; the returned function removes the entry.
  */
 export async function startHeartbeat(o: HeartbeatOptions): Promise<() => Promise<void>> {
-  const beat = () =>
-    o.redis.hset(o.key, o.workerId, JSON.stringify({ ...o.describe(), heartbeat: o.now() })).catch(() => 0);
+  const beat = () => o.registry.register(o.workerId, { ...o.describe(), heartbeat: o.now() }).catch(() => {});
   await beat();
   const timer = setInterval(() => void beat(), o.everyMs ?? 10_000);
   return async () => {
     clearInterval(timer);
-    await o.redis.hdel(o.key, o.workerId).catch(() => 0);
+    await o.registry.unregister(o.workerId).catch(() => {});
   };
 }

@@ -1,12 +1,15 @@
 /**
  * Credits per batch and the batch's budget (`--max-credits`), enforced atomically across workers:
- * a worker reserves a job's credits before calling the API and settles them after (SPEC §6 `budget`).
+ * a worker reserves a job's credits before calling the API and settles them after; a job that would
+ * go over the budget fails unsent. A batch is (API, name): a mock batch's credits never count
+ * against a real batch's budget.
  *
  * Amounts are stored as integer micro-credits (×1e6) and changed with HINCRBY, so thousands of
  * fractional prices (0.2, 6.5, …) add up exactly.
  */
 import type { Redis } from 'ioredis';
-import { script } from '../redis/scripts.js';
+import { loadScript, type LuaScript } from '../redis/scripts.js';
+import { batchKeys } from '../redis/keys.js';
 
 export type SettleOutcome = 'billed' | 'maybe_billed' | 'unbilled';
 
@@ -26,8 +29,8 @@ export interface LedgerTotals {
 export interface Ledger {
   /** Sets the budget; null removes it. */
   setBudget(batch: string, credits: number | null): Promise<void>;
-  /** Raises the budget to `credits` if it is lower; a batch without a budget stays unlimited. Returns the budget. */
-  raiseBudget(batch: string, credits: number): Promise<number | null>;
+  /** The budget becomes max(current, `credits`), or `credits` on a batch without one. Returns the budget. */
+  raiseBudget(batch: string, credits: number): Promise<number>;
   /** Holds `credits` unless billed + maybeBilled + reserved + credits would exceed the budget. */
   reserve(batch: string, credits: number): Promise<ReserveResult>;
   /** Releases a reservation and books it as billed, maybe billed, or not at all. */
@@ -47,8 +50,14 @@ function toMicro(credits: number): number {
 
 const fromMicro = (micro: number): number => micro / MICRO;
 
-// KEYS: ledger hash. ARGV: micro-credits -> {1} | {0, budget, committed}
-const RESERVE_LUA = `
+/**
+ * KEYS: ledger hash. ARGV: micro-credits.
+ * Result: {1} when reserved, else {0, budget, committed}.
+ */
+const RESERVE: LuaScript = {
+  name: 'nsLedgerReserve',
+  numberOfKeys: 1,
+  lua: `
 local h = redis.call('HMGET', KEYS[1], 'billed', 'maybe_billed', 'reserved', 'budget')
 local committed = (tonumber(h[1]) or 0) + (tonumber(h[2]) or 0) + (tonumber(h[3]) or 0)
 local credits = tonumber(ARGV[1])
@@ -58,11 +67,17 @@ if budget and committed + credits > budget then
 end
 redis.call('HINCRBY', KEYS[1], 'reserved', credits)
 return {1}
-`;
+`,
+};
 
-// KEYS: ledger hash. ARGV: micro-credits, outcome. A settle without a reservation (or twice) never
-// drives reserved below zero.
-const SETTLE_LUA = `
+/**
+ * KEYS: ledger hash. ARGV: micro-credits, outcome (billed | maybe_billed | unbilled). Result: 1.
+ * A settle without a reservation (or twice) never drives reserved below zero.
+ */
+const SETTLE: LuaScript = {
+  name: 'nsLedgerSettle',
+  numberOfKeys: 1,
+  lua: `
 local credits = tonumber(ARGV[1])
 local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved')) or 0
 local release = math.min(reserved, credits)
@@ -73,26 +88,28 @@ elseif ARGV[2] == 'maybe_billed' then
   redis.call('HINCRBY', KEYS[1], 'maybe_billed', credits)
 end
 return 1
-`;
+`,
+};
 
-// KEYS: ledger hash. ARGV: micro-credits -> the budget after (false when there is none)
-const RAISE_LUA = `
+/** KEYS: ledger hash. ARGV: micro-credits. Result: the budget after, max(budget, credits). */
+const RAISE: LuaScript = {
+  name: 'nsLedgerRaise',
+  numberOfKeys: 1,
+  lua: `
 local budget = tonumber(redis.call('HGET', KEYS[1], 'budget'))
-if not budget then return false end
 local wanted = tonumber(ARGV[1])
-if wanted > budget then
-  redis.call('HSET', KEYS[1], 'budget', ARGV[1])
-  return wanted
-end
-return budget
-`;
+if budget and budget >= wanted then return budget end
+redis.call('HSET', KEYS[1], 'budget', ARGV[1])
+return wanted
+`,
+};
 
-export function createLedger(opts: { redis: Redis; prefix: string }): Ledger {
-  const { redis, prefix } = opts;
-  const key = (batch: string) => `${prefix}:ns:ledger:${batch}`;
-  const reserveScript = script(redis, 'nsLedgerReserve', 1, RESERVE_LUA);
-  const settleScript = script(redis, 'nsLedgerSettle', 1, SETTLE_LUA);
-  const raiseScript = script(redis, 'nsLedgerRaise', 1, RAISE_LUA);
+export function createLedger(opts: { redis: Redis; prefix: string; api: string }): Ledger {
+  const { redis, prefix, api } = opts;
+  const key = (batch: string) => batchKeys(prefix, { api, batch }).ledger;
+  const reserveScript = loadScript(redis, RESERVE);
+  const settleScript = loadScript(redis, SETTLE);
+  const raiseScript = loadScript(redis, RAISE);
 
   return {
     async setBudget(batch, credits) {
@@ -101,8 +118,7 @@ export function createLedger(opts: { redis: Redis; prefix: string }): Ledger {
     },
 
     async raiseBudget(batch, credits) {
-      const r = (await raiseScript(key(batch), toMicro(credits))) as number | null;
-      return r === null ? null : fromMicro(Number(r));
+      return fromMicro(Number(await raiseScript(key(batch), toMicro(credits))));
     },
 
     async reserve(batch, credits) {

@@ -1,14 +1,15 @@
 /**
- * The shared sliding-window rate limiter (SPEC §6): never more than `count` requests to the API in any
- * window of `windowMs`, for every worker on every machine using the same API key, plus the 429 lockout.
+ * The shared sliding-window rate limiter: never more than `count` requests to the API in any window of
+ * `windowMs`, for every worker on every machine using the same API key, plus the 429 lockout.
  *
- * BullMQ's own limiter is a fixed window counting job starts (reference/bullmq.md §1); the API judges a
- * strict sliding window and answers one excess request with a 60 s lockout, so we keep a sorted set of
- * grant times in Redis and decide each grant atomically in one Lua script.
+ * BullMQ's own limiter is a fixed window counting job starts; the API judges a strict sliding window
+ * and answers one excess request with a 60 s lockout, so we keep a sorted set of grant times in Redis
+ * and decide each grant atomically in one Lua script.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { script } from '../redis/scripts.js';
+import { loadScript, type LuaScript } from '../redis/scripts.js';
+import { limiterKeys } from '../redis/keys.js';
 
 export interface RateLimiterOptions {
   /** The shared Redis connection (ioredis). */
@@ -70,20 +71,19 @@ const JITTER_MS = 25;
 /** Idle limiters vanish this long after their window would have emptied. */
 const IDLE_TTL_MS = 60_000;
 
-// Every script takes ARGV[1] = the caller's clock, or '' to use Redis TIME: one clock for all machines,
-// so skewed local clocks cannot let two workers both believe a slot is free.
-const NOW_LUA = `
-local now = tonumber(ARGV[1])
-if not now then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-`;
+// Every script takes ARGV[1] = the caller's clock, or '' to use Redis TIME (see nowMs).
 
-// KEYS: grants (zset), lockout (string holding the lockout's end time), last grant time
-// ARGV: now, count, span (= windowMs + marginMs), unique member suffix, idle ttl, min gap
-// -> {1, now} granted | {0, waitMs, reason}
-const ACQUIRE_LUA = `${NOW_LUA}
+/**
+ * KEYS: grants (zset), lockout (string holding the lockout's end time), last grant time.
+ * ARGV: now, count, span (= windowMs + marginMs), unique member suffix, idle ttl, min gap.
+ * Result: {1, now} granted, or {0, waitMs, reason}.
+ */
+const ACQUIRE: LuaScript = {
+  name: 'nsRateAcquire',
+  numberOfKeys: 3,
+  uses: ['nowMs'],
+  lua: `
+local now = nowMs(ARGV[1])
 local untilMs = tonumber(redis.call('GET', KEYS[2]))
 if untilMs and untilMs > now then
   return {0, untilMs - now, 'lockout'}
@@ -107,10 +107,19 @@ end
 -- another worker runs with a larger count on the same key).
 local entry = redis.call('ZRANGE', KEYS[1], n - count, n - count, 'WITHSCORES')
 return {0, tonumber(entry[2]) + span - now, 'window'}
-`;
+`,
+};
 
-// KEYS: lockout. ARGV: now, ms. The value is the end time so an injected clock works too; PX only cleans up.
-const LOCKOUT_LUA = `${NOW_LUA}
+/**
+ * KEYS: lockout. ARGV: now, ms. Result: the lockout remaining, in ms.
+ * The value is the end time so an injected clock works too; PX only cleans up.
+ */
+const LOCKOUT: LuaScript = {
+  name: 'nsRateLockout',
+  numberOfKeys: 1,
+  uses: ['nowMs'],
+  lua: `
+local now = nowMs(ARGV[1])
 local ms = tonumber(ARGV[2])
 local cur = tonumber(redis.call('GET', KEYS[1]))
 if cur and cur >= now + ms then
@@ -118,17 +127,24 @@ if cur and cur >= now + ms then
 end
 redis.call('SET', KEYS[1], now + ms, 'PX', ms)
 return ms
-`;
+`,
+};
 
-// KEYS: grants, lockout. ARGV: now, span -> {grants in window, lockout remaining ms}
-const PEEK_LUA = `${NOW_LUA}
+/** KEYS: grants, lockout. ARGV: now, span. Result: {grants in window, lockout remaining ms}. */
+const PEEK: LuaScript = {
+  name: 'nsRatePeek',
+  numberOfKeys: 2,
+  uses: ['nowMs'],
+  lua: `
+local now = nowMs(ARGV[1])
 local span = tonumber(ARGV[2])
 local inWindow = redis.call('ZCOUNT', KEYS[1], '(' .. (now - span), '+inf')
 local untilMs = tonumber(redis.call('GET', KEYS[2]))
 local remaining = 0
 if untilMs and untilMs > now then remaining = untilMs - now end
 return {inWindow, remaining}
-`;
+`,
+};
 
 function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -164,17 +180,14 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   const random = opts.random ?? Math.random;
   const clock = () => (opts.now ? Math.floor(opts.now()) : '');
 
-  const base = `${prefix}:ns:rl:${keyId}`;
-  const grantsKey = `${base}:grants`;
-  const lockoutKey = `${base}:lockout`;
-  const lastKey = `${base}:last`;
+  const { grants: grantsKey, lockout: lockoutKey, last: lastKey } = limiterKeys(prefix, keyId);
   // Members must be unique even for grants in the same millisecond from different processes.
   const member = randomBytes(6).toString('hex');
   let seq = 0;
 
-  const acquireScript = script(redis, 'nsRateAcquire', 3, ACQUIRE_LUA);
-  const lockoutScript = script(redis, 'nsRateLockout', 1, LOCKOUT_LUA);
-  const peekScript = script(redis, 'nsRatePeek', 2, PEEK_LUA);
+  const acquireScript = loadScript(redis, ACQUIRE);
+  const lockoutScript = loadScript(redis, LOCKOUT);
+  const peekScript = loadScript(redis, PEEK);
 
   async function tryAcquire(): Promise<AcquireResult> {
     seq = (seq + 1) % Number.MAX_SAFE_INTEGER;
@@ -219,6 +232,23 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
     acquire,
     lockout,
     lockoutRemainingMs: async () => (await peek())[1],
+
     inWindow: async () => (await peek())[0],
+  };
+}
+
+/**
+ * The 429 lockout of one key as `status` and `resume` see it: they know the key's id (the workers
+ * register it) but not the key or its rate.
+ */
+export function keyLockout(redis: Redis, prefix: string, keyId: string) {
+  const key = limiterKeys(prefix, keyId).lockout;
+  return {
+    /** The lockout key expires when the lockout ends, so its time to live is what remains. */
+    remainingMs: async () => Math.max(0, await redis.pttl(key)),
+    /** Ends the lockout now: a person decided not to wait it out. */
+    lift: async () => {
+      await redis.del(key);
+    },
   };
 }

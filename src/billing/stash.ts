@@ -1,8 +1,11 @@
 import type { Redis } from 'ioredis';
+import { jobKeys } from '../redis/keys.js';
+import type { JobRef } from './inflight.js';
 
 /**
- * Keeps the bytes of a paid image in Redis while the disk refuses them, so the
- * next attempt writes them instead of paying the API again.
+ * Keeps the bytes of a paid image in Redis while they cannot be written (a refusing disk, a record
+ * that cannot be built), so the next attempt writes them instead of paying the API again. Keyed by
+ * (API, batch, job id): whichever queue's copy of the job runs next finds them.
  */
 export interface StashedImage {
   bytes: Buffer;
@@ -12,27 +15,27 @@ export interface StashedImage {
 }
 
 export interface Stash {
-  put(jobId: string, img: StashedImage): Promise<void>;
-  get(jobId: string): Promise<StashedImage | null>;
-  del(jobId: string): Promise<void>;
+  put(job: JobRef, img: StashedImage): Promise<void>;
+  get(job: JobRef): Promise<StashedImage | null>;
+  del(job: JobRef): Promise<void>;
 }
 
 const WEEK_S = 7 * 24 * 3600;
 
-export function createStash(opts: { redis: Redis; prefix: string; queue: string }): Stash {
+export function createStash(opts: { redis: Redis; prefix: string; api: string }): Stash {
   const { redis } = opts;
-  const key = (jobId: string) => `${opts.prefix}:ns:${opts.queue}:stash:${jobId}`;
+  const key = (job: JobRef) => jobKeys(opts.prefix, { api: opts.api, batch: job.batch }, job.id).stash;
   return {
-    async put(jobId, img) {
+    async put(job, img) {
       await redis
         .multi()
-        .hset(key(jobId), { bytes: img.bytes, mime: img.mime, seed: String(img.seed), finishReason: img.finishReason })
-        .expire(key(jobId), WEEK_S)
+        .hset(key(job), { bytes: img.bytes, mime: img.mime, seed: String(img.seed), finishReason: img.finishReason })
+        .expire(key(job), WEEK_S)
         .exec();
     },
-    async get(jobId) {
+    async get(job) {
       // One round trip: this runs before every request, and almost always finds nothing.
-      const h = await redis.hgetallBuffer(key(jobId));
+      const h = await redis.hgetallBuffer(key(job));
       const { bytes, mime, seed, finishReason } = h;
       if (!bytes || !mime || !seed) return null;
       return {
@@ -42,8 +45,8 @@ export function createStash(opts: { redis: Redis; prefix: string; queue: string 
         finishReason: finishReason?.toString() === 'CONTENT_FILTERED' ? 'CONTENT_FILTERED' : 'SUCCESS',
       };
     },
-    async del(jobId) {
-      await redis.del(key(jobId));
+    async del(job) {
+      await redis.del(key(job));
     },
   };
 }

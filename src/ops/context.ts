@@ -16,14 +16,21 @@ import { createQueue } from '../queue/queue.js';
 import { createBatchState, type BatchState } from '../queue/batch-state.js';
 import { createLedger, type Ledger } from '../billing/ledger.js';
 import { createControl, type Control } from '../queue/pause.js';
+import { createWorkerRegistry, type WorkerRegistry } from '../queue/worker-registry.js';
 
+/** One queue and the state of the batches of one API (`config.api.identity`), as the commands see them. */
 export interface QueueContext {
   redisUrl: string;
   redis: Redis;
+  prefix: string;
+  queueName: string;
+  /** `mock` or the API host: whose batches `state` and `ledger` hold. */
+  api: string;
   queue: Queue<JobData>;
   state: BatchState;
   ledger: Ledger;
   control: Control;
+  workers: WorkerRegistry;
   close(): Promise<void>;
 }
 
@@ -33,13 +40,19 @@ export async function openQueueContext(config: Config, redisUrl: string): Promis
   qconn.on('error', () => {});
   const queue = createQueue(qconn, config.queue, config.prefix);
   queue.on('error', () => {});
+  const { prefix, queue: queueName } = config;
+  const api = config.api.identity;
   return {
     redisUrl,
     redis,
+    prefix,
+    queueName,
+    api,
     queue,
-    state: createBatchState({ redis, prefix: config.prefix }),
-    ledger: createLedger({ redis, prefix: config.prefix }),
-    control: createControl({ redis, queue, prefix: config.prefix, queueName: config.queue }),
+    state: createBatchState({ redis, prefix, api }),
+    ledger: createLedger({ redis, prefix, api }),
+    control: createControl({ redis, queue, prefix, queueName }),
+    workers: createWorkerRegistry({ redis, prefix, queue: queueName }),
     async close() {
       await Promise.race([queue.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
       qconn.disconnect();

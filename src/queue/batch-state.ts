@@ -2,10 +2,14 @@
  * Per-batch job states and their counts, for `status`, `run` and the report. BullMQ's own counts are
  * per queue and lose jobs to retention, so each batch keeps a hash jobId → state beside a counts hash,
  * both changed in one Lua script: counts stay exact when a final state is recorded twice (at-least-once
- * delivery) or a failed job is retried and succeeds.
+ * delivery) or a failed job is retried and succeeds. A batch is (API, name): each API has its own.
+ *
+ * The batch also numbers its images (an index given out once, whatever queue the job goes to) and
+ * remembers which file each finished job saved, so a copy of the job on another queue finds it.
  */
 import type { Redis } from 'ioredis';
-import { script } from '../redis/scripts.js';
+import { loadScript, type LuaScript } from '../redis/scripts.js';
+import { batchIndexKey, batchKeys } from '../redis/keys.js';
 
 export const JOB_STATES = ['pending', 'succeeded', 'filtered', 'failed', 'cancelled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -21,87 +25,133 @@ export interface BatchCounts {
   pending: number;
 }
 
+export interface JobStateEntry {
+  jobId: string;
+  state: JobState;
+  /** For a succeeded or filtered job: the image it saved, relative to the batch folder. */
+  file?: string;
+}
+
 export interface BatchState {
-  /** Registers jobs as pending; ids already known keep their state. Returns how many were new. */
+  /**
+   * Registers jobs about to be added to a queue as pending, whatever state they had: a job is only
+   * added again when its image is not on disk. Returns how many were new to the batch.
+   */
   addJobs(batch: string, jobIds: string[]): Promise<number>;
-  /** Records a job's state; recording the state it already has changes nothing. */
-  setState(batch: string, jobId: string, state: JobState): Promise<void>;
+  /** Records a job's state (and the image it saved); recording the state it already has changes nothing. */
+  setState(batch: string, jobId: string, state: JobState, file?: string): Promise<void>;
+  /** Records many states at once (jobs `enqueue` found finished on disk). */
+  setStates(batch: string, entries: JobStateEntry[]): Promise<void>;
   counts(batch: string): Promise<BatchCounts>;
   /** Batch names, oldest first. */
   batches(): Promise<string[]>;
   states(batch: string): Promise<Map<string, string>>;
   setMeta(batch: string, meta: Record<string, string>): Promise<void>;
   getMeta(batch: string): Promise<Record<string, string>>;
+  /** The image a worker saved for this job, if any (to be checked against the disk). */
+  doneFile(batch: string, jobId: string): Promise<string | null>;
+  /**
+   * Gives out `count` new image indexes, numbered after both the last one given out and `floor`
+   * (the highest on disk); returns the first.
+   */
+  reserveIndexes(batch: string, count: number, floor: number): Promise<number>;
 }
 
-// Registers the batch in the index (first registration time, from Redis so all machines agree).
-const REGISTER_LUA = `
-local t = redis.call('TIME')
-redis.call('ZADD', KEYS[3], 'NX', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
-`;
-
-// KEYS: states, counts, index. ARGV: batch, jobId... -> newly registered
-const ADD_JOBS_LUA = `${REGISTER_LUA}
+/**
+ * KEYS: states, counts, index, done. ARGV: batch, then (jobId, state, file or '') triples.
+ * Result: how many job ids were new to the batch.
+ * Registers the batch in the index (first registration time, from Redis so all machines agree).
+ * counts holds total and one field per final state; pending is derived, so it needs no field.
+ */
+const SET_STATES: LuaScript = {
+  name: 'nsBatchSetStates',
+  numberOfKeys: 4,
+  uses: ['nowMs'],
+  lua: `
+redis.call('ZADD', KEYS[3], 'NX', nowMs(''), ARGV[1])
 local added = 0
-for i = 2, #ARGV do
-  added = added + redis.call('HSETNX', KEYS[1], ARGV[i], 'pending')
+for i = 2, #ARGV, 3 do
+  local id, new, file = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local old = redis.call('HGET', KEYS[1], id)
+  if old ~= new then
+    redis.call('HSET', KEYS[1], id, new)
+    if not old then
+      added = added + 1
+      redis.call('HINCRBY', KEYS[2], 'total', 1)
+    elseif old ~= 'pending' then
+      redis.call('HINCRBY', KEYS[2], old, -1)
+    end
+    if new ~= 'pending' then redis.call('HINCRBY', KEYS[2], new, 1) end
+  end
+  if file ~= '' then redis.call('HSET', KEYS[4], id, file) end
 end
-if added > 0 then redis.call('HINCRBY', KEYS[2], 'total', added) end
 return added
-`;
+`,
+};
 
-// KEYS: states, counts, index. ARGV: batch, jobId, state -> 1 changed | 0 unchanged
-// counts holds total and one field per final state; pending is derived, so it needs no field.
-const SET_STATE_LUA = `
-local old = redis.call('HGET', KEYS[1], ARGV[2])
-local new = ARGV[3]
-if old == new then return 0 end
-redis.call('HSET', KEYS[1], ARGV[2], new)
-if not old then
-  ${REGISTER_LUA}
-  redis.call('HINCRBY', KEYS[2], 'total', 1)
-elseif old ~= 'pending' then
-  redis.call('HINCRBY', KEYS[2], old, -1)
-end
-if new ~= 'pending' then redis.call('HINCRBY', KEYS[2], new, 1) end
-return 1
-`;
-
-// KEYS: meta, unused, index. ARGV: batch, field, value, ...
-const SET_META_LUA = `${REGISTER_LUA}
+/** KEYS: meta, index. ARGV: batch, then field, value pairs. Result: 1. */
+const SET_META: LuaScript = {
+  name: 'nsBatchSetMeta',
+  numberOfKeys: 2,
+  uses: ['nowMs'],
+  lua: `
+redis.call('ZADD', KEYS[2], 'NX', nowMs(''), ARGV[1])
 if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end
 return 1
-`;
+`,
+};
 
-/** Ids per script call: bounds the time one call blocks Redis and the size of its argument list. */
+/** KEYS: last index. ARGV: count, floor. Result: the first of `count` new indexes. */
+const RESERVE_INDEXES: LuaScript = {
+  name: 'nsBatchReserveIndexes',
+  numberOfKeys: 1,
+  lua: `
+local last = tonumber(redis.call('GET', KEYS[1])) or 0
+local floor = tonumber(ARGV[2])
+if floor > last then last = floor end
+redis.call('SET', KEYS[1], last + tonumber(ARGV[1]))
+return last + 1
+`,
+};
+
+/** Jobs per script call: bounds the time one call blocks Redis and the size of its argument list. */
 const CHUNK = 2000;
 
-export function createBatchState(opts: { redis: Redis; prefix: string }): BatchState {
-  const { redis, prefix } = opts;
-  const indexKey = `${prefix}:ns:batches`;
-  const keys = (batch: string) => {
-    const base = `${prefix}:ns:batch:${batch}`;
-    return { states: `${base}:states`, counts: `${base}:counts`, meta: `${base}:meta` };
-  };
-  const addJobsScript = script(redis, 'nsBatchAddJobs', 3, ADD_JOBS_LUA);
-  const setStateScript = script(redis, 'nsBatchSetState', 3, SET_STATE_LUA);
-  const setMetaScript = script(redis, 'nsBatchSetMeta', 3, SET_META_LUA);
+export function createBatchState(opts: { redis: Redis; prefix: string; api: string }): BatchState {
+  const { redis, prefix, api } = opts;
+  const indexKey = batchIndexKey(prefix, api);
+  const keys = (batch: string) => batchKeys(prefix, { api, batch });
+  const setStatesScript = loadScript(redis, SET_STATES);
+  const setMetaScript = loadScript(redis, SET_META);
+  const reserveScript = loadScript(redis, RESERVE_INDEXES);
+
+  async function setStates(batch: string, entries: JobStateEntry[]): Promise<number> {
+    for (const e of entries) {
+      if (!(JOB_STATES as readonly string[]).includes(e.state)) throw new RangeError(`unknown job state ${e.state}`);
+    }
+    const k = keys(batch);
+    let added = 0;
+    // Each entry is recorded idempotently, so splitting the list costs no correctness.
+    for (let i = 0; i === 0 || i < entries.length; i += CHUNK) {
+      const args = entries.slice(i, i + CHUNK).flatMap((e) => [e.jobId, e.state, e.file ?? '']);
+      added += Number(await setStatesScript(k.states, k.counts, indexKey, k.done, batch, ...args));
+    }
+    return added;
+  }
 
   return {
-    async addJobs(batch, jobIds) {
-      const k = keys(batch);
-      let added = 0;
-      // Each id is registered idempotently, so splitting the list costs no correctness.
-      for (let i = 0; i === 0 || i < jobIds.length; i += CHUNK) {
-        added += Number(await addJobsScript(k.states, k.counts, indexKey, batch, ...jobIds.slice(i, i + CHUNK)));
-      }
-      return added;
+    addJobs: (batch, jobIds) =>
+      setStates(
+        batch,
+        jobIds.map((jobId) => ({ jobId, state: 'pending' })),
+      ),
+
+    async setState(batch, jobId, state, file) {
+      await setStates(batch, [{ jobId, state, ...(file !== undefined ? { file } : {}) }]);
     },
 
-    async setState(batch, jobId, state) {
-      if (!(JOB_STATES as readonly string[]).includes(state)) throw new RangeError(`unknown job state ${state}`);
-      const k = keys(batch);
-      await setStateScript(k.states, k.counts, indexKey, batch, jobId, state);
+    async setStates(batch, entries) {
+      await setStates(batch, entries);
     },
 
     async counts(batch) {
@@ -128,10 +178,15 @@ export function createBatchState(opts: { redis: Redis; prefix: string }): BatchS
     },
 
     async setMeta(batch, meta) {
-      const k = keys(batch);
-      await setMetaScript(k.meta, k.counts, indexKey, batch, ...Object.entries(meta).flat());
+      await setMetaScript(keys(batch).meta, indexKey, batch, ...Object.entries(meta).flat());
     },
 
     getMeta: (batch) => redis.hgetall(keys(batch).meta),
+
+    doneFile: (batch, jobId) => redis.hget(keys(batch).done, jobId),
+
+    async reserveIndexes(batch, count, floor) {
+      return Number(await reserveScript(keys(batch).lastIndex, count, Math.max(0, Math.floor(floor))));
+    },
   };
 }

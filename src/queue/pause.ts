@@ -1,8 +1,13 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { nsKey } from './queue.js';
+import { queueKeys } from '../redis/keys.js';
 
-export type PauseReason = 'auth' | 'payment' | 'storage' | 'circuit' | 'manual';
+/**
+ * Why a queue is paused: `auth`/`payment` (the API refused the key or the credits ran out), `engine`
+ * (a v1 engine the API no longer serves), `storage` (a full disk), `circuit` (the API keeps failing),
+ * `manual` (`nightshift pause`).
+ */
+export type PauseReason = 'auth' | 'payment' | 'engine' | 'storage' | 'circuit' | 'manual';
 
 export interface PauseRecord {
   reason: PauseReason;
@@ -15,7 +20,7 @@ export interface PauseRecord {
  * beside it so `status`, `--exit-when-idle` and `resume` can tell a person why.
  */
 export function createControl(opts: { redis: Redis; queue: Queue; prefix: string; queueName: string }) {
-  const key = nsKey(opts.prefix, opts.queueName, 'paused-by');
+  const key = queueKeys(opts.prefix, opts.queueName).pausedBy;
   return {
     async pause(reason: PauseReason, message: string): Promise<void> {
       await opts.redis.hset(key, { reason, message, at: new Date().toISOString() });
