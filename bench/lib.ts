@@ -255,14 +255,8 @@ export async function enqueueLines(
     {
       logger: silent,
       api: ctx.config.api.identity,
-      connect: async () => ({
-        redis: ctx.redis,
-        queue: ctx.queue,
-        prefix: ctx.config.prefix,
-        queueName: ctx.config.queue,
-        state: ctx.state,
-        ledger: ctx.ledger,
-      }),
+      out: ctx.config.out,
+      connect: async () => ctx,
     },
   );
 }

@@ -20,7 +20,8 @@ describe('operator control: retry, cancel, pause, resume, dashboard', () => {
   const cli = (args: string[]) =>
     runCli(
       [...args, '--queue', 'q', '--out', t.tmp.dir],
-      cliEnv({ NIGHTSHIFT_PREFIX: t.prefix, REDIS_URL: redisUrl() }),
+      // The same API as the workers: a batch is (API, name).
+      cliEnv({ NIGHTSHIFT_PREFIX: t.prefix, REDIS_URL: redisUrl(), STABILITY_API_HOST: t.mock.url }),
     );
   const records = async (batch = 'b') => (await readManifest(join(t.tmp.dir, batch, 'manifest.jsonl'))).records;
   const count = (prompt: string) => (ctx: { prompt: string }) => {
@@ -69,7 +70,7 @@ describe('operator control: retry, cancel, pause, resume, dashboard', () => {
     expect(res.stdout).toContain('cancelled 12 jobs of batch b');
     expect(await t.p.ctx.queue.getWaitingCount()).toBe(0);
     expect(await t.p.ctx.state.counts('b')).toMatchObject({ total: 12, cancelled: 12, pending: 0 });
-    const report = await buildReport(t.tmp.dir, 'b');
+    const report = await buildReport(t.tmp.dir, { api: t.p.config.api.identity, batch: 'b' });
     expect(report).toMatchObject({ jobs: 12, failed: 12, byClass: { cancelled: 12 } });
     expect(await readFile(report.gallery, 'utf8')).toContain('cancelled (12)');
     expect(t.mock.stats.total).toBe(0);

@@ -52,11 +52,11 @@ describe('crash: SIGKILL a worker mid-batch, again and again', () => {
     const start = () => {
       const c = startCli(args, env);
       children.push(c);
-      let out = '';
-      c.stdout!.on('data', (d) => (out += d));
+      let log = '';
+      c.stdout!.on('data', (d) => (log += d));
       return Object.assign(c, {
-        saved: () => out.split('"image saved"').length - 1,
-        started: () => out.includes('"worker started"'),
+        saved: () => log.split('"image saved"').length - 1,
+        started: () => log.includes('"worker started"'),
       });
     };
 
@@ -100,7 +100,7 @@ describe('crash: SIGKILL a worker mid-batch, again and again', () => {
     const batchDir = join(out, 'b');
     const raw = (await readFile(join(batchDir, 'manifest.jsonl'), 'utf8')).split('\n').filter((l) => l.trim());
     expect((await readManifest(join(batchDir, 'manifest.jsonl'))).records).toHaveLength(JOBS);
-    const rep = await buildReport(out, 'b');
+    const rep = await buildReport(out, { api: t.p.config.api.identity, batch: 'b' });
     expect(rep.succeeded).toBe(JOBS);
 
     const text = await readFile(join(batchDir, 'manifest.jsonl'), 'utf8');

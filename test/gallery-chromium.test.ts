@@ -90,7 +90,7 @@ describe.skipIf(!available && !process.env.CI)('gallery in Chromium', () => {
   beforeAll(async () => {
     out = await mkdtemp(join(tmpdir(), 'nightshift-gallery-'));
     expected = await writeBatch(out);
-    report = await buildReport(out, BATCH);
+    report = await buildReport(out, { api: 'https://api.stability.ai', batch: BATCH });
     ctx = await chromium.launchPersistentContext(join(out, 'chromium-profile'), {
       executablePath: CHROMIUM,
       headless: true,
@@ -125,7 +125,7 @@ describe.skipIf(!available && !process.env.CI)('gallery in Chromium', () => {
     const thumbs = await readdir(join(out, BATCH, 'thumbs'));
     expect(thumbs.filter((f) => f.endsWith('.webp'))).toHaveLength(images);
     expect(thumbs.filter((f) => f.includes('.tmp'))).toHaveLength(0);
-    const again = await buildReport(out, BATCH);
+    const again = await buildReport(out, { api: 'https://api.stability.ai', batch: BATCH });
     expect(again.thumbnails).toEqual({ made: 0, upToDate: images, failed: 0 });
     expect((await stat(join(out, BATCH, 'thumbs', thumbs[0]!))).size).toBeGreaterThan(0);
   });

@@ -42,14 +42,8 @@ describe('PNG metadata round trip: re-run an image from its PNG or a manifest', 
       {
         logger: silent,
         api: t.p.config.api.identity,
-        connect: async () => ({
-          redis: t.p.ctx.redis,
-          queue: t.p.ctx.queue,
-          prefix: t.p.config.prefix,
-          queueName: t.p.config.queue,
-          state: t.p.ctx.state,
-          ledger: t.p.ctx.ledger,
-        }),
+        out: t.p.config.out,
+        connect: async () => t.p.ctx,
       },
     );
 

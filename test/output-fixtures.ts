@@ -5,6 +5,8 @@ import { crc32, deflateSync } from 'node:zlib';
 import type { JobData } from '../src/queue/job-data.js';
 import type { ManifestRecord } from '../src/output/record.js';
 import { imageFileName } from '../src/output/paths.js';
+import { prepareImage, type SavedImage, type SaveJob } from '../src/output/image-writer.js';
+import { writeFileAtomic } from '../src/output/atomic.js';
 
 /** Shared helpers of the test/output-*.test.ts files. */
 
@@ -120,4 +122,16 @@ export function makeRecord(
     error: null,
     ...over,
   };
+}
+
+/** Writes an image as a worker does (its text chunks, one atomic write), for the tests of what reads it. */
+export async function saveImage(
+  dir: string,
+  job: SaveJob,
+  bytes: Buffer,
+  meta: { seed: number; mime: string },
+): Promise<SavedImage> {
+  const img = prepareImage(dir, job, bytes, meta);
+  await writeFileAtomic(img.target, img.parts);
+  return { file: img.file, bytes: img.bytes, sha256: img.sha256 };
 }

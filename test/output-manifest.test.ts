@@ -16,8 +16,7 @@ import {
   rebuildFromDisk,
 } from '../src/output/manifest.js';
 import { listSidecars, readSidecar, writeSidecar } from '../src/output/sidecar.js';
-import { saveImage } from '../src/output/image-writer.js';
-import { makeJob, makeRecord, makeTempDir, tinyPng } from './output-fixtures.js';
+import { makeJob, makeRecord, makeTempDir, saveImage, tinyPng } from './output-fixtures.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

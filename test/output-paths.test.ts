@@ -1,7 +1,7 @@
 import { mkdir, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { StorageError } from '../src/errors.js';
+import { StorageError, UsageError } from '../src/errors.js';
 import { cleanStaleTemps, writeFileAtomic } from '../src/output/atomic.js';
 import { batchDir, imageFileName, resolveInBatch, sidecarPathFor, slugify } from '../src/output/paths.js';
 import { makeTempDir } from './output-fixtures.js';
@@ -103,14 +103,24 @@ describe('image and sidecar names', () => {
   });
 });
 
+const REAL = 'https://api.stability.ai';
+const real = (batch: string) => ({ api: REAL, batch });
+
 describe('batch folder containment', () => {
   it('resolves a batch folder under out', () => {
-    expect(batchDir('/tmp/out', 'anime-sunset_2.v1')).toBe(path.resolve('/tmp/out/anime-sunset_2.v1'));
+    expect(batchDir('/tmp/out', real('anime-sunset_2.v1'))).toBe(path.resolve('/tmp/out/anime-sunset_2.v1'));
+  });
+  it('puts mock batches in their own folder, and keeps that name from real batches', () => {
+    expect(batchDir('/tmp/out', { api: 'mock', batch: 'x' })).toBe(path.resolve('/tmp/out/mock/x'));
+    expect(batchDir('/tmp/out', { api: 'mock', batch: 'mock' })).toBe(path.resolve('/tmp/out/mock/mock'));
+    expect(() => batchDir('/tmp/out', real('mock'))).toThrow(UsageError);
+    expect(() => batchDir('/tmp/out', real('mock'))).toThrow(/--batch: "mock"/);
   });
   it.each(['', '.', '..', 'a/b', '../x', '/etc', 'a\\b', 'a\0b', 'C:x', 'x'.repeat(300), 'a\nb'])(
     'refuses the batch name %j',
     (name) => {
-      expect(() => batchDir('/tmp/out', name)).toThrow(/invalid batch name/);
+      expect(() => batchDir('/tmp/out', real(name))).toThrow(/invalid batch name/);
+      expect(() => batchDir('/tmp/out', { api: 'mock', batch: name })).toThrow(/invalid batch name/);
     },
   );
   it('accepts paths inside the batch folder only', () => {
@@ -133,7 +143,7 @@ describe('batch folder containment', () => {
     }
   });
   it('keeps every image inside <batch>/images whatever the prompt says', () => {
-    const dir = batchDir('/tmp/out', 'b');
+    const dir = batchDir('/tmp/out', real('b'));
     for (const prompt of [
       '../../../etc/passwd',
       '/abs/olute',

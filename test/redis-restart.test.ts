@@ -81,6 +81,7 @@ describe('Redis goes away mid-batch and comes back on the same port with its dat
       {
         logger: silent,
         api: config.api.identity,
+        out: config.out,
         connect: async () => ({
           redis: c.redis,
           queue: c.queue,

@@ -63,7 +63,7 @@ describe('nightshift run, end to end as a child process', () => {
     const prompts = (await readFile(join(ROOT, 'prompts/anime-sunset.txt'), 'utf8'))
       .split('\n')
       .filter((l) => l.trim() && !l.trim().startsWith('#'));
-    const batchDir = join(tmp.dir, 'anime-sunset');
+    const batchDir = join(tmp.dir, 'mock', 'anime-sunset'); // mock batches live apart from real ones
     const lines = await manifest(batchDir);
     expect(lines).toHaveLength(prompts.length);
     await expectManifestMatchesFiles(batchDir, lines);

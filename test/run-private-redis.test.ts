@@ -27,13 +27,13 @@ describe('run without a Redis', () => {
     expect(await redisAnswers(url!, 300)).toBe(false); // stopped at exit
     const aof = await readdir(join(out, '.redis'));
     expect(aof.some((f) => f.startsWith('appendonly'))).toBe(true);
-    expect((await stat(join(out, 'anime-sunset', 'manifest.jsonl'))).size).toBeGreaterThan(0);
+    expect((await stat(join(out, 'mock', 'anime-sunset', 'manifest.jsonl'))).size).toBeGreaterThan(0);
 
     // The queue survived in the append-only file: nothing is added twice.
     const second = await runCli(['run', 'prompts/anime-sunset.txt', '--mock', '--out', out], env);
     expect(second.code, second.stdout + second.stderr).toBe(0);
     expect(second.stdout).toMatch(/added 0, already present 7/);
-    const lines = (await readFile(join(out, 'anime-sunset', 'manifest.jsonl'), 'utf8')).trim().split('\n');
+    const lines = (await readFile(join(out, 'mock', 'anime-sunset', 'manifest.jsonl'), 'utf8')).trim().split('\n');
     expect(lines).toHaveLength(7);
   });
 

@@ -19,7 +19,7 @@ describe('status', () => {
     await t.p.startWorker();
     await waitForBatch(t.p);
 
-    const s = await queueStatus(t.p.ctx, { queue: 'q', prefix: t.prefix, out: t.tmp.dir, rate });
+    const s = await queueStatus(t.p.ctx, { out: t.tmp.dir, rate });
     expect(s.queue).toBe('q');
     expect(s.paused).toBe(false);
     expect(s.counts).toEqual({ waiting: 0, active: 0, delayed: 0, completed: 4, failed: 2 });
@@ -30,11 +30,19 @@ describe('status', () => {
     expect(s.last_errors.invalid_request!.last.message).toContain('English only.');
     expect(s.last_errors.moderated!.count).toBe(1);
     expect(s.rate).toMatchObject({ count: 1000, used_in_window: 6, lockout_remaining_ms: 0 });
+    expect(s.lockout_ms).toBe(0);
+    expect(s.batches.b!.budget).toBeNull();
     expect(s.hints).toEqual([]);
     expect(formatStatus(s)).toMatch(/b\s+6\s+3\s+1\s+2\s+0\s+12/);
 
     // The same through the CLI.
-    const env = cliEnv({ NIGHTSHIFT_PREFIX: t.prefix, REDIS_URL: redisUrl(), STABILITY_API_KEY: 'sk-test' });
+    // The same API as the workers: a batch is (API, name).
+    const env = cliEnv({
+      NIGHTSHIFT_PREFIX: t.prefix,
+      REDIS_URL: redisUrl(),
+      STABILITY_API_KEY: 'sk-test',
+      STABILITY_API_HOST: t.mock.url,
+    });
     const r = await runCli(['status', '--json', '--queue', 'q', '--out', t.tmp.dir, '--rate', '1000/60'], env);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as typeof s;
@@ -57,13 +65,9 @@ describe('status', () => {
       await new Promise((r) => setTimeout(r, 25));
     }
     // The running worker registered itself; a stale entry (a worker dead for an hour) is skipped.
-    await t.redis.hset(
-      `${t.prefix}:ns:q:workers`,
-      'gone',
-      JSON.stringify({ concurrency: 64, heartbeat: Date.now() - 3_600_000 }),
-    );
-    const s = await queueStatus(t.p.ctx, { queue: 'q', prefix: t.prefix, rate });
-    expect(s.workers).toEqual({ count: 1, concurrency: 2 });
+    await t.p.ctx.workers.register('gone', { concurrency: 64, heartbeat: Date.now() - 3_600_000 });
+    const s = await queueStatus(t.p.ctx, { rate });
+    expect(s.workers.map((w) => w.concurrency)).toEqual([2]);
     expect(s.counts).toMatchObject({ active: 2, waiting: 3 });
     expect(s.eta_s).toBeGreaterThan(0);
     expect(s.hints.join('\n')).toMatch(/concurrency, not the rate limit, bounds throughput/);

@@ -20,10 +20,16 @@ async function* jobsOf(
   }
 }
 
+/** Whether a job belongs to one of the context's API's batches (`batch`: that one only). */
+function ofBatch(ctx: QueueContext, j: Job<JobData>, batch?: string): boolean {
+  return j.data?.api === ctx.api && (batch === undefined || j.data.batch === batch);
+}
+
 /** Removes a batch's waiting and delayed jobs; each gets a final `cancelled` record so the report shows it. */
 export async function cancelBatch(ctx: QueueContext, config: Config, batch: string): Promise<number> {
   const victims: Job<JobData>[] = [];
-  for await (const j of jobsOf(ctx, ['wait', 'delayed', 'prioritized'])) if (j.data?.batch === batch) victims.push(j);
+  for await (const j of jobsOf(ctx, ['wait', 'delayed', 'prioritized'])) if (ofBatch(ctx, j, batch)) victims.push(j);
+  const dirOf = (b: string) => batchDir(config.out, { api: ctx.api, batch: b });
   let n = 0;
   for (const j of victims) {
     try {
@@ -32,7 +38,8 @@ export async function cancelBatch(ctx: QueueContext, config: Config, batch: stri
       continue; // became active meanwhile: it finishes
     }
     // A cancelled job used no attempt; its batch state becomes `cancelled`.
-    await recordFinal({ state: ctx.state, batchDir: (b) => batchDir(config.out, b), now: Date.now }, j, j.data, {
+    const job = { id: j.id!, attemptsMade: j.attemptsMade, data: j.data };
+    await recordFinal({ state: ctx.state, batchDir: dirOf, now: Date.now }, job, {
       status: 'failed',
       file: null,
       bytes: null,
@@ -56,11 +63,10 @@ export async function retryFailed(
 ): Promise<number> {
   const chosen: Job<JobData>[] = [];
   for await (const j of jobsOf(ctx, ['failed'])) {
-    if (!j.data || (opts.batch && j.data.batch !== opts.batch)) continue;
+    if (!ofBatch(ctx, j, opts.batch)) continue;
     if (opts.errorClass) {
-      const side = await readSidecar(join(batchDir(config.out, j.data.batch), sidecarPathFor(j.data.file))).catch(
-        () => null,
-      );
+      const dir = batchDir(config.out, { api: ctx.api, batch: j.data.batch });
+      const side = await readSidecar(join(dir, sidecarPathFor(j.data.file))).catch(() => null);
       if (side?.error?.class !== opts.errorClass) continue;
     }
     chosen.push(j);

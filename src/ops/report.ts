@@ -7,6 +7,7 @@ import { writeGallery } from '../output/gallery.js';
 import { makeThumbnails } from '../output/thumbnails.js';
 import { batchDir } from '../output/paths.js';
 import type { ManifestRecord } from '../output/record.js';
+import type { BatchRef } from '../redis/keys.js';
 
 export interface ReportSummary {
   batch: string;
@@ -32,13 +33,14 @@ export interface ReportSummary {
  * name is checked as `enqueue` checks it and the batch folder must exist (UsageError, exit 2),
  * and nothing planted in it is followed (EnvironmentError, exit 3).
  */
-export async function buildReport(out: string, batch: string): Promise<ReportSummary> {
+export async function buildReport(out: string, ref: BatchRef): Promise<ReportSummary> {
+  const { batch } = ref;
   if (!BATCH_NAME.test(batch)) {
     throw new UsageError(
       `--batch: "${batch}" is not a valid batch name (1–64 letters, digits, . _ -, starting with a letter or digit)`,
     );
   }
-  const dir = batchDir(out, batch);
+  const dir = batchDir(out, ref);
   await checkBatchFolder({ out, dir, mustExist: true });
   const { records, repaired, warnings } = await rebuildFromDisk(dir);
   const count = (s: ManifestRecord['status']) => records.filter((r) => r.status === s).length;

@@ -1,18 +1,21 @@
 import type { QueueContext } from './context.js';
 import type { PauseRecord } from '../queue/pause.js';
 import type { ManifestRecord } from '../output/record.js';
+import type { WorkerEntry } from '../queue/worker-registry.js';
 import { readSidecar } from '../output/sidecar.js';
 import { batchDir, resolveInBatch, sidecarPathFor } from '../output/paths.js';
-import { nsKey } from '../queue/queue.js';
+import { bullKeys } from '../redis/keys.js';
+import { createRateLimiter, keyLockout } from '../billing/rate-limiter.js';
 
 export interface StatusOptions {
-  queue: string;
-  prefix: string;
   /** The output folder, where failed jobs' sidecars carry their error class (absent: failedReason only). */
   out?: string;
   batch?: string;
-  /** The limiter the workers share: `apiKeyId(key)` and their `--rate`; absent: no rate figures. */
-  rate?: { keyId: string; count: number; windowMs: number };
+  /**
+   * The workers' `--rate`, and the id (`apiKeyId`) of the command's own key when it has one; the
+   * workers' registered key is used otherwise. Absent: no rate figures.
+   */
+  rate?: { keyId?: string; count: number; windowMs: number };
   /** Minutes of finished jobs the throughput is averaged over. Default 5. */
   throughputMinutes?: number;
 }
@@ -48,24 +51,24 @@ export interface QueueStatus {
   /** Among the most recent failed jobs, per error class. */
   last_errors: Record<string, ErrorSummary>;
   rate: { count: number; window_s: number; used_in_window: number; lockout_remaining_ms: number } | null;
-  /** Workers registered under `<prefix>:ns:<queue>:workers` (workerId → concurrency); null when none registered. */
-  workers: { count: number; concurrency: number } | null;
+  /** Remaining 429 lockout of the key the workers use (the command's own key when no worker runs); 0 when none. */
+  lockout_ms: number;
+  /** The live workers taking this queue's jobs, each with its current concurrency. */
+  workers: WorkerEntry[];
   hints: string[];
 }
 
 /** Failed jobs looked at for `last_errors`: enough to see a pattern, few enough for `--watch`. */
 const RECENT_FAILED = 20;
-/** A worker registration older than this is from a worker that died without cleaning up. */
-const WORKER_STALE_MS = 60_000;
 
 async function redisNow(ctx: QueueContext): Promise<number> {
   const [s, us] = await ctx.redis.time();
   return Number(s) * 1000 + Math.floor(Number(us) / 1000);
 }
 
-/** The numbers `status` prints (SPEC §3 `status --json`), plus throughput, ETA, recent errors and hints. */
+/** The numbers `status` prints (`status --json`): counts, batches, throughput, ETA, recent errors, workers and hints. */
 export async function queueStatus(ctx: QueueContext, opts: StatusOptions): Promise<QueueStatus> {
-  const { queue: queueName, prefix } = opts;
+  const { queueName, prefix } = ctx;
   const c = await ctx.queue.getJobCounts('wait', 'prioritized', 'active', 'delayed', 'completed', 'failed');
   const names = opts.batch ? [opts.batch] : await ctx.state.batches();
   const batches: QueueStatus['batches'] = {};
@@ -89,8 +92,8 @@ export async function queueStatus(ctx: QueueContext, opts: StatusOptions): Promi
   const finishedSince = async (ms: number) => {
     const from = `(${now - ms}`;
     const [done, failed] = await Promise.all([
-      ctx.redis.zcount(`${prefix}:${queueName}:completed`, from, '+inf'),
-      ctx.redis.zcount(`${prefix}:${queueName}:failed`, from, '+inf'),
+      ctx.redis.zcount(bullKeys.finished(prefix, queueName, 'completed'), from, '+inf'),
+      ctx.redis.zcount(bullKeys.finished(prefix, queueName, 'failed'), from, '+inf'),
     ]);
     return done + failed;
   };
@@ -104,8 +107,11 @@ export async function queueStatus(ctx: QueueContext, opts: StatusOptions): Promi
   const left = counts.waiting + counts.active + counts.delayed;
   const eta_s = left > 0 && finished > 0 ? Math.ceil((left / finished) * minutes * 60) : null;
 
-  const rate = opts.rate ? await rateFigures(ctx, prefix, opts.rate, now) : null;
-  const workers = await registeredWorkers(ctx, prefix, queueName, now);
+  const workers = await ctx.workers.list(now);
+  const workerKeys = [...new Set(workers.flatMap((w) => (w.key_id ? [w.key_id] : [])))];
+  const ownKey = opts.rate?.keyId;
+  const rateKey = ownKey ?? workerKeys[0];
+  const rate = opts.rate && rateKey ? await rateFigures(ctx, { ...opts.rate, keyId: rateKey }) : null;
   const s: QueueStatus = {
     queue: queueName,
     paused: await ctx.queue.isPaused(),
@@ -116,6 +122,7 @@ export async function queueStatus(ctx: QueueContext, opts: StatusOptions): Promi
     eta_s,
     last_errors: await lastErrors(ctx, opts.out),
     rate,
+    lockout_ms: await lockoutOf(ctx, workerKeys.length > 0 ? workerKeys : ownKey ? [ownKey] : []),
     workers,
     hints: [],
   };
@@ -123,51 +130,20 @@ export async function queueStatus(ctx: QueueContext, opts: StatusOptions): Promi
   return s;
 }
 
+/** How much of the shared limit was used lately, as the limiter itself counts it. */
 async function rateFigures(
   ctx: QueueContext,
-  prefix: string,
-  r: NonNullable<StatusOptions['rate']>,
-  now: number,
+  r: { keyId: string; count: number; windowMs: number },
 ): Promise<QueueStatus['rate']> {
-  const base = `${prefix}:ns:rl:${r.keyId}`;
-  const [used, lockoutEnd] = await Promise.all([
-    ctx.redis.zcount(`${base}:grants`, `(${now - r.windowMs}`, '+inf'),
-    ctx.redis.get(`${base}:lockout`),
-  ]);
-  return {
-    count: r.count,
-    window_s: r.windowMs / 1000,
-    used_in_window: used,
-    lockout_remaining_ms: Math.max(0, Number(lockoutEnd ?? 0) - now),
-  };
+  const limiter = createRateLimiter({ redis: ctx.redis, prefix: ctx.prefix, ...r });
+  const [used, lockout] = await Promise.all([limiter.inWindow(), limiter.lockoutRemainingMs()]);
+  return { count: r.count, window_s: r.windowMs / 1000, used_in_window: used, lockout_remaining_ms: lockout };
 }
 
-/** Reads `workerId → concurrency` (a number, or JSON `{concurrency, heartbeat}` whose stale entries are skipped). */
-async function registeredWorkers(
-  ctx: QueueContext,
-  prefix: string,
-  queueName: string,
-  now: number,
-): Promise<QueueStatus['workers']> {
-  const h = await ctx.redis.hgetall(nsKey(prefix, queueName, 'workers'));
-  let count = 0;
-  let concurrency = 0;
-  for (const raw of Object.values(h)) {
-    let n = Number(raw);
-    if (!Number.isFinite(n)) {
-      try {
-        const v = JSON.parse(raw) as { concurrency?: unknown; heartbeat?: unknown };
-        if (typeof v.heartbeat === 'number' && now - v.heartbeat > WORKER_STALE_MS) continue;
-        n = Number(v.concurrency);
-      } catch {
-        continue;
-      }
-    }
-    if (!(n > 0)) continue;
-    count++;
-    concurrency += n;
-  }
-  return count > 0 ? { count, concurrency } : null;
+/** The longest lockout among these keys. */
+async function lockoutOf(ctx: QueueContext, keyIds: string[]): Promise<number> {
+  const left = await Promise.all(keyIds.map((k) => keyLockout(ctx.redis, ctx.prefix, k).remainingMs()));
+  return Math.max(0, ...left);
 }
 
 /** Error classes of the newest failed jobs: the sidecar's record when the output folder is readable, else BullMQ's failedReason. */
@@ -176,11 +152,12 @@ async function lastErrors(ctx: QueueContext, out: string | undefined): Promise<R
   const result: Record<string, ErrorSummary> = {};
   for (const job of jobs) {
     if (!job?.id) continue;
-    const data = job.data as { batch?: string; file?: string } | undefined;
+    const data = job.data as { batch?: string; file?: string; api?: string } | undefined;
     let record: ManifestRecord | null = null;
-    if (out && data?.batch && data.file) {
+    if (out && data?.batch && data.file && data.api) {
       try {
-        record = await readSidecar(resolveInBatch(batchDir(out, data.batch), sidecarPathFor(data.file)));
+        const dir = batchDir(out, { api: data.api, batch: data.batch });
+        record = await readSidecar(resolveInBatch(dir, sidecarPathFor(data.file)));
       } catch {
         record = null;
       }
@@ -204,16 +181,17 @@ async function lastErrors(ctx: QueueContext, out: string | undefined): Promise<R
 function hintsFor(s: QueueStatus): string[] {
   const hints: string[] = [];
   const backlog = s.counts.waiting > 0;
-  if (s.rate && s.rate.lockout_remaining_ms > 0) {
+  const concurrency = s.workers.reduce((n, w) => n + w.concurrency, 0);
+  if (s.lockout_ms > 0) {
     hints.push(
-      `the API rate-limited this key: every worker waits ${Math.ceil(s.rate.lockout_remaining_ms / 1000)} s more`,
+      `the API rate-limited this key: every worker waits ${Math.ceil(s.lockout_ms / 1000)} s more (\`nightshift resume\` ends it now)`,
     );
   }
-  if (s.rate && s.workers && backlog && !s.paused && s.rate.lockout_remaining_ms === 0) {
+  if (s.rate && s.workers.length > 0 && backlog && !s.paused && s.lockout_ms === 0) {
     const limit = s.rate.count;
-    if (s.rate.used_in_window < 0.9 * limit && s.counts.active >= s.workers.concurrency) {
+    if (s.rate.used_in_window < 0.9 * limit && s.counts.active >= concurrency) {
       hints.push(
-        `concurrency, not the rate limit, bounds throughput: all ${s.workers.concurrency} slots of ${s.workers.count} worker(s) are busy ` +
+        `concurrency, not the rate limit, bounds throughput: all ${concurrency} slots of ${s.workers.length} worker(s) are busy ` +
           `but only ${s.rate.used_in_window} of ${limit} requests were sent in the last ${s.rate.window_s} s; ` +
           'start more workers or raise --concurrency',
       );
@@ -246,7 +224,11 @@ export function formatStatus(s: QueueStatus): string {
   ];
   if (s.rate)
     lines.push(`  rate limit: ${s.rate.used_in_window} of ${s.rate.count} used in the last ${s.rate.window_s} s`);
-  if (s.workers) lines.push(`  workers: ${s.workers.count}, total concurrency ${s.workers.concurrency}`);
+  if (s.workers.length > 0) {
+    const total = s.workers.reduce((n, w) => n + w.concurrency, 0);
+    lines.push(`  workers: ${s.workers.length}, total concurrency ${total}`);
+  }
+  if (s.lockout_ms > 0) lines.push(`  429 lockout: ${duration(Math.ceil(s.lockout_ms / 1000))} left`);
   const names = Object.keys(s.batches);
   if (names.length) {
     lines.push(

@@ -1,4 +1,3 @@
-import type { Job } from 'bullmq';
 import type { JobData } from '../queue/job-data.js';
 import type { ManifestRecord } from './record.js';
 import type { ErrorRecord } from '../errors.js';
@@ -20,16 +19,18 @@ export interface FinalOutcome {
   attempts?: number;
 }
 
+/** The job a final record is about: its id, attempts so far and (validated) payload. */
+export interface FinalJob {
+  id: string;
+  attemptsMade: number;
+  data: JobData;
+}
+
 /** Builds the manifest line of a job that reached a final state. */
-export function buildRecord(
-  jobId: string,
-  data: JobData,
-  attempts: number,
-  o: FinalOutcome,
-  now: number,
-): ManifestRecord {
+export function buildRecord(job: FinalJob, o: FinalOutcome, now: number): ManifestRecord {
+  const { data } = job;
   return {
-    id: jobId,
+    id: job.id,
     batch: data.batch,
     source: data.source,
     line: data.line,
@@ -45,7 +46,7 @@ export function buildRecord(
     bytes: o.bytes,
     sha256: o.sha256,
     credits: o.credits,
-    attempts,
+    attempts: o.attempts ?? job.attemptsMade + 1,
     started_at: o.startedAt === null ? null : new Date(o.startedAt).toISOString(),
     finished_at: new Date(now).toISOString(),
     duration_ms: o.startedAt === null ? null : Math.max(0, now - o.startedAt),
@@ -53,21 +54,26 @@ export function buildRecord(
   };
 }
 
+export interface FinalizeDeps {
+  state: Pick<BatchState, 'setState'>;
+  batchDir: (batch: string) => string;
+  now: () => number;
+}
+
 /**
- * Sidecar first (the truth `report` rebuilds from), then the manifest line, then the
- * batch counters, so a crash between steps is repaired by `report`, never lost.
+ * Sidecar first (the truth `report` rebuilds from), then the manifest line, then the batch
+ * counters (with the image saved, for a copy of the job on another queue), so a crash between
+ * steps is repaired by `report`, never lost.
  */
 export async function recordFinal(
-  deps: { state: Pick<BatchState, 'setState'>; batchDir: (batch: string) => string; now: () => number },
-  job: Pick<Job<JobData>, 'id' | 'attemptsMade'> & { id?: string | undefined },
-  data: JobData,
+  deps: FinalizeDeps,
+  job: FinalJob,
   outcome: FinalOutcome,
   image?: { target: string; parts: Buffer[] },
 ): Promise<ManifestRecord> {
   // Validated and ordered once, for both the sidecar and the manifest line.
-  const record = normalizeRecord(
-    buildRecord(job.id!, data, outcome.attempts ?? job.attemptsMade + 1, outcome, deps.now()),
-  );
+  const record = normalizeRecord(buildRecord(job, outcome, deps.now()));
+  const { data } = job;
   const dir = deps.batchDir(data.batch);
   if (image) {
     // Image and sidecar are written and fsynced at once, then renamed image first: a sidecar never
@@ -77,6 +83,7 @@ export async function recordFinal(
     await writeSidecar(dir, data.file, record);
   }
   await appendManifest(dir, record);
-  await deps.state.setState(data.batch, job.id!, outcome.error?.class === 'cancelled' ? 'cancelled' : outcome.status);
+  const state = outcome.error?.class === 'cancelled' ? 'cancelled' : outcome.status;
+  await deps.state.setState(data.batch, job.id, state, image && outcome.file !== null ? outcome.file : undefined);
   return record;
 }

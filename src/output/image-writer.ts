@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { JobData } from '../queue/job-data.js';
 import type { ManifestRecord } from './record.js';
 import { pngTextParts, isPng } from '../metadata/png-text.js';
-import { writeFileAtomic } from './atomic.js';
 import { formatParameters } from '../metadata/parameters.js';
 import { resolveInBatch, sidecarPathFor } from './paths.js';
 import { readSidecar } from './sidecar.js';
@@ -46,7 +45,7 @@ export interface PreparedImage extends SavedImage {
 }
 
 /**
- * What `saveImage` would write, computed without touching the disk: PNGs get `parameters` and
+ * What goes to disk for a paid image, computed without touching the disk: PNGs get `parameters` and
  * `nightshift` text chunks with the seed the API returned; size and sha256 are of those bytes.
  * Lets the image and its sidecar be written together (writeFilesAtomic).
  */
@@ -76,32 +75,36 @@ export function prepareImage(
   return { file: job.file, bytes: length, sha256: hash.digest('hex'), target, parts };
 }
 
-/**
- * Writes a generated image to `<batchDir>/<job.file>` atomically (see prepareImage). Throws
- * StorageError on filesystem failures (the caller keeps the bytes and retries the write, never
- * the request).
- */
-export async function saveImage(
-  batchDir: string,
-  job: SaveJob,
-  bytes: Buffer,
-  meta: { seed: number; mime: string },
-): Promise<SavedImage> {
-  const img = prepareImage(batchDir, job, bytes, meta);
-  await writeFileAtomic(img.target, img.parts);
-  return { file: img.file, bytes: img.bytes, sha256: img.sha256 };
+/** The image a record says is finished (succeeded or filtered, with its file and size), or null. */
+export function finishedImage(record: ManifestRecord): { file: string; bytes: number } | null {
+  if (record.status !== 'succeeded' && record.status !== 'filtered') return null;
+  if (record.file === null || record.bytes === null) return null;
+  return { file: record.file, bytes: record.bytes };
 }
 
 /**
- * The job's finished record when its image is already on disk: a sidecar for this job id
- * with status succeeded or filtered, and the image file present with exactly the recorded
- * size (a truncated or replaced file does not count). How a worker avoids paying twice.
- * With `verifyHash`, the image's sha256 must match too (reads the whole file).
+ * Whether a record's image is on disk as recorded: a finished record, and its file present with
+ * exactly the recorded size (a truncated or replaced file does not count).
+ */
+async function imageIntact(batchDir: string, record: ManifestRecord): Promise<boolean> {
+  const image = finishedImage(record);
+  if (!image) return false;
+  try {
+    const st = await stat(resolveInBatch(batchDir, image.file));
+    return st.isFile() && st.size === image.bytes;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The job's finished record when its image is already on disk: the sidecar beside `job.file` is
+ * this job's (its full id, not only the 8 digits in the name) and its image is intact. How a
+ * worker avoids paying twice.
  */
 export async function findExistingImage(
   batchDir: string,
   job: Pick<SaveJob, 'id' | 'file'>,
-  opts: { verifyHash?: boolean } = {},
 ): Promise<ManifestRecord | null> {
   let record: ManifestRecord;
   try {
@@ -109,20 +112,6 @@ export async function findExistingImage(
   } catch {
     return null; // no sidecar, or one we cannot trust: do the work
   }
-  if (record.id !== job.id || (record.status !== 'succeeded' && record.status !== 'filtered')) return null;
-  if (record.file === null || record.bytes === null) return null;
-  try {
-    const abs = resolveInBatch(batchDir, record.file);
-    const st = await stat(abs);
-    if (!st.isFile() || st.size !== record.bytes) return null;
-    if (opts.verifyHash) {
-      const digest = createHash('sha256')
-        .update(await readFile(abs))
-        .digest('hex');
-      if (digest !== record.sha256) return null;
-    }
-  } catch {
-    return null;
-  }
-  return record;
+  if (record.id !== job.id) return null;
+  return (await imageIntact(batchDir, record)) ? record : null;
 }

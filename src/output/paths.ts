@@ -1,7 +1,11 @@
 import path from 'node:path';
+import { UsageError } from '../errors.js';
+import type { BatchRef } from '../redis/keys.js';
+import { MOCK_API_IDENTITY } from '../config.js';
 
 /**
- * Where things go inside `<out>/<batch>/` (SPEC §8). Every path derived from user input
+ * Where things go: a real batch in `<out>/<batch>/`, a mock batch in `<out>/mock/<batch>/` (a mock
+ * batch shares nothing with a real one of the same name). Every path derived from user input
  * (prompt, batch name, a `file` read back from a manifest) passes through here, so no
  * prompt or batch name can make nightshift write outside the batch folder.
  */
@@ -64,19 +68,32 @@ export function sidecarPathFor(relImage: string): string {
   return `${base}.json`;
 }
 
-/** `<out>/<batch>`, absolute; throws when the batch name could name anything else. */
-export function batchDir(out: string, batch: string): string {
+/** The folder under the output folder that holds every mock batch. */
+export const MOCK_DIR = 'mock';
+
+/** A real batch named like the mock folder would live inside it. */
+export function checkBatchName(ref: BatchRef): void {
+  if (ref.api !== MOCK_API_IDENTITY && ref.batch === MOCK_DIR) {
+    throw new UsageError(`--batch: "${MOCK_DIR}" is the folder of the mock batches; give a real batch another name`);
+  }
+}
+
+/** `<out>/<batch>` (or `<out>/mock/<batch>` for the mock API), absolute; throws when the batch name could name anything else. */
+export function batchDir(out: string, ref: BatchRef): string {
+  const { batch } = ref;
   if (
     batch === '' ||
     batch === '.' ||
     batch === '..' ||
     batch.length > 255 ||
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what it refuses
     /[\u0000-\u001f/\\:]/.test(batch) || // separators, NUL and control characters; ':' for Windows drives/streams
     path.isAbsolute(batch)
   ) {
     throw new Error(`invalid batch name: ${JSON.stringify(batch)}`);
   }
-  const root = path.resolve(out);
+  checkBatchName(ref);
+  const root = ref.api === MOCK_API_IDENTITY ? path.resolve(out, MOCK_DIR) : path.resolve(out);
   const dir = path.resolve(root, batch);
   if (path.dirname(dir) !== root) throw new Error(`invalid batch name: ${JSON.stringify(batch)}`);
   return dir;

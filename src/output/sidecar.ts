@@ -53,7 +53,7 @@ export function sidecarFile(
 }
 
 /** A sidecar is one record: far below this. */
-const SIDECAR_MAX_BYTES = 1024 * 1024;
+export const SIDECAR_MAX_BYTES = 1024 * 1024;
 
 /** Reads and validates one sidecar; throws on a missing, unreadable or invalid file. */
 export async function readSidecar(file: string): Promise<ManifestRecord> {
@@ -61,11 +61,16 @@ export async function readSidecar(file: string): Promise<ManifestRecord> {
   const read = await readRegularFile(file, { maxBytes: SIDECAR_MAX_BYTES, noFollow: true });
   if (!read.ok) throw Object.assign(new Error(`${file}: ${read.message}`), { code: read.code });
   const text = read.bytes.toString('utf8');
+  return parseSidecar(text, file);
+}
+
+/** Validates a sidecar's text (`file` names it in errors); throws when it is not a nightshift record. */
+export function parseSidecar(text: string, file: string): ManifestRecord {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${file}: not valid JSON (${(err as Error).message})`);
+    throw new Error(`${file}: not valid JSON (${(err as Error).message})`, { cause: err });
   }
   const parsed = manifestRecordSchema.safeParse(json);
   if (!parsed.success)

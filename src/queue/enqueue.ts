@@ -3,15 +3,22 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ApiError, EnvironmentError, PromptFileError, StoppedError, UsageError } from '../errors.js';
-import { BATCH_NAME, buildJob, creditsOf, identifyJobs } from './plan.js';
+import { BATCH_NAME, buildJob, creditsOf, identifyJobs, type JobIdentities } from './plan.js';
 import type { JobData } from './job-data.js';
 import { loadPromptFilesOrThrow } from '../prompts/load.js';
 import type { GenerationDefaults, PromptSpec } from '../prompts/types.js';
 import type { ExpansionOptions } from '../prompts/dynamic/expand.js';
 import { DEFAULT_CHECKS, runPreflight, type PreflightCheck } from '../prompts/preflight.js';
-import { addJobs, existingJobIds } from './queue.js';
+import { addJobs, createJobLookup } from './queue.js';
 import type { BatchState } from './batch-state.js';
 import type { Ledger } from '../billing/ledger.js';
+import { batchDir, checkBatchName } from '../output/paths.js';
+import { imageNameOf, judgeOnDisk, scanBatch } from '../output/batch-scan.js';
+import { outputExtension } from '../models.js';
+import { refuseUnlistedEngines, v1EnginesOf } from './engines.js';
+import { budgetWarning, type EnqueueSummary } from './enqueue-summary.js';
+
+export { formatSummary, type EnqueueSummary } from './enqueue-summary.js';
 
 export interface EnqueueOptions {
   files: string[];
@@ -31,12 +38,16 @@ export interface EnqueueOptions {
 
 export interface EnqueueDeps {
   logger: Logger;
-  /** `mock` or the API host; recorded in every job. */
+  /** `mock` or the API host; recorded in every job, and half of the batch's identity. */
   api: string;
+  /** The output folder: the batch folder in it says which images are already paid for. */
+  out: string;
   /** Connects only after the files validated (a bad file leaves no trace in Redis); absent for --dry-run. */
   connect?: () => Promise<EnqueueRedis>;
   /** Present when a key is set: the balance is checked before paying for anything. */
   getBalance?: () => Promise<number>;
+  /** Present when a key is set: the v1 engines the API serves. */
+  listEngines?: () => Promise<string[]>;
 }
 
 export interface EnqueueRedis {
@@ -48,30 +59,23 @@ export interface EnqueueRedis {
   ledger: Ledger;
 }
 
-export interface EnqueueSummary {
-  batch: string;
-  queue: string | null;
-  files: string[];
-  prompts: number;
-  jobs: number;
-  collapsed: number;
-  added: number;
-  present: number;
-  /** Credits of the jobs this call added (all planned jobs for --dry-run). */
-  estimatedCredits: number;
-  balance: number | null;
-  maxCredits: number | null;
-  warnings: string[];
-  /** The first few prompts, as expanded. */
-  examples: string[];
-  dryRun: boolean;
-}
-
 export function defaultBatchName(file: string): string {
   const base = basename(file, extname(file))
     .replace(/[^A-Za-z0-9._-]+/g, '-')
     .replace(/^[^A-Za-z0-9]+/, '');
   return base.slice(0, 64) || 'batch';
+}
+
+/** The batch's jobs sorted by what Redis and the disk already know of them. */
+interface Partition {
+  /** Held by the queue already (in any state). */
+  present: number;
+  /** Finished images on disk: recorded as final, not enqueued. */
+  onDisk: Array<{ jobId: string; state: 'succeeded' | 'filtered'; file: string }>;
+  /** To add: job number in the plan, and the file name a failed job keeps. */
+  fresh: Array<{ n: number; kept?: { file: string; index: number } }>;
+  /** The highest image index on disk. */
+  maxIndex: number;
 }
 
 /** Parse and validate whole files, expand, then add what is not there yet. Nothing is added if any line is bad. */
@@ -83,6 +87,7 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
       `--batch: "${batch}" is not a valid batch name (1–64 letters, digits, . _ -, starting with a letter or digit)`,
     );
   }
+  checkBatchName({ api: deps.api, batch });
   const { specs } = await loadPromptFilesOrThrow(opts.files, opts.defaults, {
     maxPrompts: opts.maxJobs,
     expansion: { ...opts.expansion, seedKey: batch },
@@ -104,6 +109,7 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
     collapsed: ident.collapsed,
     added: 0,
     present: 0,
+    onDisk: 0,
     estimatedCredits: creditsOf(ident),
     balance: null,
     maxCredits: opts.maxCredits ?? null,
@@ -117,55 +123,104 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
   }
   const r = await deps.connect();
   summary.queue = r.queueName;
-  const present = await existingJobIds(r.redis, r.prefix, r.queueName, ident.ids);
-  const fresh: number[] = [];
-  ident.ids.forEach((id, n) => {
-    if (!present.has(id)) fresh.push(n);
-  });
-  summary.present = present.size;
-  summary.estimatedCredits = creditsOf(ident, fresh);
+  const part = await partition(r, ident, { specs, dir: batchDir(deps.out, { api: deps.api, batch }) });
+  summary.present = part.present;
+  summary.onDisk = part.onDisk.length;
+  summary.estimatedCredits = creditsOf(
+    ident,
+    part.fresh.map((f) => f.n),
+  );
   budgetWarning(summary);
+  if (part.fresh.length > 0) await checkWithApi(deps, { specs, ident, part, summary, force: opts.force });
 
-  if (fresh.length > 0 && deps.getBalance) {
-    summary.balance = await checkBalance(deps.getBalance);
-    if (summary.estimatedCredits > summary.balance && !opts.force) {
-      throw new StoppedError(
-        'balance',
-        `the batch needs about ${summary.estimatedCredits} credits but the account has ${summary.balance}; buy credits, shrink the batch, or pass --force`,
-      );
-    }
-  }
   if (opts.maxCredits !== undefined) await r.ledger.setBudget(batch, opts.maxCredits);
   await r.state.setMeta(batch, { queue: r.queueName, created_at: new Date().toISOString(), api: deps.api });
-  // New jobs are numbered after the batch's existing ones, then built and added a chunk at a time:
-  // the next chunk is built while Redis stores the last one, and no more than two are ever in memory.
-  const firstIndex = (await r.state.counts(batch)).total + 1;
+  // Jobs found finished on disk count as what they are, so `run` and `status` see the whole batch.
+  await r.state.setStates(
+    batch,
+    part.onDisk.map((d) => ({ jobId: d.jobId, state: d.state, file: d.file })),
+  );
+  await storeJobs(r, { specs, ident, part, batch, api: deps.api });
+  summary.added = part.fresh.length;
+  deps.logger.info(
+    {
+      batch,
+      added: summary.added,
+      present: summary.present,
+      onDisk: summary.onDisk,
+      credits: summary.estimatedCredits,
+    },
+    'enqueued',
+  );
+  return summary;
+}
+
+/**
+ * One look at the queue (which ids it holds) and one listing of the batch folder; only the sidecars
+ * whose name matches a job not in the queue are read.
+ */
+async function partition(
+  r: EnqueueRedis,
+  ident: JobIdentities,
+  o: { specs: PromptSpec[]; dir: string },
+): Promise<Partition> {
+  const present = await createJobLookup(r.redis, r.prefix, r.queueName).present(ident.ids);
+  const absent = ident.ids.flatMap((id, n) => (present.has(id) ? [] : [{ id, id8: ident.id8s[n]!, n }]));
+  const scan = await scanBatch(o.dir);
+  const verdicts = await judgeOnDisk(o.dir, scan, absent);
+  const part: Partition = { present: present.size, onDisk: [], fresh: [], maxIndex: scan.maxIndex };
+  for (const job of absent) {
+    const v = verdicts.get(job.id);
+    if (v?.kind === 'finished') {
+      part.onDisk.push({ jobId: job.id, state: v.record.status as 'succeeded' | 'filtered', file: v.record.file! });
+    } else if (v?.kind === 'failed') {
+      const ext = outputExtension(o.specs[ident.spec[job.n]!]!.params);
+      part.fresh.push({ n: job.n, kept: imageNameOf(v.sidecar, ext) });
+    } else {
+      part.fresh.push({ n: job.n });
+    }
+  }
+  return part;
+}
+
+interface StoreContext {
+  specs: PromptSpec[];
+  ident: JobIdentities;
+  part: Partition;
+  batch: string;
+  api: string;
+}
+
+/**
+ * New jobs are numbered after every index on disk and every index already given out (by any queue's
+ * enqueue), then built and added a chunk at a time: the next chunk is built while Redis stores the
+ * last one, and no more than two are ever in memory.
+ */
+async function storeJobs(r: EnqueueRedis, c: StoreContext): Promise<void> {
+  const numbered = c.part.fresh.filter((f) => !f.kept).length;
+  let next = numbered > 0 ? await r.state.reserveIndexes(c.batch, numbered, c.part.maxIndex) : 0;
   let storing: Promise<void> | null = null;
-  for (let i = 0; i < fresh.length; i += CHUNK) {
-    const chunk = fresh
-      .slice(i, i + CHUNK)
-      .map((n, k) => buildJob(specs, ident, n, { batch, api: deps.api, index: firstIndex + i + k }));
+  for (let i = 0; i < c.part.fresh.length; i += CHUNK) {
+    const chunk = c.part.fresh.slice(i, i + CHUNK).map((f) => {
+      const where = f.kept ?? { index: next++ };
+      return buildJob(c.specs, c.ident, f.n, { batch: c.batch, api: c.api, ...where });
+    });
     await storing;
     storing = (async () => {
       // Registered before added, so a worker's final state always finds its job registered.
       await r.state.addJobs(
-        batch,
+        c.batch,
         chunk.map((j) => j.id),
       );
       await addJobs(r.queue, chunk);
     })();
   }
   await storing;
-  summary.added = fresh.length;
-  deps.logger.info(
-    { batch, added: summary.added, present: summary.present, credits: summary.estimatedCredits },
-    'enqueued',
-  );
-  return summary;
 }
 
 /** Jobs built and stored per step. */
 const CHUNK = 1000;
+
 const EXAMPLES = 5;
 
 function examplesOf(specs: readonly PromptSpec[]): string[] {
@@ -177,42 +232,44 @@ function examplesOf(specs: readonly PromptSpec[]): string[] {
   return [...out];
 }
 
-function budgetWarning(s: EnqueueSummary): void {
-  if (s.maxCredits !== null && s.estimatedCredits > s.maxCredits) {
-    s.warnings.push(
-      `the estimate (${s.estimatedCredits} credits) exceeds --max-credits ${s.maxCredits}: jobs past the budget will fail unsent`,
+interface ApiCheckContext {
+  specs: PromptSpec[];
+  ident: JobIdentities;
+  part: Partition;
+  summary: EnqueueSummary;
+  force: boolean;
+}
+
+/** With a key: the v1 engines the batch uses must be listed, and the balance must cover the estimate. */
+async function checkWithApi(deps: EnqueueDeps, c: ApiCheckContext): Promise<void> {
+  const engines = v1EnginesOf(
+    c.specs,
+    c.ident,
+    c.part.fresh.map((f) => f.n),
+  );
+  if (engines.size > 0 && deps.listEngines) {
+    refuseUnlistedEngines(c.specs, engines, await askApi(deps.listEngines, 'listing the engines'));
+  }
+  if (!deps.getBalance) return;
+  c.summary.balance = await askApi(deps.getBalance, 'checking the balance');
+  if (c.summary.estimatedCredits > c.summary.balance && !c.force) {
+    throw new StoppedError(
+      'balance',
+      `the batch needs about ${c.summary.estimatedCredits} credits but the account has ${c.summary.balance}; buy credits, shrink the batch, or pass --force`,
     );
   }
 }
 
-async function checkBalance(getBalance: () => Promise<number>): Promise<number> {
+async function askApi<T>(call: () => Promise<T>, what: string): Promise<T> {
   try {
-    return await getBalance();
+    return await call();
   } catch (err) {
     if (err instanceof ApiError && (err.errorClass === 'auth' || err.errorClass === 'payment')) {
-      throw new StoppedError(
-        err.errorClass,
-        `the API refused the key while checking the balance (${err.status}): ${err.message}`,
-      );
+      throw new StoppedError(err.errorClass, `the API refused the key while ${what} (${err.status}): ${err.message}`);
     }
     if (err instanceof ApiError && err.status === null) {
       throw new EnvironmentError(`the API host is unreachable: ${err.message}`, { cause: err });
     }
     throw err;
   }
-}
-
-export function formatSummary(s: EnqueueSummary): string {
-  const lines = [
-    `${s.dryRun ? 'dry run: ' : ''}batch ${s.batch}${s.queue ? ` on queue ${s.queue}` : ''}: ${s.prompts} prompts → ${s.jobs} jobs` +
-      (s.collapsed ? ` (${s.collapsed} identical collapsed)` : ''),
-    s.dryRun ? `would enqueue up to ${s.jobs} jobs` : `added ${s.added}, already present ${s.present}`,
-    `estimated credits: ${s.estimatedCredits}${s.maxCredits !== null ? ` (budget ${s.maxCredits})` : ''}` +
-      (s.balance !== null ? `, account balance: ${s.balance}` : ''),
-    ...(s.dryRun && s.examples.length > 0
-      ? [`first ${s.examples.length} of ${s.prompts} prompts:`, ...s.examples.map((p) => `  ${p}`)]
-      : []),
-    ...s.warnings.map((w) => `warning: ${w}`),
-  ];
-  return lines.join('\n');
 }

@@ -48,4 +48,3 @@ export const jobDataSchema = z
   .strict();
 
 export type JobData = z.infer<typeof jobDataSchema>;
-export type JobDataInput = z.input<typeof jobDataSchema>;

@@ -117,12 +117,15 @@ export function identifyJobs(specs: PromptSpec[], batch: string): JobIdentities 
   };
 }
 
-/** The payload of job `n` of `ident`, numbered `index` in its batch (the file name starts with it). */
+/**
+ * The payload of job `n` of `ident`, numbered `index` in its batch (the file name starts with it);
+ * `file`: the name it already has on disk (a failed job that runs again keeps it).
+ */
 export function buildJob(
   specs: PromptSpec[],
   ident: JobIdentities,
   n: number,
-  opts: { batch: string; api: string; index: number },
+  opts: { batch: string; api: string; index: number; file?: string },
 ): PlannedJob {
   const spec = specs[ident.spec[n]!]!;
   const id8 = ident.id8s[n]!;
@@ -140,7 +143,7 @@ export function buildJob(
     params: spec.params,
     seed: ident.seed[n]!,
     credits: ident.microCredits[n]! / 1e6,
-    file: imageFileName(opts.index, spec.prompt, id8, outputExtension(spec.params)),
+    file: opts.file ?? imageFileName(opts.index, spec.prompt, id8, outputExtension(spec.params)),
     rate_limited: 0,
     maybe_billed: 0,
     storage_delays: 0,

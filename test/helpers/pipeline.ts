@@ -77,14 +77,8 @@ export async function pipeline(opts: {
         {
           logger: silent,
           api: config.api.identity,
-          connect: async () => ({
-            redis: ctx.redis,
-            queue: ctx.queue,
-            prefix: config.prefix,
-            queueName: config.queue,
-            state: ctx.state,
-            ledger: ctx.ledger,
-          }),
+          out: config.out,
+          connect: async () => ctx,
         },
       );
     },

@@ -7,7 +7,7 @@ import { common, withSettings } from '../options.js';
 import { queueStatus, formatStatus } from '../../ops/status.js';
 import { buildReport, reportNotes } from '../../ops/report.js';
 import { cancelBatch, retryFailed } from '../../ops/cancel-retry.js';
-import { createCircuitBreaker } from '../../billing/breaker.js';
+import { resumeQueue } from '../../ops/resume.js';
 
 async function withContext<T>(
   o: Record<string, unknown>,
@@ -35,11 +35,9 @@ export function adminCommands(program: Command): void {
       // The limiter is keyed by a hash of the API key; without a key (or --mock) there is nothing to look up.
       const key = config.mock ? 'mock' : config.api.key;
       const opts = {
-        queue: config.queue,
-        prefix: config.prefix,
         out: config.out,
         ...(o.batch !== undefined ? { batch: String(o.batch) } : {}),
-        ...(key ? { rate: { keyId: apiKeyId(key), ...rate } } : {}),
+        rate: { ...rate, ...(key ? { keyId: apiKeyId(key) } : {}) },
       };
       for (;;) {
         const s = await queueStatus(ctx, opts);
@@ -56,7 +54,7 @@ export function adminCommands(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .action(async (o: Record<string, unknown>) => {
       const config = loadConfig(o);
-      const r = await buildReport(config.out, String(o.batch));
+      const r = await buildReport(config.out, { api: config.api.identity, batch: String(o.batch) });
       const { records: _records, ...summary } = r;
       process.stdout.write(
         o.json
@@ -84,12 +82,18 @@ export function adminCommands(program: Command): void {
   common(
     program
       .command('resume')
-      .description('start taking jobs again (also after a 401/402, a full disk or the circuit breaker)'),
+      .description(
+        "start taking jobs again (also after a 401/402, a retired engine, a full disk, the circuit breaker or the workers' key's 429 lockout)",
+      ),
   ).action(async (o: Record<string, unknown>) => {
     await withContext(o, async (ctx, config) => {
-      await createCircuitBreaker({ redis: ctx.redis, prefix: config.prefix }).close();
-      await ctx.control.resume();
-      process.stdout.write(`queue ${config.queue} resumed\n`);
+      const ownKey = config.mock ? 'mock' : config.api.key;
+      const r = await resumeQueue(ctx, ownKey ? { ownKeyId: apiKeyId(ownKey) } : {});
+      process.stdout.write(
+        `queue ${config.queue} resumed` +
+          (r.liftedLockoutMs > 0 ? `; lifted a 429 lockout (${Math.ceil(r.liftedLockoutMs / 1000)} s were left)` : '') +
+          '\n',
+      );
     });
   });
 
@@ -105,7 +109,7 @@ export function adminCommands(program: Command): void {
   common(program.command('retry').description('put failed jobs back'))
     .option('--batch <name>', 'only this batch')
     .option('--class <class>', 'only failures of this error class (transient, timeout, budget, …)')
-    .option('--max-credits <n>', "raise the batch's budget first")
+    .option('--max-credits <n>', "raise the batch's budget to at least N first (never lowers it)")
     .action(async (o: Record<string, unknown>) => {
       if (o.maxCredits !== undefined && o.batch === undefined) throw new UsageError('--max-credits needs --batch');
       await withContext(o, async (ctx, config) => {
@@ -113,7 +117,8 @@ export function adminCommands(program: Command): void {
           const n = Number(o.maxCredits);
           if (!Number.isFinite(n) || n < 0)
             throw new UsageError(`--max-credits: "${String(o.maxCredits)}" must be a number ≥ 0`);
-          await ctx.ledger.setBudget(String(o.batch), n);
+          const budget = await ctx.ledger.raiseBudget(String(o.batch), n);
+          process.stdout.write(`budget of batch ${String(o.batch)}: ${budget} credits\n`);
         }
         const n = await retryFailed(ctx, config, {
           batch: o.batch as string | undefined,

@@ -6,6 +6,7 @@ import { openApiTarget } from '../../stability/target.js';
 import { openQueueContext, redisUrlOf, type QueueContext } from '../../ops/context.js';
 import { EnvironmentError } from '../../errors.js';
 import type { ApiTarget } from '../../stability/target.js';
+import type { StabilityClient } from '../../stability/client.js';
 import { common, generation, withSettings } from '../options.js';
 import { createRateLimiter, apiKeyId } from '../../billing/rate-limiter.js';
 import { estimateBatch, formatEstimate, windowState } from '../../queue/window.js';
@@ -23,7 +24,7 @@ export function enqueueCommand(program: Command): void {
     async (files: string[], o: Record<string, unknown>) => {
       const config = loadConfig(o);
       const logger = createLogger({ level: config.logLevel, stream: process.stderr, secrets: config.secrets });
-      const summary = await runEnqueue(files, o, config, logger, redisUrlOf(config));
+      const summary = await runEnqueue(files, o, { config, logger, redisUrl: redisUrlOf(config) });
       const e = loadEnqueueConfig(o);
       const estimate = estimateBatch({
         jobs: summary.dryRun ? summary.jobs : summary.added,
@@ -45,10 +46,9 @@ export function enqueueCommand(program: Command): void {
 export async function runEnqueue(
   files: string[],
   o: Record<string, unknown>,
-  config: ReturnType<typeof loadConfig>,
-  logger: ReturnType<typeof createLogger>,
-  redisUrl: string,
+  env: { config: ReturnType<typeof loadConfig>; logger: ReturnType<typeof createLogger>; redisUrl: string },
 ): Promise<EnqueueSummary> {
+  const { config, logger, redisUrl } = env;
   const e = loadEnqueueConfig(o);
   const opts = {
     files,
@@ -61,7 +61,8 @@ export async function runEnqueue(
     expansion: e.expansion,
     strict: e.strict,
   };
-  if (opts.dryRun) return enqueuePromptFiles(opts, { logger, api: config.api.identity });
+  const base = { logger, api: config.api.identity, out: config.out };
+  if (opts.dryRun) return enqueuePromptFiles(opts, base);
   if (!config.mock && !config.api.key) {
     throw new EnvironmentError(
       'STABILITY_API_KEY is not set: export your key, or add --mock to use the built-in mock API',
@@ -71,38 +72,27 @@ export async function runEnqueue(
   if (insecure) logger.warn(insecure);
   let ctx: QueueContext | null = null;
   let target: ApiTarget | null = null;
+  // The balance check and the engine list are requests like any other: each takes a slot of the shared limit.
+  const api = async (): Promise<StabilityClient> => {
+    target ??= await openApiTarget(config, { requestTimeoutMs: 30_000 });
+    const limiter = createRateLimiter({
+      redis: ctx!.redis,
+      prefix: config.prefix,
+      keyId: apiKeyId(target.apiKey),
+      ...e.rate,
+    });
+    await limiter.acquire();
+    return target.client;
+  };
   try {
-    const rate = e.rate;
     return await enqueuePromptFiles(opts, {
-      logger,
-      api: config.api.identity,
-      connect: async () => {
-        ctx = await openQueueContext(config, redisUrl);
-        return {
-          redis: ctx.redis,
-          queue: ctx.queue,
-          prefix: config.prefix,
-          queueName: config.queue,
-          state: ctx.state,
-          ledger: ctx.ledger,
-        };
-      },
+      ...base,
+      connect: async () => (ctx = await openQueueContext(config, redisUrl)),
       ...(config.mock
         ? {}
         : {
-            getBalance: async () => {
-              target = await openApiTarget(config, { requestTimeoutMs: 30_000 });
-              // The balance check is a request like any other: it takes a slot of the shared limit.
-              const limiter = createRateLimiter({
-                redis: ctx!.redis,
-                prefix: config.prefix,
-                keyId: apiKeyId(target.apiKey),
-                count: rate.count,
-                windowMs: rate.windowMs,
-              });
-              await limiter.acquire();
-              return target.client.getBalance();
-            },
+            getBalance: async () => (await api()).getBalance(),
+            listEngines: async () => (await api()).listEngines(),
           }),
     });
   } finally {

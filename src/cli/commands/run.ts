@@ -10,6 +10,7 @@ import { batchDir } from '../../output/paths.js';
 import { checkBatchFolder, openLogFileSafely } from '../../output/safe-dirs.js';
 import { common, generation, withSettings, worker } from '../options.js';
 import { openQueueContext, resolveRunRedis } from '../../ops/context.js';
+import { batchFinishedCheck } from '../../ops/batch-finished.js';
 import { runEnqueue } from './enqueue.js';
 import { closeWithin, CLOSE_MS, onStopSignals } from '../signals.js';
 import { createProgress } from '../progress.js';
@@ -34,6 +35,7 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
   const e = loadEnqueueConfig(o);
   const settings = settingsOf(o);
   const batch = e.batch ?? defaultBatchName(files[0] ?? 'batch');
+  const ref = { api: config.api.identity, batch };
   const notifyUrl = settings('notifyUrl') ?? null;
   const startedAt = Date.now();
   const stream = e.json ? process.stderr : process.stdout;
@@ -41,22 +43,22 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
   const insecure = checkApiTransport(config);
   if (insecure) console.warn(insecure);
   if (e.dryRun) {
-    const summary = await runEnqueue(files, o, config, console, '');
+    const summary = await runEnqueue(files, o, { config, logger: console, redisUrl: '' });
     process.stdout.write(e.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
     return 0;
   }
   const redis = await resolveRunRedis(config, console);
   try {
-    const summary = await runEnqueue(files, { ...o, batch }, config, console, redis.url);
+    const summary = await runEnqueue(files, { ...o, batch }, { config, logger: console, redisUrl: redis.url });
     process.stdout.write(e.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
     // A link planted in the batch folder (images/, run.log, …) is refused before anything is written there.
-    await checkBatchFolder({ out: config.out, dir: batchDir(config.out, batch) });
+    await checkBatchFolder({ out: config.out, dir: batchDir(config.out, ref) });
     const logger = createLogger({
       level: config.logLevel,
       stream,
       secrets: config.secrets,
       files: [
-        { fd: openLogFileSafely(join(batchDir(config.out, batch), 'run.log'), config.out) },
+        { fd: openLogFileSafely(join(batchDir(config.out, ref), 'run.log'), config.out) },
         ...(wc.logFile ? [wc.logFile] : []),
       ],
     });
@@ -106,14 +108,16 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     });
     let stoppedCode: number | null = null;
     void handle.done.then((code) => (stoppedCode = code));
-    // Work until this batch has no pending job (other batches' jobs are worked too, but not waited for).
+    // Work until this batch has no pending job and none of its jobs waits, runs or is delayed on this
+    // queue (other batches' jobs are worked too, but not waited for).
+    const finished = batchFinishedCheck(ctx, batch);
     for (;;) {
       if (stoppedCode !== null || windowEnded !== null) break;
       try {
         const counts = await ctx.state.counts(batch);
         const ledger = await ctx.ledger.get(batch);
         progress.update({ counts, credits: ledger.billed, at: Date.now() });
-        if (counts.pending === 0) break;
+        if (await finished(counts)) break;
       } catch {
         // Redis away for a moment: the worker reconnects; keep waiting.
       }
@@ -129,7 +133,7 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     await closeWithin(target.close(), CLOSE_MS);
     const left = windowEnded ? (await ctx.state.counts(batch)).pending : 0;
     await ctx.close();
-    const report = await buildReport(config.out, batch);
+    const report = await buildReport(config.out, ref);
     if (windowEnded) {
       const next = (windowEnded as WindowState).changesAt;
       process.stdout.write(

@@ -1,0 +1,141 @@
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { ManifestRecord } from './record.js';
+import { isTempName, toStorageError } from './atomic.js';
+import { IMAGES_DIR, resolveInBatch } from './paths.js';
+import { parseSidecar, SIDECAR_MAX_BYTES } from './sidecar.js';
+import { finishedImage } from './image-writer.js';
+
+/**
+ * What a batch folder already holds, found with one listing of its images folder: the disk decides
+ * what was paid. File names are `<index:05>-<slug>-<id8>.<ext>`, so the listing alone gives the
+ * highest index in use and which sidecars may belong to a job; only those are read.
+ */
+export interface BatchScan {
+  /** The highest index of any image or sidecar in the folder; 0 when there is none. */
+  maxIndex: number;
+  /** Sidecar names (in `images/`) by the 8 hex digits their name ends with. */
+  sidecarsById8: Map<string, string[]>;
+}
+
+/** The job a sidecar may belong to: its id and the 8 digits its file names end with. */
+export interface JobOnDisk {
+  id: string;
+  id8: string;
+}
+
+export type DiskVerdict =
+  /** Its image is on disk, intact: paid for, nothing to do. */
+  | { kind: 'finished'; record: ManifestRecord }
+  /** It ended without an image: it runs again under the same file name. */
+  | { kind: 'failed'; record: ManifestRecord; sidecar: string };
+
+const NAME = /^(\d+)-(?:.*-)?([0-9a-f]{8})\.([a-z0-9]+)$/;
+
+export async function scanBatch(batchDir: string): Promise<BatchScan> {
+  const dir = path.join(batchDir, IMAGES_DIR);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { maxIndex: 0, sidecarsById8: new Map() };
+    throw toStorageError(err, `cannot list ${dir}`);
+  }
+  let maxIndex = 0;
+  const sidecarsById8 = new Map<string, string[]>();
+  for (const name of names) {
+    if (isTempName(name)) continue;
+    const m = NAME.exec(name);
+    if (!m) continue;
+    const index = Number(m[1]);
+    if (Number.isSafeInteger(index) && index > maxIndex) maxIndex = index;
+    if (m[3] !== 'json') continue;
+    const list = sidecarsById8.get(m[2]!);
+    if (list) list.push(name);
+    else sidecarsById8.set(m[2]!, [name]);
+  }
+  return { maxIndex, sidecarsById8 };
+}
+
+/** Jobs judged per turn of the event loop. */
+const CHUNK = 256;
+
+/**
+ * What the disk says about each job that has a sidecar in the scan: finished (its own sidecar by its
+ * full id — 8 hex digits collide in large batches — and its image intact), or failed. Jobs with
+ * neither are absent from the result.
+ *
+ * The files are read synchronously, a chunk per turn of the event loop: `enqueue` runs nothing else
+ * meanwhile, and for a folder of 100,000 images the thread pool's round trips cost several times
+ * the reads themselves.
+ */
+export async function judgeOnDisk(
+  batchDir: string,
+  scan: BatchScan,
+  jobs: readonly JobOnDisk[],
+): Promise<Map<string, DiskVerdict>> {
+  const candidates = jobs.filter((j) => scan.sidecarsById8.has(j.id8));
+  const out = new Map<string, DiskVerdict>();
+  for (let i = 0; i < candidates.length; i += CHUNK) {
+    if (i > 0) await new Promise((r) => setImmediate(r));
+    for (const job of candidates.slice(i, i + CHUNK)) {
+      const v = judgeJob(batchDir, job, scan.sidecarsById8.get(job.id8)!);
+      if (v) out.set(job.id, v);
+    }
+  }
+  return out;
+}
+
+function judgeJob(batchDir: string, job: JobOnDisk, sidecars: string[]): DiskVerdict | null {
+  let failed: DiskVerdict | null = null;
+  for (const name of sidecars) {
+    const record = readOwnSidecar(path.join(batchDir, IMAGES_DIR, name), job.id);
+    if (!record) continue;
+    if (imageIntactSync(batchDir, record)) return { kind: 'finished', record };
+    if (record.status === 'failed') failed ??= { kind: 'failed', record, sidecar: `${IMAGES_DIR}/${name}` };
+  }
+  return failed;
+}
+
+/** The job's record in this sidecar; null when unreadable, not a regular file of ours, or another job's. */
+function readOwnSidecar(file: string, jobId: string): ManifestRecord | null {
+  let fd: number | undefined;
+  try {
+    // O_NOFOLLOW: a symlink planted in the folder is never read through.
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > SIDECAR_MAX_BYTES) return null;
+    const buf = Buffer.alloc(st.size);
+    let off = 0;
+    while (off < buf.length) {
+      const n = readSync(fd, buf, off, buf.length - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    const record = parseSidecar(buf.toString('utf8', 0, off), file);
+    return record.id === jobId ? record : null;
+  } catch {
+    return null; // unreadable or not ours to trust: the job runs
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** A finished record whose image is a regular file (not a symlink) of exactly the recorded size. */
+function imageIntactSync(batchDir: string, record: ManifestRecord): boolean {
+  const image = finishedImage(record);
+  if (!image) return false;
+  try {
+    const st = lstatSync(resolveInBatch(batchDir, image.file));
+    return st.isFile() && st.size === image.bytes;
+  } catch {
+    return false;
+  }
+}
+
+/** The image file (and its index) of a sidecar's job, for a failed job that runs again under its old name. */
+export function imageNameOf(sidecar: string, ext: string): { file: string; index: number } {
+  const base = sidecar.slice(0, -'.json'.length);
+  return { file: `${base}.${ext}`, index: Number(/(\d+)-[^/]*$/.exec(base)?.[1] ?? 0) };
+}
