@@ -42,6 +42,7 @@ export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> 
   let fault: FaultFn | undefined = opts.fault;
   let balance = opts.balance ?? DEFAULT_BALANCE;
   let closed = false;
+  const engines: readonly string[] = opts.engines ?? V1_ENGINES;
 
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => {
@@ -91,7 +92,7 @@ export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> 
     if (!v2 && !v1 && !isBalance && !isEngines) {
       return sendError(res, errorReply(family, 404, 'not_found', `${req.method} ${path} not found`));
     }
-    if (v1 && !(V1_ENGINES as readonly string[]).includes(v1[1]!)) {
+    if (v1 && !engines.includes(v1[1]!)) {
       return sendError(res, errorReply('v1', 404, 'not_found', MSG.engineNotFound(v1[1]!)));
     }
 
@@ -124,7 +125,7 @@ export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> 
     if (call) record.generation = id;
     ctx.attempt = (attempts.get(id) ?? 0) + 1;
     attempts.set(id, ctx.attempt);
-    const f: Fault | undefined = fault?.(ctx);
+    const f: Fault | undefined = fault?.(ctx, { key: key ?? '' });
     if (f && 'kind' in f) {
       if (f.kind === 'hang') return; // the socket is destroyed by close()
       if (f.kind === 'reset') {
@@ -144,7 +145,7 @@ export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> 
       return sendJson(
         res,
         200,
-        V1_ENGINES.map((e) => ({ id: e, name: e, description: `mock ${e}`, type: 'PICTURE' })),
+        engines.map((e) => ({ id: e, name: e, description: `mock ${e}`, type: 'PICTURE' })),
       );
     }
 

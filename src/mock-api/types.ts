@@ -14,6 +14,12 @@ export interface FaultContext {
 /** Where an `echo-key` answer puts the request's Authorization header. */
 export type EchoPlace = 'name' | 'id' | 'message' | 'long-message' | 'text';
 
+/** Who sent the request: for faults that hit one API key of several. */
+export interface FaultRequest {
+  /** The API key the request carried ('' when none). */
+  key: string;
+}
+
 export type Fault =
   /** An error answer; `retryAfter` is sent verbatim (a date, junk), `retryAfterSec` as a number. */
   | { status: number; name?: string; message?: string; retryAfterSec?: number; retryAfter?: string }
@@ -45,7 +51,7 @@ export type Fault =
   /** A normal, billed 200 whose seed (header or JSON field) is this raw text, e.g. `1e21`. */
   | { kind: 'bad-seed'; value: string };
 
-export type FaultFn = (ctx: FaultContext) => Fault | undefined;
+export type FaultFn = (ctx: FaultContext, request: FaultRequest) => Fault | undefined;
 
 export interface MockRateLimit {
   count: number;
@@ -74,6 +80,8 @@ export interface MockApiOptions {
   fault?: FaultFn;
   /** Pad PNG/JPEG placeholders to about this many bytes. */
   imageBytes?: number;
+  /** The v1 engines it lists and serves (default: both); any other engine answers 404, like a retired one. */
+  engines?: readonly string[];
   /** Share (0..1) of generations answered 500, decided by hash(prompt, seed, attempt). */
   failRate?: number;
   logger?: MockLogger;
