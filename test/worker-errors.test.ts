@@ -124,7 +124,7 @@ describe('worker: each error class gets its action (SPEC §6)', () => {
     const first = t.mock.stats.arrivals[0]!;
     // Apart from a request already on its way (the other worker's, which the fake may handle a few
     // hundred ms late on a busy machine), none reached the API during the 2 s lockout after the 429.
-    const during = t.mock.stats.arrivals.filter((t) => t > first + 400 && t < first + 1800);
+    const during = t.mock.stats.arrivals.filter((at) => at > first + 400 && at < first + 1800);
     expect(during).toEqual([]);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1800);
     const recs = await records();

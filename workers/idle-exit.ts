@@ -12,7 +12,7 @@ export interface IdleExitOptions {
 
 /**
  * `--exit-when-idle`: exit once nothing is active and nothing can be taken — the queue is empty
- * (0), or paused (0, or 4 when a 401/402 paused it: a person must fix the key or the credits).
+ * (0), or paused (0, or 4 when a 401/402 or a retired engine paused it: a person must fix the key, the credits or the batch).
  */
 export function startIdleExit(o: IdleExitOptions): () => void {
   const check = async () => {
@@ -22,7 +22,7 @@ export function startIdleExit(o: IdleExitOptions): () => void {
       const c = await o.queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
       if ((c.active ?? 0) > 0) return;
       if (isPaused) {
-        const code = paused && (paused.reason === 'auth' || paused.reason === 'payment') ? 4 : 0;
+        const code = paused && ['auth', 'payment', 'engine'].includes(paused.reason) ? 4 : 0;
         o.logger.info({ pausedBy: paused?.reason ?? 'manual' }, 'queue is paused and nothing is active; exiting');
         o.onIdle(code);
       } else if ((c.wait ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) === 0) {

@@ -9,10 +9,10 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config, WorkerConfig } from '../src/config.js';
-import type { ApiError } from '../src/errors.js';
 import type { JobData } from '../src/queue/job-data.js';
 import { createRedis, checkRedisSettings } from '../src/redis/connect.js';
-import { createQueue, nsKey } from '../src/queue/queue.js';
+import { createQueue } from '../src/queue/queue.js';
+import { createWorkerRegistry } from '../src/queue/worker-registry.js';
 import { createControl, type Control } from '../src/queue/pause.js';
 import { createRateLimiter, apiKeyId } from '../src/billing/rate-limiter.js';
 import { createLedger } from '../src/billing/ledger.js';
@@ -24,7 +24,7 @@ import { batchDir } from '../src/output/paths.js';
 import { checkWritable } from '../src/output/writable.js';
 import type { StabilityClient } from '../src/stability/client.js';
 import { createGenerateProcessor } from '../jobs/generate-image.js';
-import type { ProcessorDeps } from '../jobs/deps.js';
+import type { ProcessorDeps, StopReason } from '../jobs/deps.js';
 import { startConsumer } from './consumer.js';
 import { startHeartbeat } from './heartbeat.js';
 import { startIdleExit } from './idle-exit.js';
@@ -77,11 +77,13 @@ async function openConnections(o: StartWorkerOptions): Promise<Connections> {
   return { redis, queue, control };
 }
 
-function stopMessage(err: ApiError, queue: string): string {
+function stopMessage(reason: StopReason, detail: string, queue: string): string {
   const what =
-    err.errorClass === 'auth'
+    reason === 'auth'
       ? 'the API rejected the key (401): check STABILITY_API_KEY'
-      : 'the account is out of credits (402): buy credits at platform.stability.ai';
+      : reason === 'payment'
+        ? 'the account is out of credits (402): buy credits at platform.stability.ai'
+        : detail;
   return `${what}; queue ${queue} is paused, no job was failed. Fix it, then \`nightshift resume\`.`;
 }
 
@@ -102,32 +104,36 @@ interface DepsContext {
 function processorDeps(c: DepsContext): ProcessorDeps {
   const { opts, redis, control, limiter, state, breaker, workerId, now } = c;
   const { config, wc, logger } = opts;
+  const { prefix } = config;
+  const api = config.api.identity;
   const inflightTtl = Math.max(3000, Math.min(30_000, wc.lockDurationMs));
   return {
     logger,
     client: opts.client,
     limiter,
-    ledger: createLedger({ redis, prefix: config.prefix }),
+    ledger: createLedger({ redis, prefix, api }),
     state,
     breaker,
-    inflight: createInflight({ redis, prefix: config.prefix, queue: config.queue, ttlMs: inflightTtl }),
-    stash: createStash({ redis, prefix: config.prefix, queue: config.queue }),
-    api: config.api.identity,
-    workerId,
-    batchDir: (batch) => batchDir(config.out, batch),
+    inflight: createInflight({ redis, prefix, api, ttlMs: inflightTtl }),
+    stash: createStash({ redis, prefix, api }),
+    batchDir: (batch) => batchDir(config.out, { api, batch }),
     now,
-    lockoutMs: wc.lockoutMs,
-    timeoutRetries: wc.timeoutRetries,
-    breakerThreshold: wc.breakerThreshold,
-    inflightRenewMs: Math.floor(inflightTtl / 3),
-    storageRetryMs: Math.max(100, Math.min(5000, wc.backoffMs)),
     pauseQueue: async (reason, message) => {
       logger.error({ reason }, `pausing queue ${config.queue}: ${message}`);
       await control.pause(reason, message);
     },
-    onStop: (err: ApiError) => {
-      logger.fatal(stopMessage(err, config.queue));
+    onStop: (reason, message) => {
+      logger.fatal(stopMessage(reason, message, config.queue));
       c.stop(4);
+    },
+    settings: {
+      api,
+      workerId,
+      lockoutMs: wc.lockoutMs,
+      timeoutRetries: wc.timeoutRetries,
+      breakerThreshold: wc.breakerThreshold,
+      inflightRenewMs: Math.floor(inflightTtl / 3),
+      storageRetryMs: Math.max(100, Math.min(5000, wc.backoffMs)),
     },
   };
 }
@@ -137,20 +143,22 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
   const now = start.now ?? Date.now;
   await checkWritable(config.out);
   const { redis, queue, control } = await openConnections(start);
+  const api = config.api.identity;
+  const keyId = apiKeyId(start.apiKey);
   const limiter = createRateLimiter({
     redis,
     prefix: config.prefix,
-    keyId: apiKeyId(start.apiKey),
+    keyId,
     count: wc.rate.count,
     windowMs: wc.rate.windowMs,
     ...(wc.rateMarginMs !== null ? { marginMs: wc.rateMarginMs } : {}),
   });
   const instruments = await startInstruments({ wc, client: start.client, limiter, queue, logger, now });
   const opts = { ...start, client: instruments.client };
-  const state = createBatchState({ redis, prefix: config.prefix });
-  const breaker = createCircuitBreaker({ redis, prefix: config.prefix, threshold: wc.breakerThreshold });
+  const state = createBatchState({ redis, prefix: config.prefix, api });
+  const breaker = createCircuitBreaker({ redis, prefix: config.prefix, api, keyId, threshold: wc.breakerThreshold });
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const dirOf = (batch: string) => batchDir(config.out, batch);
+  const dirOf = (batch: string) => batchDir(config.out, { api, batch });
 
   let exitCode = 0;
   let stopping: Promise<void> | null = null;
@@ -189,11 +197,13 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
   const stopWindow = wc.window ? startWindow({ consumer, window: wc.window, logger, now, onChange: onWindow }) : null;
 
   const unregister = await startHeartbeat({
-    redis,
-    key: nsKey(config.prefix, config.queue, 'workers'),
+    registry: createWorkerRegistry({ redis, prefix: config.prefix, queue: config.queue }),
     workerId,
+    // Its key's id lets `status` and `resume` find the key's lockout and breaker without the key.
     describe: () => ({
       ...instruments.concurrency(),
+      api,
+      key_id: keyId,
       ...(wc.window && windowNow
         ? { window: { text: wc.window.text, open: windowNow.open, changes_at: windowNow.changesAt.toISOString() } }
         : {}),

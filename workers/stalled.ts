@@ -20,16 +20,20 @@ export function recordStalledFailures(deps: StalledDeps) {
     if (!job?.id || !/stalled|lock/i.test(err.message)) return;
     try {
       if ((await job.getState()) !== 'failed') return;
-      await recordFinal(deps, job, job.data, {
-        status: 'failed',
-        file: null,
-        bytes: null,
-        sha256: null,
-        seed: job.data.seed,
-        credits: 0,
-        startedAt: job.processedOn ?? null,
-        error: { class: 'stalled', status: null, name: 'stalled', message: err.message },
-      });
+      await recordFinal(
+        deps,
+        { id: job.id, attemptsMade: job.attemptsMade, data: job.data },
+        {
+          status: 'failed',
+          file: null,
+          bytes: null,
+          sha256: null,
+          seed: job.data.seed,
+          credits: 0,
+          startedAt: job.processedOn ?? null,
+          error: { class: 'stalled', status: null, name: 'stalled', message: err.message },
+        },
+      );
     } catch (e) {
       deps.logger.error({ err: (e as Error).message, jobId: job.id }, 'could not record a stalled job');
     }
