@@ -17,6 +17,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<BenchResult> }>
   memory: () => import('./memory.js'),
   original: () => import('./original.js'),
   hostile: () => import('./hostile.js'),
+  'on-disk': () => import('./on-disk.js'),
 };
 
 const FILE = join(ROOT, 'bench/RESULTS.md');
