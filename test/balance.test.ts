@@ -1,4 +1,4 @@
-/** `enqueue` with a key: the balance check, its exit codes, and its slot of the shared rate limit (SPEC §3, §6). */
+/** `enqueue` with a key: the balance check, its exit codes, and its slot of the shared rate limit. */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';

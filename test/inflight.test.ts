@@ -1,4 +1,4 @@
-/** At most once billing (SPEC §6): a job whose request is live elsewhere is delayed, never sent twice. */
+/** At most once billing: a job whose request is live elsewhere is delayed, never sent twice. */
 import { describe, expect, it } from 'vitest';
 import { jobKeys } from '../src/redis/keys.js';
 import { waitForBatch, usePipeline } from './helpers/pipeline.js';

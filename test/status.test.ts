@@ -1,4 +1,4 @@
-/** `status`: SPEC §3 fields against a batch with known outcomes, plus throughput, errors and the concurrency hint. */
+/** `status`: its `--json` fields against a batch with known outcomes, plus throughput, errors and the concurrency hint. */
 import { describe, expect, it } from 'vitest';
 import { apiKeyId } from '../src/billing/rate-limiter.js';
 import { queueStatus, formatStatus } from '../src/ops/status.js';

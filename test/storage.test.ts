@@ -1,4 +1,4 @@
-/** A paid image the disk refuses is kept and written later, never requested again (SPEC §6 `storage`). */
+/** A paid image the disk refuses is kept and written later, never requested again (`storage`). */
 import { mkdir, rm, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';

@@ -7,7 +7,7 @@ import { waitForBatch, usePipeline } from './helpers/pipeline.js';
 
 const hash = (s: string) => createHash('sha256').update(s).digest();
 
-describe('worker: each error class gets its action (SPEC §6)', () => {
+describe('worker: each error class gets its action', () => {
   const t = usePipeline({ latencyMs: [1, 10] });
 
   const records = async (batch = 'b') => (await readManifest(join(t.tmp.dir, batch, 'manifest.jsonl'))).records;

@@ -7,7 +7,7 @@ import { isTempName, toStorageError, writeFileAtomic } from './atomic.js';
 import { IMAGES_DIR, resolveInBatch, sidecarPathFor } from './paths.js';
 
 /**
- * One `.json` per job next to its image (SPEC §8). Sidecars are the source of truth that
+ * One `.json` per job next to its image. Sidecars are the source of truth that
  * `report` rebuilds the manifest from, and how a worker sees that an image is already paid
  * for, so every job that reaches a final state writes one, with or without an image.
  */
