@@ -22,7 +22,7 @@ async function dryRun(text: string, extra: Partial<EnqueueOptions> = {}) {
   const file = join(tmp.dir, 'p.jsonl');
   await writeFile(file, text);
   const opts: EnqueueOptions = { files: [file], defaults: {}, maxJobs: 10_000, dryRun: true, force: false, ...extra };
-  return { file, run: () => enqueuePromptFiles(opts, { logger, api: 'mock' }) };
+  return { file, run: () => enqueuePromptFiles(opts, { logger, api: 'mock', out: tmp.dir }) };
 }
 
 function spec(prompt: string): PromptSpec {

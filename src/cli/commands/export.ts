@@ -29,7 +29,7 @@ export function exportCommand(program: Command): void {
 
 /** Where the batch lives for this configuration (a mock batch and a real one of the same name differ). */
 function batchFolder(config: Config, batch: string): string {
-  return batchDir(config.out, batch);
+  return batchDir(config.out, { api: config.api.identity, batch });
 }
 
 function formatExport(s: ExportSummary): string {
