@@ -1,5 +1,5 @@
 /**
- * 6. Enqueue against a batch folder that already holds every image: `nightshift enqueue` of 100,000
+ * 7. Enqueue against a batch folder that already holds every image: `nightshift enqueue` of 100,000
  * prompts on a fresh queue and a fresh Redis prefix (as after a wiped Redis) when the batch folder
  * already has all 100,000 images and sidecars, against the same enqueue into an empty folder (which
  * adds all 100,000 jobs) in the same run. The folder is listed once; only sidecars whose name ends
@@ -134,7 +134,7 @@ export async function run(): Promise<BenchResult> {
         pass: skip.peakMb <= 400,
       },
     ];
-    return { name: 'on-disk', title: '6. Enqueue with every image already on disk', lines, goals };
+    return { name: 'on-disk', title: '7. Enqueue with every image already on disk', lines, goals };
   } finally {
     redis.disconnect();
     await tmp.cleanup();

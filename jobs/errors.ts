@@ -78,10 +78,12 @@ async function unsaved(e: ErrorContext, err: UnsavedImageError): Promise<Error> 
 /** Every worker on the key pauses for the lockout; the job goes back without using an attempt. */
 async function rateLimited(e: ErrorContext, err: ApiError): Promise<Error> {
   const { deps, ctx } = e;
-  let lockMs = err.retryAfterMs ?? deps.settings.lockoutMs;
-  if (err.retryAfterMs !== undefined && err.retryAfterMs > MAX_RETRY_AFTER_MS) {
+  const asked = err.retryAfterMs;
+  let lockMs = asked ?? deps.settings.lockoutMs;
+  // The client caps what it reads too; this holds whatever it hands over.
+  if (err.retryAfterCapped || (asked !== undefined && asked > MAX_RETRY_AFTER_MS)) {
     ctx.log.warn(
-      { retryAfterMs: err.retryAfterMs, lockoutMs: MAX_RETRY_AFTER_MS },
+      { retryAfterMs: asked, lockoutMs: MAX_RETRY_AFTER_MS },
       'the API asked for a longer wait than 10 minutes; waiting 10 minutes',
     );
     lockMs = MAX_RETRY_AFTER_MS;

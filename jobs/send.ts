@@ -74,6 +74,7 @@ export async function send(deps: ProcessorDeps, ctx: JobContext): Promise<Stashe
       ctx.signal,
     );
     answered = true;
+    for (const w of res.warnings) ctx.log.warn({ requestId: res.requestId }, w);
     await deps.ledger.settle(data.batch, data.credits, 'billed');
     return { bytes: res.bytes, mime: res.mime, seed: checkedSeed(ctx, res.seed), finishReason: res.finishReason };
   } catch (err) {

@@ -47,7 +47,7 @@ describe('circuit breaker per (API, key)', () => {
   it('a trip pauses only the queue whose key keeps failing; the probe resumes it when the API answers again', async () => {
     let down = true;
     // Key a's answers all fail (the probe's too) until the API recovers; key b's never do.
-    t.mock.setFault((_, { key }) => (down && key === 'sk-key-a' ? { status: 500 } : undefined));
+    t.mock.setFault((_, req) => (down && req?.key === 'sk-key-a' ? { status: 500 } : undefined));
     await t.p.enqueue(
       Array.from({ length: 8 }, (_, i) => `down prompt ${i}`),
       { batch: 'a' },

@@ -40,7 +40,7 @@ describe('nightshift export on a batch made by nightshift run --mock', () => {
     expect(run.stdout).toContain('batch dusk');
     expect(run.stdout).toContain('6 succeeded, 0 filtered, 0 failed');
 
-    const manifest = (await readFile(join(out, 'dusk', 'manifest.jsonl'), 'utf8'))
+    const manifest = (await readFile(join(out, 'mock', 'dusk', 'manifest.jsonl'), 'utf8')) // a mock batch's folder
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Line);
@@ -54,7 +54,10 @@ describe('nightshift export on a batch made by nightshift run --mock', () => {
     ]);
 
     const exp = (format: string, to: string) =>
-      runCli(['export', '--batch', 'dusk', '--format', format, '--to', to, '--out', out, '--shard-size', '4'], env);
+      runCli(
+        ['export', '--batch', 'dusk', '--mock', '--format', format, '--to', to, '--out', out, '--shard-size', '4'],
+        env,
+      );
     for (const format of ['imagefolder', 'webdataset', 'captions']) {
       const to = join(tmp.dir, format);
       const first = await exp(format, to);
@@ -73,7 +76,7 @@ describe('nightshift export on a batch made by nightshift run --mock', () => {
     expect(meta.map((m) => [m.text, m.seed])).toEqual(manifest.map((l) => [l.prompt, l.seed]));
     for (const m of meta) {
       expect(await readFile(join(tmp.dir, 'imagefolder', 'train', m.file_name))).toEqual(
-        await readFile(join(out, 'dusk', 'images', m.file_name)),
+        await readFile(join(out, 'mock', 'dusk', 'images', m.file_name)),
       );
     }
 

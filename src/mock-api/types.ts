@@ -51,7 +51,7 @@ export type Fault =
   /** A normal, billed 200 whose seed (header or JSON field) is this raw text, e.g. `1e21`. */
   | { kind: 'bad-seed'; value: string };
 
-export type FaultFn = (ctx: FaultContext, request: FaultRequest) => Fault | undefined;
+export type FaultFn = (ctx: FaultContext, request?: FaultRequest) => Fault | undefined;
 
 export interface MockRateLimit {
   count: number;
