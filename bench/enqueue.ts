@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { loadPromptFilesOrThrow } from '../src/prompts/load.js';
-import { planJobs } from '../src/queue/plan.js';
+import { buildJob, identifyJobs } from '../src/queue/plan.js';
 import {
   benchPrefix,
   childEnv,
@@ -62,9 +62,10 @@ export async function run(): Promise<BenchResult> {
     await writeFile(jsonl, `${list.map((prompt) => JSON.stringify({ prompt })).join('\n')}\n`);
     // The baseline adds exactly what nightshift would: plan here, untimed, and stream the result.
     const { specs } = await loadPromptFilesOrThrow([txt], {}, { maxPrompts: 2 * n });
-    const plan = planJobs(specs, { batch: 'b', api: 'mock' });
+    const ident = identifyJobs(specs, 'b');
+    const jobs = ident.ids.map((_, i) => buildJob(specs, ident, i, { batch: 'b', api: 'mock', index: i + 1 }));
     const planned = join(tmp.dir, 'planned.jsonl');
-    await writeFile(planned, `${plan.jobs.map((j) => JSON.stringify({ id: j.id, data: j.data })).join('\n')}\n`);
+    await writeFile(planned, `${jobs.map((j) => JSON.stringify({ id: j.id, data: j.data })).join('\n')}\n`);
 
     const env = childEnv({});
     const cli = (file: string) => (prefix: string) =>

@@ -14,12 +14,6 @@ export interface PlannedJob {
   data: JobData;
 }
 
-export interface JobPlan {
-  jobs: PlannedJob[];
-  /** Jobs that were identical to an earlier one in the same batch and collapsed into it. */
-  collapsed: number;
-}
-
 function sha256(parts: unknown[]): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
@@ -149,17 +143,6 @@ export function buildJob(
     storage_delays: 0,
   };
   return { id: ident.ids[n]!, id8, data };
-}
-
-/**
- * Expands prompt specs into one job per image (samples → seeds seed, seed+1, …),
- * collapsing identical jobs. `firstIndex` numbers the batch's jobs after the ones it has.
- */
-export function planJobs(specs: PromptSpec[], opts: { batch: string; api: string; firstIndex?: number }): JobPlan {
-  const ident = identifyJobs(specs, opts.batch);
-  const first = opts.firstIndex ?? 1;
-  const jobs = ident.ids.map((_, n) => buildJob(specs, ident, n, { ...opts, index: first + n }));
-  return { jobs, collapsed: ident.collapsed };
 }
 
 /** Credits of the jobs `ns` of `ident` (all of them when omitted). */
