@@ -2,7 +2,7 @@ import { basename, extname } from 'node:path';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { ApiError, EnvironmentError, PromptFileError, StoppedError, UsageError } from '../errors.js';
+import { PromptFileError, UsageError } from '../errors.js';
 import { BATCH_NAME, buildJob, creditsOf, identifyJobs, type JobIdentities } from './plan.js';
 import type { JobData } from './job-data.js';
 import { loadPromptFilesOrThrow } from '../prompts/load.js';
@@ -15,7 +15,7 @@ import type { Ledger } from '../billing/ledger.js';
 import { batchDir, checkBatchName } from '../output/paths.js';
 import { imageNameOf, judgeOnDisk, scanBatch } from '../output/batch-scan.js';
 import { outputExtension } from '../models.js';
-import { refuseUnlistedEngines, v1EnginesOf } from './engines.js';
+import { checkWithApi, type ApiChecks } from './api-checks.js';
 import { budgetWarning, type EnqueueSummary } from './enqueue-summary.js';
 
 export { formatSummary, type EnqueueSummary } from './enqueue-summary.js';
@@ -36,7 +36,7 @@ export interface EnqueueOptions {
   preflight?: readonly PreflightCheck[];
 }
 
-export interface EnqueueDeps {
+export interface EnqueueDeps extends ApiChecks {
   logger: Logger;
   /** `mock` or the API host; recorded in every job, and half of the batch's identity. */
   api: string;
@@ -44,10 +44,6 @@ export interface EnqueueDeps {
   out: string;
   /** Connects only after the files validated (a bad file leaves no trace in Redis); absent for --dry-run. */
   connect?: () => Promise<EnqueueRedis>;
-  /** Present when a key is set: the balance is checked before paying for anything. */
-  getBalance?: () => Promise<number>;
-  /** Present when a key is set: the v1 engines the API serves. */
-  listEngines?: () => Promise<string[]>;
 }
 
 export interface EnqueueRedis {
@@ -78,8 +74,15 @@ interface Partition {
   maxIndex: number;
 }
 
-/** Parse and validate whole files, expand, then add what is not there yet. Nothing is added if any line is bad. */
-export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps): Promise<EnqueueSummary> {
+/** A batch's files, read, validated and expanded into job identities: what enqueue plans to add. */
+interface BatchPlan {
+  batch: string;
+  specs: PromptSpec[];
+  ident: JobIdentities;
+  summary: EnqueueSummary;
+}
+
+async function planBatch(opts: EnqueueOptions, api: string): Promise<BatchPlan> {
   if (opts.files.length === 0) throw new UsageError('give at least one prompt file');
   const batch = opts.batch ?? defaultBatchName(opts.files[0]!);
   if (!BATCH_NAME.test(batch)) {
@@ -87,7 +90,7 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
       `--batch: "${batch}" is not a valid batch name (1–64 letters, digits, . _ -, starting with a letter or digit)`,
     );
   }
-  checkBatchName({ api: deps.api, batch });
+  checkBatchName({ api, batch });
   const { specs } = await loadPromptFilesOrThrow(opts.files, opts.defaults, {
     maxPrompts: opts.maxJobs,
     expansion: { ...opts.expansion, seedKey: batch },
@@ -117,6 +120,12 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
     examples: examplesOf(specs),
     dryRun: opts.dryRun,
   };
+  return { batch, specs, ident, summary };
+}
+
+/** Parse and validate whole files, expand, then add what is not there yet. Nothing is added if any line is bad. */
+export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps): Promise<EnqueueSummary> {
+  const { batch, specs, ident, summary } = await planBatch(opts, deps.api);
   if (opts.dryRun || !deps.connect) {
     budgetWarning(summary);
     return summary;
@@ -131,7 +140,10 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
     part.fresh.map((f) => f.n),
   );
   budgetWarning(summary);
-  if (part.fresh.length > 0) await checkWithApi(deps, { specs, ident, part, summary, force: opts.force });
+  if (part.fresh.length > 0) {
+    const fresh = part.fresh.map((f) => f.n);
+    await checkWithApi(deps, { specs, ident, fresh, summary, force: opts.force });
+  }
 
   if (opts.maxCredits !== undefined) await r.ledger.setBudget(batch, opts.maxCredits);
   await r.state.setMeta(batch, { queue: r.queueName, created_at: new Date().toISOString(), api: deps.api });
@@ -142,16 +154,8 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
   );
   await storeJobs(r, { specs, ident, part, batch, api: deps.api });
   summary.added = part.fresh.length;
-  deps.logger.info(
-    {
-      batch,
-      added: summary.added,
-      present: summary.present,
-      onDisk: summary.onDisk,
-      credits: summary.estimatedCredits,
-    },
-    'enqueued',
-  );
+  const { added, present, onDisk, estimatedCredits: credits } = summary;
+  deps.logger.info({ batch, added, present, onDisk, credits }, 'enqueued');
   return summary;
 }
 
@@ -230,46 +234,4 @@ function examplesOf(specs: readonly PromptSpec[]): string[] {
     out.add(s.prompt);
   }
   return [...out];
-}
-
-interface ApiCheckContext {
-  specs: PromptSpec[];
-  ident: JobIdentities;
-  part: Partition;
-  summary: EnqueueSummary;
-  force: boolean;
-}
-
-/** With a key: the v1 engines the batch uses must be listed, and the balance must cover the estimate. */
-async function checkWithApi(deps: EnqueueDeps, c: ApiCheckContext): Promise<void> {
-  const engines = v1EnginesOf(
-    c.specs,
-    c.ident,
-    c.part.fresh.map((f) => f.n),
-  );
-  if (engines.size > 0 && deps.listEngines) {
-    refuseUnlistedEngines(c.specs, engines, await askApi(deps.listEngines, 'listing the engines'));
-  }
-  if (!deps.getBalance) return;
-  c.summary.balance = await askApi(deps.getBalance, 'checking the balance');
-  if (c.summary.estimatedCredits > c.summary.balance && !c.force) {
-    throw new StoppedError(
-      'balance',
-      `the batch needs about ${c.summary.estimatedCredits} credits but the account has ${c.summary.balance}; buy credits, shrink the batch, or pass --force`,
-    );
-  }
-}
-
-async function askApi<T>(call: () => Promise<T>, what: string): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    if (err instanceof ApiError && (err.errorClass === 'auth' || err.errorClass === 'payment')) {
-      throw new StoppedError(err.errorClass, `the API refused the key while ${what} (${err.status}): ${err.message}`);
-    }
-    if (err instanceof ApiError && err.status === null) {
-      throw new EnvironmentError(`the API host is unreachable: ${err.message}`, { cause: err });
-    }
-    throw err;
-  }
 }
