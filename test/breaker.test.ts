@@ -1,4 +1,4 @@
-/** The circuit breaker (SPEC §6): consecutive transient failures pause the queue; a probe resumes it by itself. */
+/** The circuit breaker: consecutive transient failures pause the queue; a probe resumes it by itself. */
 import { describe, expect, it } from 'vitest';
 import { waitForBatch, usePipeline } from './helpers/pipeline.js';
 import { until } from './helpers/wait.js';

@@ -3,7 +3,7 @@ import { ERROR_CLASSES } from '../errors.js';
 import { MODEL_IDS } from '../models.js';
 import { generationParamsSchema } from '../queue/job-data.js';
 
-/** One manifest line / one sidecar (SPEC §8). */
+/** One manifest line / one sidecar. */
 export const manifestRecordSchema = z.object({
   id: z.string(),
   batch: z.string(),
