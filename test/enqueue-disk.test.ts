@@ -21,7 +21,7 @@ async function rerunFresh(t: PipelineFixture, lines: string[]) {
 describe('enqueue and the batch folder', () => {
   const t = usePipeline({ latencyMs: [1, 5] });
 
-  it('counts finished images as on disk, in the batch state too, and re-enqueues a truncated one', async () => {
+  it('counts finished images as on disk, in the batch state too, and re-enqueues a truncated one under its name', async () => {
     const lines = ['disk one', 'disk two', 'disk three'];
     await t.p.enqueue(lines);
     const w = await t.p.startWorker();
@@ -35,10 +35,10 @@ describe('enqueue and the batch folder', () => {
     expect(s).toMatchObject({ added: 1, present: 0, onDisk: 2 });
     const state = createBatchState({ redis: t.redis, prefix: t.prefix, api: t.p.config.api.identity });
     expect(await state.counts('b')).toMatchObject({ total: 3, succeeded: 2, pending: 1 });
-    // The truncated one was queued under a new number, after the highest one on disk.
+    // The truncated one runs again under its own name: its new image replaces the damaged one.
     const [job] = await t.p.ctx.queue.getWaiting();
     expect(job!.data.prompt).toBe(record.prompt);
-    expect(job!.data.index).toBe(4);
+    expect(job!.data.file).toBe(record.file);
   });
 
   it("does not take another job's sidecar for this one's, though their names end with the same 8 digits", async () => {

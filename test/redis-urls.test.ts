@@ -106,7 +106,7 @@ describe('the private redis-server', () => {
     expect((await stat(join(out, '.redis'))).mode & 0o077).toBe(0);
     const password = (await readFile(file, 'utf8')).trim();
     expect(password).toMatch(/^[0-9a-f]{48}$/);
-    const logs = [first.stdout, first.stderr, await readFile(join(out, 'anime-sunset', 'run.log'), 'utf8')];
+    const logs = [first.stdout, first.stderr, await readFile(join(out, 'mock', 'anime-sunset', 'run.log'), 'utf8')];
     for (const text of logs) expect(text).not.toContain(password);
 
     const second = await runCli(['run', 'prompts/anime-sunset.txt', '--mock', '--out', out], env);

@@ -19,19 +19,23 @@ export interface BatchScan {
   sidecarsById8: Map<string, string[]>;
 }
 
-/** The job a sidecar may belong to: its id and the 8 digits its file names end with. */
+/** The job a sidecar may belong to: its id, and the slug and 8 digits its file names carry. */
 export interface JobOnDisk {
   id: string;
   id8: string;
+  slug: string;
 }
 
 export type DiskVerdict =
   /** Its image is on disk, intact: paid for, nothing to do. */
   | { kind: 'finished'; record: ManifestRecord }
-  /** It ended without an image: it runs again under the same file name. */
-  | { kind: 'failed'; record: ManifestRecord; sidecar: string };
+  /**
+   * Its name is there without a finished image (it failed, or its image is damaged or replaced, or
+   * its sidecar cannot be trusted): it runs again under that name, and its writes replace what is there.
+   */
+  | { kind: 'rerun'; sidecar: string };
 
-const NAME = /^(\d+)-(?:.*-)?([0-9a-f]{8})\.([a-z0-9]+)$/;
+const NAME = /^(\d+)-(?:(.*)-)?([0-9a-f]{8})\.([a-z0-9]+)$/;
 
 export async function scanBatch(batchDir: string): Promise<BatchScan> {
   const dir = path.join(batchDir, IMAGES_DIR);
@@ -50,10 +54,10 @@ export async function scanBatch(batchDir: string): Promise<BatchScan> {
     if (!m) continue;
     const index = Number(m[1]);
     if (Number.isSafeInteger(index) && index > maxIndex) maxIndex = index;
-    if (m[3] !== 'json') continue;
-    const list = sidecarsById8.get(m[2]!);
+    if (m[4] !== 'json') continue;
+    const list = sidecarsById8.get(m[3]!);
     if (list) list.push(name);
-    else sidecarsById8.set(m[2]!, [name]);
+    else sidecarsById8.set(m[3]!, [name]);
   }
   return { maxIndex, sidecarsById8 };
 }
@@ -63,8 +67,9 @@ const CHUNK = 256;
 
 /**
  * What the disk says about each job that has a sidecar in the scan: finished (its own sidecar by its
- * full id — 8 hex digits collide in large batches — and its image intact), or failed. Jobs with
- * neither are absent from the result.
+ * full id — 8 hex digits collide in large batches — and its image intact), or to run again under its
+ * name (its own sidecar without an intact image; or a sidecar under its slug and digits that cannot be
+ * read, such as a planted link). Jobs with neither are absent from the result.
  *
  * The files are read synchronously, a chunk per turn of the event loop: `enqueue` runs nothing else
  * meanwhile, and for a folder of 100,000 images the thread pool's round trips cost several times
@@ -88,24 +93,32 @@ export async function judgeOnDisk(
 }
 
 function judgeJob(batchDir: string, job: JobOnDisk, sidecars: string[]): DiskVerdict | null {
-  let failed: DiskVerdict | null = null;
+  let own: DiskVerdict | null = null;
+  let untrusted: DiskVerdict | null = null;
   for (const name of sidecars) {
-    const record = readOwnSidecar(path.join(batchDir, IMAGES_DIR, name), job.id);
-    if (!record) continue;
-    if (imageIntactSync(batchDir, record)) return { kind: 'finished', record };
-    if (record.status === 'failed') failed ??= { kind: 'failed', record, sidecar: `${IMAGES_DIR}/${name}` };
+    const read = readSidecarOf(path.join(batchDir, IMAGES_DIR, name), job.id);
+    const sidecar = `${IMAGES_DIR}/${name}`;
+    if (read === 'unreadable') {
+      if (NAME.exec(name)?.[2] === job.slug) untrusted ??= { kind: 'rerun', sidecar };
+    } else if (read !== 'another') {
+      if (imageIntactSync(batchDir, read)) return { kind: 'finished', record: read };
+      own ??= { kind: 'rerun', sidecar };
+    }
   }
-  return failed;
+  return own ?? untrusted;
 }
 
-/** The job's record in this sidecar; null when unreadable, not a regular file of ours, or another job's. */
-function readOwnSidecar(file: string, jobId: string): ManifestRecord | null {
+/**
+ * The job's record in this sidecar; `another` when it is another job's, `unreadable` when it cannot
+ * be trusted (not a regular file, too large, not a record).
+ */
+function readSidecarOf(file: string, jobId: string): ManifestRecord | 'another' | 'unreadable' {
   let fd: number | undefined;
   try {
     // O_NOFOLLOW: a symlink planted in the folder is never read through.
     fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
     const st = fstatSync(fd);
-    if (!st.isFile() || st.size > SIDECAR_MAX_BYTES) return null;
+    if (!st.isFile() || st.size > SIDECAR_MAX_BYTES) return 'unreadable';
     const buf = Buffer.alloc(st.size);
     let off = 0;
     while (off < buf.length) {
@@ -114,9 +127,9 @@ function readOwnSidecar(file: string, jobId: string): ManifestRecord | null {
       off += n;
     }
     const record = parseSidecar(buf.toString('utf8', 0, off), file);
-    return record.id === jobId ? record : null;
+    return record.id === jobId ? record : 'another';
   } catch {
-    return null; // unreadable or not ours to trust: the job runs
+    return 'unreadable';
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
@@ -134,7 +147,7 @@ function imageIntactSync(batchDir: string, record: ManifestRecord): boolean {
   }
 }
 
-/** The image file (and its index) of a sidecar's job, for a failed job that runs again under its old name. */
+/** The image file (and its index) of a sidecar's job, for a job that runs again under its old name. */
 export function imageNameOf(sidecar: string, ext: string): { file: string; index: number } {
   const base = sidecar.slice(0, -'.json'.length);
   return { file: `${base}.${ext}`, index: Number(/(\d+)-[^/]*$/.exec(base)?.[1] ?? 0) };

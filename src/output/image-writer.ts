@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import type { JobData } from '../queue/job-data.js';
 import type { ManifestRecord } from './record.js';
 import { pngTextParts, isPng } from '../metadata/png-text.js';
@@ -90,7 +90,8 @@ async function imageIntact(batchDir: string, record: ManifestRecord): Promise<bo
   const image = finishedImage(record);
   if (!image) return false;
   try {
-    const st = await stat(resolveInBatch(batchDir, image.file));
+    // lstat: a link planted under the image's name is not our image, whatever it points to.
+    const st = await lstat(resolveInBatch(batchDir, image.file));
     return st.isFile() && st.size === image.bytes;
   } catch {
     return false;

@@ -12,7 +12,7 @@ import { DEFAULT_CHECKS, runPreflight, type PreflightCheck } from '../prompts/pr
 import { addJobs, createJobLookup } from './queue.js';
 import type { BatchState } from './batch-state.js';
 import type { Ledger } from '../billing/ledger.js';
-import { batchDir, checkBatchName } from '../output/paths.js';
+import { batchDir, checkBatchName, slugify } from '../output/paths.js';
 import { imageNameOf, judgeOnDisk, scanBatch } from '../output/batch-scan.js';
 import { outputExtension } from '../models.js';
 import { checkWithApi, type ApiChecks } from './api-checks.js';
@@ -68,7 +68,7 @@ interface Partition {
   present: number;
   /** Finished images on disk: recorded as final, not enqueued. */
   onDisk: Array<{ jobId: string; state: 'succeeded' | 'filtered'; file: string }>;
-  /** To add: job number in the plan, and the file name a failed job keeps. */
+  /** To add: job number in the plan, and the file name a job already on disk keeps. */
   fresh: Array<{ n: number; kept?: { file: string; index: number } }>;
   /** The highest image index on disk. */
   maxIndex: number;
@@ -169,7 +169,9 @@ async function partition(
   o: { specs: PromptSpec[]; dir: string },
 ): Promise<Partition> {
   const present = await createJobLookup(r.redis, r.prefix, r.queueName).present(ident.ids);
-  const absent = ident.ids.flatMap((id, n) => (present.has(id) ? [] : [{ id, id8: ident.id8s[n]!, n }]));
+  const absent = ident.ids.flatMap((id, n) =>
+    present.has(id) ? [] : [{ id, id8: ident.id8s[n]!, slug: slugify(o.specs[ident.spec[n]!]!.prompt), n }],
+  );
   const scan = await scanBatch(o.dir);
   const verdicts = await judgeOnDisk(o.dir, scan, absent);
   const part: Partition = { present: present.size, onDisk: [], fresh: [], maxIndex: scan.maxIndex };
@@ -177,7 +179,7 @@ async function partition(
     const v = verdicts.get(job.id);
     if (v?.kind === 'finished') {
       part.onDisk.push({ jobId: job.id, state: v.record.status as 'succeeded' | 'filtered', file: v.record.file! });
-    } else if (v?.kind === 'failed') {
+    } else if (v?.kind === 'rerun') {
       const ext = outputExtension(o.specs[ident.spec[job.n]!]!.params);
       part.fresh.push({ n: job.n, kept: imageNameOf(v.sidecar, ext) });
     } else {
