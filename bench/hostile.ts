@@ -5,7 +5,8 @@
  * line, against serializing the line.
  */
 import { randomBytes } from 'node:crypto';
-import { startMockApi, type Fault } from '../src/mock-api/server.js';
+import { startMockApi } from '../src/mock-api/server.js';
+import type { Fault } from '../src/mock-api/types.js';
 import { createRedactor } from '../src/secrets.js';
 import {
   BENCH_KEY,

@@ -74,7 +74,7 @@ export async function run(): Promise<BenchResult> {
     const first = tagged.filter((t) => t.done > 0 && t.done < half).map((t) => t.rssMb);
     const last = tagged.filter((t) => t.done >= half && t.done < jobs).map((t) => t.rssMb);
     const stats = (xs: number[]) => {
-      const s = [...xs].sort((a, b) => a - b);
+      const s = [...xs].sort((x, y) => x - y);
       return {
         n: s.length,
         median: s[Math.floor(s.length / 2)] ?? NaN,

@@ -5,7 +5,8 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startMockApi, type Fault, type MockApi } from '../src/mock-api/server.js';
+import { startMockApi, type MockApi } from '../src/mock-api/server.js';
+import type { Fault } from '../src/mock-api/types.js';
 import { cliEnv, runCli, startCli, tempDir } from './helpers/cli.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 

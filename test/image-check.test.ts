@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../src/metadata/crc32.js';
 import { pngChunk } from '../src/metadata/png-chunk.js';
-import { placeholderBytes } from '../src/mock-api/placeholder.js';
+import { placeholderBytes } from './helpers/images.js';
 import { checkImage, MAX_SIDE } from '../src/stability/image-check.js';
 import type { ImageMime } from '../src/stability/types.js';
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FormData, request } from 'undici';
 import { crc32 } from '../src/metadata/crc32.js';
 import { parseMockApiOptions, parseByteSize } from '../src/mock-api/cli-options.js';
-import { placeholderBytes } from '../src/mock-api/placeholder.js';
+import { placeholderBytes } from './helpers/images.js';
 import { startMockApi, type MockApi, type MockApiOptions } from '../src/mock-api/server.js';
 import { maxInWindow } from '../src/mock-api/stats.js';
 import { UsageError } from '../src/errors.js';

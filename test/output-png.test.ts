@@ -4,7 +4,9 @@ import path from 'node:path';
 import { crc32 as zlibCrc32, deflateSync, inflateSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { crc32 } from '../src/metadata/crc32.js';
-import { addPngTextChunks, readPngText } from '../src/metadata/png-text.js';
+import { pngTextParts, readPngText } from '../src/metadata/png-text.js';
+
+const addPngTextChunks = (png: Buffer, entries: Record<string, string>) => Buffer.concat(pngTextParts(png, entries));
 import { formatParameters, parseParameters } from '../src/metadata/parameters.js';
 import type { ParametersJob } from '../src/metadata/parameters.js';
 import { findExistingImage } from '../src/output/image-writer.js';

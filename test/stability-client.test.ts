@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Pool, request, Response } from 'undici';
 import { ApiError } from '../src/errors.js';
 import type { GenerationParams, ModelId } from '../src/models.js';
-import { placeholderBytes } from '../src/mock-api/placeholder.js';
+import { placeholderBytes } from './helpers/images.js';
 import { startMockApi, type MockApi, type MockApiOptions } from '../src/mock-api/server.js';
 import { classifyHttpError, classifyTransportError, parseRetryAfter } from '../src/stability/classify.js';
 import { createStabilityClient, type StabilityClient, type StabilityClientOptions } from '../src/stability/client.js';

@@ -4,6 +4,7 @@ import { apiKeyId } from '../src/billing/rate-limiter.js';
 import { queueStatus, formatStatus } from '../src/ops/status.js';
 import { cliEnv, runCli } from './helpers/cli.js';
 import { redisUrl } from './helpers/redis.js';
+import { until } from './helpers/wait.js';
 import { waitForBatch, usePipeline } from './helpers/pipeline.js';
 
 describe('status', () => {
@@ -18,6 +19,11 @@ describe('status', () => {
     await t.p.enqueue(['ok one', 'ok two', 'ok three', 'please blur-me', 'a forbidden thing', 'a bad shape']);
     await t.p.startWorker();
     await waitForBatch(t.p);
+    // The batch state is final a moment before BullMQ moves the last job to completed or failed.
+    await until('BullMQ to finish the jobs', async () => {
+      const c = await t.p.ctx.queue.getJobCounts('completed', 'failed');
+      return (c.completed ?? 0) + (c.failed ?? 0) === 6;
+    });
 
     const s = await queueStatus(t.p.ctx, { out: t.tmp.dir, rate });
     expect(s.queue).toBe('q');

@@ -96,17 +96,10 @@ function chunkKeyword(data: Buffer): string | null {
 }
 
 /**
- * Returns a copy of `png` with one text chunk per entry right after IHDR: `tEXt` when the
- * text is Latin-1, else `iTXt` (UTF-8, uncompressed). Existing text chunks with the same
- * keywords are dropped, so readers that keep the last one see ours.
- */
-export function addPngTextChunks(png: Buffer, entries: Record<string, string>): Buffer {
-  return Buffer.concat(pngTextParts(png, entries));
-}
-
-/**
- * The same PNG as pieces: views into `png` around the new text chunks, so a worker holding 32
- * images of 1.5 MB does not hold a second copy of each while writing it.
+ * `png` with one text chunk per entry right after IHDR (`tEXt` when the text is Latin-1, else
+ * `iTXt`, UTF-8, uncompressed); existing text chunks with the same keywords are dropped, so readers
+ * that keep the last one see ours. As pieces: views into `png` around the new chunks, so a worker
+ * holding 32 images of 1.5 MB does not hold a second copy of each while writing it.
  */
 export function pngTextParts(png: Buffer, entries: Record<string, string>): Buffer[] {
   const ihdr = assertPngHeader(png);

@@ -10,9 +10,14 @@ export interface ErrorReply {
 }
 
 /** v1: {id, name, message}; v2beta: {id, name, errors[]}. The id is 32 hex, as the API's. */
-export function errorReply(family: Family, status: number, name: string, message: string, id?: string): ErrorReply {
-  const eid = id ?? randomBytes(16).toString('hex');
-  return { status, body: family === 'v1' ? { id: eid, name, message } : { id: eid, name, errors: [message] } };
+export function errorReply(family: Family, status: number, name: string, message: string): ErrorReply {
+  const id = randomBytes(16).toString('hex');
+  return { status, body: family === 'v1' ? { id, name, message } : { id, name, errors: [message] } };
+}
+
+/** The same reply with an `id` of our choosing (the real API's 429 uses its name as its id). */
+export function withId(reply: ErrorReply, id: string): ErrorReply {
+  return { ...reply, body: { ...reply.body, id } };
 }
 
 export const MSG = {

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { errorReply, MSG, type ErrorReply, type Family } from './bodies.js';
+import { errorReply, withId, MSG, type ErrorReply, type Family } from './bodies.js';
 import { sendError } from './respond.js';
 import type { EchoPlace, Fault } from './types.js';
 import type { GenCall } from './validate.js';
@@ -76,7 +76,7 @@ function sendEcho(res: ServerResponse, place: EchoPlace, status: number, ctx: Ho
     place === 'name'
       ? errorReply(ctx.family, status, auth, 'invalid request')
       : place === 'id'
-        ? errorReply(ctx.family, status, 'bad_request', 'invalid request', key)
+        ? withId(errorReply(ctx.family, status, 'bad_request', 'invalid request'), key)
         : place === 'message'
           ? errorReply(ctx.family, status, 'bad_request', `the key ${auth} may not be used here`)
           : errorReply(ctx.family, status, 'bad_request', `${filler}${auth}`);

@@ -104,9 +104,3 @@ export function placeholderImage(req: PlaceholderRequest): PlaceholderImage {
   }
   return { mime: MIMES[req.format], parts, length: parts.reduce((n, p) => n + p.length, 0) };
 }
-
-/** The placeholder as one buffer (tests, JSON responses). */
-export function placeholderBytes(req: PlaceholderRequest): Buffer {
-  const img = placeholderImage(req);
-  return img.parts.length === 1 ? img.parts[0]! : Buffer.concat(img.parts, img.length);
-}

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { readBody } from './read-body.js';
 import type { AddressInfo } from 'node:net';
 import { creditsPerImage, type ModelId } from '../models.js';
-import { errorReply, MSG, type Family } from './bodies.js';
+import { errorReply, withId, MSG, type Family } from './bodies.js';
 import { answerHostile, isHostile, statusFaultReply } from './hostile.js';
 import { placeholderImage } from './placeholder.js';
 import { createRateLimiter } from './rate-limit.js';
@@ -17,7 +17,7 @@ import { clearStats, createStats, trackRequest } from './stats.js';
 import type { Fault, FaultContext, FaultFn, MockApi, MockApiOptions } from './types.js';
 import { V1_ENGINES, validateV1, validateV2, type GenCall, type Validation } from './validate.js';
 
-export type { Fault, FaultContext, FaultFn, MockApi, MockApiOptions, MockStats, MockRateLimit } from './types.js';
+export type { MockApi, MockApiOptions } from './types.js';
 
 const DEFAULT_BALANCE = 1_000_000;
 const V2_ROUTE = /^\/v2beta\/stable-image\/generate\/(core|ultra|sd3)$/;
@@ -73,11 +73,8 @@ export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> 
       if (!d.ok) {
         stats.rateLimited++;
         const { count, windowMs, lockoutMs } = opts.rateLimit;
-        const reply = errorReply(
-          family,
-          429,
-          'rate_limit_exceeded',
-          MSG.rateLimit(count, windowMs, lockoutMs),
+        const reply = withId(
+          errorReply(family, 429, 'rate_limit_exceeded', MSG.rateLimit(count, windowMs, lockoutMs)),
           'rate_limit_exceeded',
         );
         if (opts.rateLimit.retryAfter) reply.headers = { 'retry-after': String(Math.ceil(d.retryAfterMs / 1000)) };
