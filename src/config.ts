@@ -104,6 +104,8 @@ export function loadConfig(flags: Flags, env: Env = process.env): Config {
   // Mock runs get their own queue so placeholder jobs never mix with paid ones.
   const queue = flags.queue === undefined && mock ? `${baseQueue}-mock` : baseQueue;
   if (!NAME.test(queue)) throw new UsageError(`--queue: "${queue}" is not a valid queue name (letters, digits, . _ -)`);
+  // BullMQ keys a queue's jobs under `<prefix>:<queue>:…`, nightshift its own state under `<prefix>:ns:…`.
+  if (queue === 'ns') throw new UsageError('--queue: "ns" is reserved for nightshift\'s own keys; pick another name');
   const prefix = get('prefix');
   if (!/^\{[^{}]+\}[^{}]*$/.test(prefix)) {
     throw new UsageError(`--prefix: "${prefix}" must start with a {hash tag}, e.g. {nightshift}`);

@@ -78,6 +78,14 @@ describe('the API host has one spelling', () => {
   });
 });
 
+describe('queue names', () => {
+  it('refuses the name nightshift keeps its own keys under', () => {
+    expect(usage(() => loadConfig({ queue: 'ns' }, {}))).toMatch(/--queue: "ns" is reserved/);
+    expect(usage(() => loadConfig({}, { NIGHTSHIFT_QUEUE: 'a:b' }))).toMatch(/not a valid queue name/);
+    expect(loadConfig({ queue: 'nsx' }, {}).queue).toBe('nsx');
+  });
+});
+
 describe('flag over environment over default', () => {
   it('resolves the same way in the library as on the command line', () => {
     expect(loadWorkerConfig({}, {}).rate).toEqual({ count: 150, windowMs: 10_000 });

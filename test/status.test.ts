@@ -79,4 +79,24 @@ describe('status', () => {
     expect(s.hints.join('\n')).toMatch(/concurrency, not the rate limit, bounds throughput/);
     expect(formatStatus(s)).toContain('hint: concurrency');
   });
+
+  it('says when every worker waits for its run window, and when it opens', async () => {
+    const hhmm = (ms: number) => new Date(Date.now() + ms).toTimeString().slice(0, 5);
+    // A window that opens in two hours: the worker starts but takes nothing.
+    const window = `${hhmm(2 * 3_600_000)}-${hhmm(3 * 3_600_000)}`;
+    await t.p.startWorker({ concurrency: '2', window });
+    await t.p.enqueue(['one night job', 'another night job'], { batch: 'night' });
+    const s = await until('the worker registered with its window', async () => {
+      const st = await queueStatus(t.p.ctx, { rate });
+      return st.workers.length > 0 && st.counts.waiting === 2 ? st : null;
+    });
+    expect(s.workers[0]!.window).toMatchObject({ text: window, open: false });
+    expect(s.counts.active).toBe(0);
+    expect(s.hints.join('\n')).toContain(
+      `every worker is outside its run window (${window}); jobs are taken again at ${window.slice(0, 5)}`,
+    );
+    expect(formatStatus(s)).toMatch(
+      new RegExp(`concurrency 2, outside its run window ${window} until ${window.slice(0, 5)}`),
+    );
+  });
 });

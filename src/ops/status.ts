@@ -193,15 +193,50 @@ function hintsFor(s: QueueStatus): string[] {
       hints.push(
         `concurrency, not the rate limit, bounds throughput: all ${concurrency} slots of ${s.workers.length} worker(s) are busy ` +
           `but only ${s.rate.used_in_window} of ${limit} requests were sent in the last ${s.rate.window_s} s; ` +
-          'start more workers or raise --concurrency',
+          (s.workers.every((w) => w.bound === 'maximum')
+            ? 'start more workers or raise --max-concurrency'
+            : 'start more workers or raise --concurrency'),
       );
     } else if (s.rate.used_in_window >= 0.9 * limit) {
       hints.push(`the rate limit (${limit}/${s.rate.window_s} s) bounds throughput; more workers would not help`);
     }
   }
+  const windows = s.workers.map(windowOf);
+  if (backlog && windows.length > 0 && windows.every((w) => w !== null && !w.open)) {
+    const next = windows.map((w) => w!.changes_at).sort()[0]!;
+    hints.push(
+      `every worker is outside its run window (${windows[0]!.text}); jobs are taken again at ${new Date(next).toTimeString().slice(0, 5)}`,
+    );
+  }
   if (s.paused && s.paused_by)
     hints.push(`paused by ${s.paused_by.reason}: ${s.paused_by.message}; \`nightshift resume\` after fixing it`);
   return hints;
+}
+
+interface WindowNote {
+  text: string;
+  open: boolean;
+  changes_at: string;
+}
+
+function windowOf(w: WorkerEntry): WindowNote | null {
+  const v = w.window as Partial<WindowNote> | undefined;
+  return v && typeof v.text === 'string' && typeof v.open === 'boolean' && typeof v.changes_at === 'string'
+    ? (v as WindowNote)
+    : null;
+}
+
+/** `host:123:ab12: concurrency 138 (rate limit), outside its window 22:00-07:00 until 22:00`. */
+function describeWorker(w: WorkerEntry): string {
+  const bound = typeof w.bound === 'string' && w.bound !== 'fixed' ? ` (bound: ${w.bound})` : '';
+  const win = windowOf(w);
+  const at = win ? new Date(win.changes_at).toTimeString().slice(0, 5) : '';
+  const when = win
+    ? win.open
+      ? `, in its run window until ${at}`
+      : `, outside its run window ${win.text} until ${at}`
+    : '';
+  return `${w.id}: concurrency ${w.concurrency}${bound}${when}`;
 }
 
 function round(n: number): number {
@@ -227,6 +262,7 @@ export function formatStatus(s: QueueStatus): string {
   if (s.workers.length > 0) {
     const total = s.workers.reduce((n, w) => n + w.concurrency, 0);
     lines.push(`  workers: ${s.workers.length}, total concurrency ${total}`);
+    for (const w of s.workers) lines.push(`    ${describeWorker(w)}`);
   }
   if (s.lockout_ms > 0) lines.push(`  429 lockout: ${duration(Math.ceil(s.lockout_ms / 1000))} left`);
   const names = Object.keys(s.batches);
