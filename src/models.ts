@@ -1,5 +1,5 @@
 /**
- * What each model accepts and costs (facts: shared/reference/stability-api.md §1–2).
+ * What each model accepts and costs (as Stability's API documents them: v2beta Stable Image endpoints and the v1 engines).
  * The prompt parser validates against this table and the API client routes by it,
  * so a parameter a model does not take is caught before anything is enqueued.
  */
@@ -126,7 +126,7 @@ export function isModelId(s: string): s is ModelId {
   return (MODEL_IDS as readonly string[]).includes(s);
 }
 
-/** SDXL 1.0 accepts only these sizes (reference §1.4). */
+/** SDXL 1.0 accepts only these sizes. */
 export const SDXL_SIZES: ReadonlyArray<readonly [number, number]> = [
   [1024, 1024],
   [1152, 896],
@@ -148,7 +148,7 @@ const FLAT_CREDITS: Partial<Record<ModelId, number>> = {
   'sd3.5-flash': 2.5,
 };
 
-/** List price of one successful image, in credits (reference §1.3, §2.2). */
+/** List price of one successful image, in credits (v1: 0.9 up to 30 steps, then proportional to steps). */
 export function creditsPerImage(model: ModelId, params: Pick<GenerationParams, 'steps'>): number {
   const flat = FLAT_CREDITS[model];
   if (flat !== undefined) return flat;

@@ -30,7 +30,7 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Maps errors to exit codes (SPEC §3): 2 usage/input, 3 environment, 4 stopped, 1 otherwise. */
+/** Maps errors to exit codes : 2 usage/input, 3 environment, 4 stopped, 1 otherwise. */
 export async function main(argv: string[]): Promise<void> {
   let code: number;
   try {

@@ -1,4 +1,4 @@
-/** Error bodies in the real API's two shapes (reference §3.1) and its known messages (§3.2). */
+/** Error bodies in the real API's two shapes (v1 `{id, name, message}`, v2beta `{id, name, errors}`) and its known messages. */
 import { randomBytes } from 'node:crypto';
 
 export type Family = 'v1' | 'v2';

@@ -1,4 +1,4 @@
-/** Writing the fake API's answers in the real API's formats (reference §1.2, §2.3). */
+/** Writing the fake API's answers in the real API's formats (raw image bytes with headers, or JSON with base64). */
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { ErrorReply } from './bodies.js';

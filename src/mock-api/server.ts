@@ -99,7 +99,7 @@ export async function startMockApi(opts: MockApiOptions = {}): Promise<MockApi> 
       if (body === 'too-large') return sendError(res, errorReply(family, 413, 'payload_too_large', MSG.tooLarge));
       const ctype = req.headers['content-type'];
       const accept = req.headers.accept;
-      // Validation comes before authentication, as the real API does (reference §3.2).
+      // Validation comes before authentication, as the real API's does: bad parameters with a bad key get 400, not 401.
       const checked: Validation = v2
         ? await validateV2(v2[1] as 'core' | 'ultra' | 'sd3', ctype, accept, body)
         : validateV1(v1![1] as ModelId, ctype, accept, body);

@@ -1,5 +1,5 @@
 /**
- * Request validation as strict as the real API's (reference §1.1, §1.4, §2.1–2.2), so a client
+ * Request validation as strict as the real API's (fields, enums, ranges, SDXL's sizes), so a client
  * bug shows up against the fake, not on the first paid night.
  */
 import { Response } from 'undici';
