@@ -1,7 +1,7 @@
 /**
  * 5. The original script's approach against nightshift, on the same fake: 2 s latency and the
  * default 150/10 limit enforced. The original sends one v1 request at a time and writes each image
- * when it comes back (ORIGIN.md); it runs here, in the bench process, over a smaller count and its
+ * when it comes back; it runs here, in the bench process, over a smaller count and its
  * per-image time is extrapolated to the full count. nightshift enqueues the full count (same v1
  * engine) and one `work --exit-when-idle` process at its defaults works it; its time is the wall
  * time from spawning the worker to its exit, start-up and idle detection included.

@@ -1,10 +1,10 @@
 /**
  * Errors are values with a class. Every error nightshift raises on purpose is a
  * NightshiftError carrying a stable `code` and the process exit code it maps to
- * (SPEC §3: 2 usage/input, 3 environment, 4 stopped by the API, balance or budget).
+ * (2 usage or bad input, 3 environment, 4 stopped by the API, the balance or the budget).
  */
 
-/** The SPEC §6 error classes, the unit of every retry decision. */
+/** The error classes: each decides what happens to a job that met it (retry, wait, fail, pause). */
 export const ERROR_CLASSES = [
   'rate_limited',
   'transient',
@@ -94,7 +94,7 @@ export interface ApiErrorInit {
   cause?: unknown;
 }
 
-/** A failed call to the Stability API, classified per SPEC §6. Never contains the API key. */
+/** A failed call to the Stability API, with the class its answer (or its absence) falls in. Never contains the API key. */
 export class ApiError extends NightshiftError {
   override name = 'ApiError';
   readonly errorClass: ErrorClass;
@@ -133,7 +133,7 @@ export class StorageError extends NightshiftError {
   }
 }
 
-/** The shape an error takes in the manifest and sidecars (SPEC §8). */
+/** The shape an error takes in the manifest and sidecars. */
 export interface ErrorRecord {
   class: ErrorClass | 'cancelled' | 'stalled' | 'internal';
   status: number | null;

@@ -16,7 +16,7 @@ function logged(r: CliResult, msg: string): number {
   return r.stdout.split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).length;
 }
 
-describe('rate limit across worker processes (SPEC §6)', () => {
+describe('rate limit across worker processes', () => {
   const redis = newRedis();
   let prefix: string;
   let tmp: Awaited<ReturnType<typeof tempDir>>;

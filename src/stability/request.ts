@@ -1,4 +1,4 @@
-/** Request bodies for the two API families (reference §1.1, §2.1–2.2; ORIGIN.md for v1). */
+/** Request bodies for the two API families: v2beta multipart forms, and v1 JSON as the original one-image script sent it. */
 import { FormData } from 'undici';
 import { MODELS } from '../models.js';
 import type { GenerateRequest } from './types.js';
