@@ -2,7 +2,8 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GALLERY_JS, PAGE_SIZE } from '../src/output/gallery-assets.js';
-import { formatDuration, renderGallery, writeGallery } from '../src/output/gallery.js';
+import { renderGallery, writeGallery } from '../src/output/gallery.js';
+import { formatDuration } from '../src/durations.js';
 import { escapeHtml, jsonForScript } from '../src/output/html.js';
 import { thumbPathFor } from '../src/output/thumbnails.js';
 import type { ManifestRecord } from '../src/output/record.js';
@@ -177,6 +178,9 @@ describe('renderGallery', () => {
     expect(formatDuration(null)).toBe('—');
     expect(formatDuration(42_400)).toBe('42 s');
     expect(formatDuration(125_000)).toBe('2 min 5 s');
+    expect(formatDuration(3_725_000)).toBe('1 h 2 min');
+    expect(formatDuration(11_520_000, 'rough')).toBe('3.2 h');
+    expect(formatDuration(125_000, 'rough')).toBe('2 min');
   });
 });
 

@@ -1,3 +1,4 @@
+import { formatDuration } from '../src/durations.js';
 import type { Logger } from 'pino';
 import { windowState, type RunWindow, type WindowState } from '../src/queue/window.js';
 import type { Consumer } from './consumer.js';
@@ -14,12 +15,6 @@ export interface WindowOptions {
 /** Longest wait between checks: a changed wall clock (suspend, NTP, DST) is noticed within it. */
 const RECHECK_MS = 60_000;
 
-function inWords(ms: number): string {
-  if (ms < 60_000) return `${Math.max(0, Math.round(ms / 1000))} s`;
-  const min = Math.round(ms / 60_000);
-  return min < 60 ? `${min} min` : `${Math.floor(min / 60)} h ${min % 60} min`;
-}
-
 /**
  * Outside the run window the worker takes no new job (requests in flight finish); inside it takes
  * jobs again, every night, by itself. Returns a function that stops watching (the consumer stays as
@@ -33,7 +28,7 @@ export function startWindow(o: WindowOptions): () => void {
     const s = windowState(o.window, now);
     if (s.open !== open) {
       open = s.open;
-      const when = `${s.changesAt.toTimeString().slice(0, 5)} (in ${inWords(s.changesAt.getTime() - now.getTime())})`;
+      const when = `${s.changesAt.toTimeString().slice(0, 5)} (in ${formatDuration(s.changesAt.getTime() - now.getTime())})`;
       if (s.open) {
         o.consumer.release();
         o.logger.info(

@@ -1,3 +1,4 @@
+import { formatDuration } from '../durations.js';
 import cliProgress from 'cli-progress';
 import type { BatchCounts } from '../queue/batch-state.js';
 
@@ -15,24 +16,12 @@ export function rateAndEta(first: ProgressSample, last: ProgressSample): { perSe
   return { perSec, etaSec: perSec > 0 ? last.counts.pending / perSec : null };
 }
 
-export function formatDuration(sec: number | null): string {
-  if (sec === null || !Number.isFinite(sec)) return '--';
-  const s = Math.round(sec);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h > 0
-    ? `${h}h${String(m).padStart(2, '0')}m`
-    : m > 0
-      ? `${m}m${String(s % 60).padStart(2, '0')}s`
-      : `${s % 60}s`;
-}
-
 export function progressLine(batch: string, s: ProgressSample, perSec: number, etaSec: number | null): string {
   const c = s.counts;
   const done = c.total - c.pending;
   return (
     `${batch}: ${done}/${c.total} done (${c.succeeded} ok, ${c.filtered} filtered, ${c.failed} failed), ` +
-    `${(perSec * 60).toFixed(1)}/min, ETA ${formatDuration(etaSec)}, ${s.credits} credits`
+    `${(perSec * 60).toFixed(1)}/min, ETA ${formatDuration(etaSec === null ? null : etaSec * 1000)}, ${s.credits} credits`
   );
 }
 
@@ -62,7 +51,7 @@ export function createProgress(opts: ProgressOptions) {
         const payload = {
           batch: opts.batch,
           rate: (perSec * 60).toFixed(1),
-          etaText: formatDuration(etaSec),
+          etaText: formatDuration(etaSec === null ? null : etaSec * 1000),
           credits: s.credits,
           ok: c.succeeded,
           filtered: c.filtered,

@@ -1,4 +1,5 @@
 import type { QueueContext } from './context.js';
+import { formatDuration } from '../durations.js';
 import type { PauseRecord } from '../queue/pause.js';
 import type { ManifestRecord } from '../output/record.js';
 import type { WorkerEntry } from '../queue/worker-registry.js';
@@ -243,19 +244,13 @@ function round(n: number): number {
   return Math.round(n * 10) / 10;
 }
 
-function duration(seconds: number): string {
-  if (seconds < 60) return `${seconds} s`;
-  const m = Math.floor(seconds / 60);
-  return m < 60 ? `${m} min ${seconds % 60} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
-}
-
 export function formatStatus(s: QueueStatus): string {
   const c = s.counts;
   const lines = [
     `queue ${s.queue}${s.paused ? ` (PAUSED${s.paused_by ? ` by ${s.paused_by.reason}: ${s.paused_by.message}` : ''})` : ''}`,
     `  waiting ${c.waiting}, active ${c.active}, delayed ${c.delayed}, completed ${c.completed}, failed ${c.failed}`,
     `  throughput ${s.throughput.per_minute}/min over ${s.throughput.minutes} min (${s.throughput.last_minute} in the last minute)` +
-      (s.eta_s !== null ? `, ETA ${duration(s.eta_s)}` : ''),
+      (s.eta_s !== null ? `, ETA ${formatDuration(s.eta_s * 1000)}` : ''),
   ];
   if (s.rate)
     lines.push(`  rate limit: ${s.rate.used_in_window} of ${s.rate.count} used in the last ${s.rate.window_s} s`);
@@ -264,7 +259,7 @@ export function formatStatus(s: QueueStatus): string {
     lines.push(`  workers: ${s.workers.length}, total concurrency ${total}`);
     for (const w of s.workers) lines.push(`    ${describeWorker(w)}`);
   }
-  if (s.lockout_ms > 0) lines.push(`  429 lockout: ${duration(Math.ceil(s.lockout_ms / 1000))} left`);
+  if (s.lockout_ms > 0) lines.push(`  429 lockout: ${formatDuration(s.lockout_ms)} left`);
   const names = Object.keys(s.batches);
   if (names.length) {
     lines.push(

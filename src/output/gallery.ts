@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { ManifestRecord } from './record.js';
 import { writeFileAtomic } from './atomic.js';
 import { GALLERY_CSS, GALLERY_JS, PAGE_SIZE } from './gallery-assets.js';
+import { formatDuration } from '../durations.js';
 import { escapeHtml, jsonForScript } from './html.js';
 import { GALLERY_FILE } from './paths.js';
 import { compareRecords } from './sidecar.js';
@@ -86,15 +87,6 @@ function renderCard(c: CardData): string {
     `<p class="meta"><span class="badge ${escapeHtml(c.st)}">${escapeHtml(c.st)}</span>` +
     `<span>#${escapeHtml(c.i)} · seed ${escapeHtml(c.s)} · ${escapeHtml(c.m)}</span></p>${err}</figcaption></figure>`
   );
-}
-
-export function formatDuration(ms: number | null): string {
-  if (ms === null || !Number.isFinite(ms) || ms < 0) return '—';
-  const s = Math.round(ms / 1000);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = s % 60;
-  return h > 0 ? `${h} h ${m} min` : m > 0 ? `${m} min ${sec} s` : `${sec} s`;
 }
 
 /** Failures grouped by error class, then by message (a thousand identical 500s are one line). */

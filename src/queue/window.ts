@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { formatDuration } from '../durations.js';
 
 /**
  * A run window: the local hours during which workers take jobs, e.g. `22:00-07:00` (it may cross
@@ -102,15 +103,10 @@ export function estimateBatch(o: {
   };
 }
 
-function span(s: number): string {
-  if (s < 60) return `${Math.max(1, Math.round(s))} s`;
-  return s < 3600 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
-}
-
 /** `about 3.2 h at 15 images/s; the window leaves 6.5 h` — whether a batch fits the night. */
 export function formatEstimate(e: BatchEstimate, open: boolean): string {
-  const base = `${e.jobs} jobs: about ${span(e.seconds)} at ${e.per_second} images/s`;
+  const base = `${e.jobs} jobs: about ${formatDuration(e.seconds * 1000, 'rough')} at ${e.per_second} images/s`;
   if (e.window === null || e.window_seconds === null) return base;
   const verdict = e.fits ? '' : ' — more than the window: the rest waits for the next one';
-  return `${base}; the window ${e.window} ${open ? 'leaves' : 'gives'} ${span(e.window_seconds)}${verdict}`;
+  return `${base}; the window ${e.window} ${open ? 'leaves' : 'gives'} ${formatDuration(e.window_seconds * 1000, 'rough')}${verdict}`;
 }
