@@ -96,7 +96,7 @@ export function estimateBatch(o: {
   return {
     jobs: o.jobs,
     per_second: Math.round(perSecond * 100) / 100,
-    seconds: Math.round(seconds),
+    seconds: Math.ceil(seconds),
     window: o.window?.text ?? null,
     window_seconds: left === null ? null : Math.round(left),
     fits: left === null ? null : seconds <= left,
