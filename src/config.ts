@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { UsageError } from './errors.js';
 import { isLoopbackHost, withoutUserinfo } from './config/urls.js';
 import { urlSecrets } from './secrets.js';
+import { checkName } from './names.js';
 import { flagName, settingsFrom, sourceOf, type Env } from './config/resolve.js';
 import { SETTINGS, type SettingDef, type SettingGetter, type SettingKey } from './config/settings.js';
 import type { GenerationDefaults } from './prompts/types.js';
@@ -81,8 +82,6 @@ export interface WorkerConfig {
 
 export const MOCK_API_IDENTITY = 'mock';
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-
 /** The settings of one command, for the values the typed configs below do not cover. */
 export function settingsOf(flags: Flags, env: Env = process.env): SettingGetter {
   return settingsFrom(flags, env);
@@ -103,7 +102,7 @@ export function loadConfig(flags: Flags, env: Env = process.env): Config {
   const baseQueue = get('queue');
   // Mock runs get their own queue so placeholder jobs never mix with paid ones.
   const queue = flags.queue === undefined && mock ? `${baseQueue}-mock` : baseQueue;
-  if (!NAME.test(queue)) throw new UsageError(`--queue: "${queue}" is not a valid queue name (letters, digits, . _ -)`);
+  checkName(queue, '--queue', 'queue');
   // BullMQ keys a queue's jobs under `<prefix>:<queue>:…`, nightshift its own state under `<prefix>:ns:…`.
   if (queue === 'ns') throw new UsageError('--queue: "ns" is reserved for nightshift\'s own keys; pick another name');
   const prefix = get('prefix');

@@ -14,7 +14,11 @@ import { cliEnv, tempDir } from './helpers/cli.js';
 import { longParametersPng, mkfifo, zTXtBombPng } from './helpers/hostile-files.js';
 import { runMeasured } from './helpers/measure.js';
 
-const MAX_SECONDS = 5;
+/**
+ * A hang detector, not a speed test: each case takes about 1 s on an idle machine (the figures are
+ * printed; bench/ measures speed). Before the fix these hung or ran for a minute and more.
+ */
+const MAX_SECONDS = 30;
 const MAX_MIB = 300;
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;

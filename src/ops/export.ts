@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../output/atomic.js';
 import { rebuildFromDisk } from '../output/manifest.js';
 import { IMAGES_DIR, MANIFEST_FILE, resolveInBatch } from '../output/paths.js';
 import type { ManifestRecord } from '../output/record.js';
-import { BATCH_NAME } from '../queue/plan.js';
+import { checkName } from '../names.js';
 import { writeCaptions, writeImagefolder, writeWebdataset, type Sample, type Written } from './export-formats.js';
 
 /**
@@ -40,11 +40,7 @@ export function checkExportOptions(o: {
   shardSize: number;
 }): ExportOptions {
   const batch = o.batch ?? '';
-  if (!BATCH_NAME.test(batch)) {
-    throw new UsageError(
-      `--batch: ${JSON.stringify(batch)} is not a valid batch name (1–64 letters, digits, . _ -, starting with a letter or digit)`,
-    );
-  }
+  checkName(batch, '--batch', 'batch');
   if (o.format === undefined) throw new UsageError(`--format: give one of ${EXPORT_FORMATS.join(', ')}`);
   if (o.to === undefined) throw new UsageError('--to: give the folder to export into');
   return {

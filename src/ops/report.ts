@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
-import { BATCH_NAME } from '../queue/plan.js';
+import { checkName } from '../names.js';
 import { rebuildFromDisk } from '../output/manifest.js';
 import { checkBatchFolder } from '../output/safe-dirs.js';
 import { writeGallery } from '../output/gallery.js';
@@ -35,11 +35,7 @@ export interface ReportSummary {
  */
 export async function buildReport(out: string, ref: BatchRef): Promise<ReportSummary> {
   const { batch } = ref;
-  if (!BATCH_NAME.test(batch)) {
-    throw new UsageError(
-      `--batch: "${batch}" is not a valid batch name (1–64 letters, digits, . _ -, starting with a letter or digit)`,
-    );
-  }
+  checkName(batch, '--batch', 'batch');
   const dir = batchDir(out, ref);
   await checkBatchFolder({ out, dir, mustExist: true });
   const { records, repaired, warnings } = await rebuildFromDisk(dir);

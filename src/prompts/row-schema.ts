@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NAME, NAME_RULE } from '../names.js';
 import type { PromptProblem } from '../errors.js';
 import { ASPECT_RATIOS, MODEL_IDS, OUTPUT_FORMATS, STYLE_PRESETS } from '../models.js';
 
@@ -41,8 +42,6 @@ export interface ParseResult {
 export const PROMPT_MAX = 10000;
 export const SEED_MAX = 4294967295;
 export const SAMPLES_MAX = 100;
-/** The id ends up in job ids and file names. */
-export const ROW_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 function shown(input: unknown): string {
   const s = typeof input === 'string' ? JSON.stringify(input) : String(input);
@@ -83,7 +82,8 @@ export const rowSchema = z
     prompt: text(PROMPT_MAX).min(1, { error: 'must not be empty' }),
     id: z
       .string(msg('must be a string'))
-      .regex(ROW_ID, msg("must be 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit")),
+      // The id ends up in job ids and file names.
+      .regex(NAME, msg(`must be ${NAME_RULE}`)),
     negative_prompt: text(PROMPT_MAX),
     model: oneOf(MODEL_IDS),
     seed: intIn(0, SEED_MAX),

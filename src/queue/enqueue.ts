@@ -3,7 +3,8 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { PromptFileError, UsageError } from '../errors.js';
-import { BATCH_NAME, buildJob, creditsOf, identifyJobs, type JobIdentities } from './plan.js';
+import { checkName } from '../names.js';
+import { buildJob, creditsOf, identifyJobs, type JobIdentities } from './plan.js';
 import type { JobData } from './job-data.js';
 import { loadPromptFilesOrThrow } from '../prompts/load.js';
 import type { GenerationDefaults, PromptSpec } from '../prompts/types.js';
@@ -85,11 +86,7 @@ interface BatchPlan {
 async function planBatch(opts: EnqueueOptions, api: string): Promise<BatchPlan> {
   if (opts.files.length === 0) throw new UsageError('give at least one prompt file');
   const batch = opts.batch ?? defaultBatchName(opts.files[0]!);
-  if (!BATCH_NAME.test(batch)) {
-    throw new UsageError(
-      `--batch: "${batch}" is not a valid batch name (1–64 letters, digits, . _ -, starting with a letter or digit)`,
-    );
-  }
+  checkName(batch, '--batch', 'batch');
   checkBatchName({ api, batch });
   const { specs } = await loadPromptFilesOrThrow(opts.files, opts.defaults, {
     maxPrompts: opts.maxJobs,

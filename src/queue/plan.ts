@@ -5,7 +5,6 @@ import type { JobData } from './job-data.js';
 import { imageFileName } from '../output/paths.js';
 
 /** Batch names end up in job ids, Redis keys and folder names. */
-export const BATCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export interface PlannedJob {
   id: string;
