@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { UsageError } from '../errors.js';
 import { checkName } from '../names.js';
 import { rebuildFromDisk } from '../output/manifest.js';
 import { checkBatchFolder } from '../output/safe-dirs.js';
