@@ -7,6 +7,7 @@ import { flagName, settingsFrom, sourceOf, type Env } from './config/resolve.js'
 import { SETTINGS, type SettingDef, type SettingGetter, type SettingKey } from './config/settings.js';
 import type { GenerationDefaults } from './prompts/types.js';
 import type { RunWindow } from './queue/window.js';
+import { clusterSecrets, clusterTarget, redactClusterNodes } from './redis/cluster.js';
 
 /**
  * The only module that reads process.env. Commands pass their parsed flags in; every setting is
@@ -22,8 +23,13 @@ export type Flags = Readonly<Record<string, unknown>>;
 export type WorkerFlags = Record<string, string | boolean | undefined>;
 
 export interface Config {
-  /** Null: none given; `run` then tries the default (127.0.0.1:6379) and finally a private redis-server. */
+  /**
+   * Null: none given; `run` then tries the default (127.0.0.1:6379) and finally a private redis-server.
+   * With --redis-cluster, the cluster's target (`cluster:` + its nodes), which connects the same way.
+   */
   redisUrl: string | null;
+  /** A Redis Cluster: each queue's keys then get a hash tag of their own (see queuePrefix). */
+  cluster: boolean;
   /** The Redis tried when none is given (tests point it elsewhere to exercise the fallback). */
   defaultRedisUrl: string;
   queue: string;
@@ -111,9 +117,10 @@ export function loadConfig(flags: Flags, env: Env = process.env): Config {
   }
   const host = get('apiHost');
   const key = get('apiKey')?.trim() || null;
-  const redisUrl = get('redis') ?? null;
+  const redisUrl = redisTargetOf(get, flags, env);
   return {
     redisUrl,
+    cluster: get('redisCluster') !== undefined,
     defaultRedisUrl: get('defaultRedis'),
     queue,
     prefix,
@@ -128,8 +135,22 @@ export function loadConfig(flags: Flags, env: Env = process.env): Config {
       accept: get('accept'),
       allowInsecure: get('allowInsecureApi'),
     },
-    secrets: secretsOf(key, [redisUrl, rawNotifyUrl(get)]),
+    secrets: secretsOf(key, [get('redis'), rawNotifyUrl(get)], clusterSecrets(get('redisCluster') ?? '')),
   };
+}
+
+/** One Redis or one cluster: both given is a usage error naming where each came from. */
+function redisTargetOf(get: SettingGetter, flags: Flags, env: Env): string | null {
+  const url = get('redis');
+  const nodes = get('redisCluster');
+  if (url !== undefined && nodes !== undefined) {
+    throw new UsageError(
+      `${sourceOf('redis', flags, env)} and ${sourceOf('redisCluster', flags, env)} both name a Redis: ` +
+        'give --redis (REDIS_URL) for one server or --redis-cluster (REDIS_CLUSTER_NODES) for a cluster, not both',
+    );
+  }
+  if (nodes !== undefined) return clusterTarget(nodes);
+  return url ?? null;
 }
 
 /** The notify URL for the secrets list; a bad one is reported by the command that sends to it. */
@@ -158,8 +179,8 @@ export function checkApiTransport(config: Config): string | null {
 }
 
 /** The key and any password or token carried by a URL, longest first. */
-function secretsOf(key: string | null, urls: Array<string | undefined | null>): string[] {
-  const out = new Set<string>(key ? [key] : []);
+function secretsOf(key: string | null, urls: Array<string | undefined | null>, more: string[] = []): string[] {
+  const out = new Set<string>([...(key ? [key] : []), ...more]);
   for (const raw of urls) {
     if (!raw) continue;
     try {
@@ -298,6 +319,7 @@ export function describeSettings(keys: readonly SettingKey[], flags: Flags, env:
     let value: unknown = raw;
     if (SECRET_SETTINGS.has(key)) value = raw === undefined ? null : '[set]';
     else if (URL_SETTINGS.has(key) && raw !== undefined) value = printableUrl(raw);
+    else if (key === 'redisCluster' && typeof raw === 'string') value = redactClusterNodes(raw);
     const def = SETTINGS[key] as SettingDef<unknown>;
     const name = flagName(key) ?? def.env?.[0] ?? key;
     let shown = value === undefined ? '(unset)' : typeof value === 'string' ? value : JSON.stringify(value);

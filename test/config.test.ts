@@ -111,6 +111,7 @@ describe('flag over environment over default', () => {
 /** A valid value, different from the default, for every setting the environment can set. */
 const ENV_SAMPLES: Partial<Record<SettingKey, [string, unknown]>> = {
   redis: ['redis://127.0.0.1:6390', 'redis://127.0.0.1:6390'],
+  redisCluster: ['redis://:pw-env@127.0.0.1:7001,127.0.0.1:7002', 'redis://127.0.0.1:7001,127.0.0.1:7002'],
   queue: ['q-env', 'q-env'],
   out: ['./out-env', './out-env'],
   logLevel: ['warn', 'warn'],
@@ -159,6 +160,7 @@ describe('every environment variable, through the real command line', () => {
       });
     }
     expect(JSON.stringify(rows)).not.toContain('sk-env');
+    expect(JSON.stringify(rows)).not.toContain('pw-env');
 
     const flagged = await runCli(
       ['config', 'work', '--rate', '3/1', '--queue', 'q-flag', '--log-level', 'error', '--json'],

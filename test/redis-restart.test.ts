@@ -85,7 +85,7 @@ describe('Redis goes away mid-batch and comes back on the same port with its dat
         connect: async () => ({
           redis: c.redis,
           queue: c.queue,
-          prefix,
+          queuePrefix: prefix,
           queueName: 'q',
           state: c.state,
           ledger: c.ledger,

@@ -12,6 +12,7 @@ import type { Config, WorkerConfig } from '../src/config.js';
 import type { JobData } from '../src/queue/job-data.js';
 import { createRedis, checkRedisSettings } from '../src/redis/connect.js';
 import { createQueue } from '../src/queue/queue.js';
+import { queuePrefix } from '../src/redis/keys.js';
 import { createWorkerRegistry } from '../src/queue/worker-registry.js';
 import { createControl, type Control } from '../src/queue/pause.js';
 import { createRateLimiter, apiKeyId } from '../src/billing/rate-limiter.js';
@@ -58,6 +59,9 @@ export interface StartWorkerOptions {
   onWindow?: (state: WindowState) => void;
 }
 
+/** The prefix of this worker's queue: its own hash tag on a cluster. */
+const queuePrefixOf = (config: Config) => queuePrefix(config.prefix, config.queue, config.cluster);
+
 interface Connections {
   /** Our scripts' connection; it pipelines what many concurrent jobs send in the same tick. */
   redis: Redis;
@@ -71,9 +75,10 @@ async function openConnections(o: StartWorkerOptions): Promise<Connections> {
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error (reconnecting)'));
   await redis.connect();
   await checkRedisSettings(redis, logger);
-  const queue = createQueue(createRedis(o.redisUrl, { lazyConnect: false }), config.queue, config.prefix);
+  const qp = queuePrefixOf(config);
+  const queue = createQueue(createRedis(o.redisUrl, { lazyConnect: false }), config.queue, qp);
   queue.on('error', (err) => logger.debug({ err: err.message }, 'queue connection error'));
-  const control = createControl({ redis, queue, prefix: config.prefix, queueName: config.queue });
+  const control = createControl({ redis, queue, prefix: qp, queueName: config.queue });
   return { redis, queue, control };
 }
 
@@ -178,7 +183,7 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
   });
   const consumer = startConsumer({
     queueName: config.queue,
-    prefix: config.prefix,
+    prefix: queuePrefixOf(config),
     redisUrl: opts.redisUrl,
     wc,
     processor: instruments.processor(createGenerateProcessor(deps)),
@@ -197,7 +202,7 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
   const stopWindow = wc.window ? startWindow({ consumer, window: wc.window, logger, now, onChange: onWindow }) : null;
 
   const unregister = await startHeartbeat({
-    registry: createWorkerRegistry({ redis, prefix: config.prefix, queue: config.queue }),
+    registry: createWorkerRegistry({ redis, prefix: queuePrefixOf(config), queue: config.queue }),
     workerId,
     // Its key's id lets `status` and `resume` find the key's lockout and breaker without the key.
     describe: () => ({

@@ -17,6 +17,7 @@ import {
 } from './parse.js';
 import { normalizeApiHost, parseNotifyUrl } from './urls.js';
 import { parseWindow } from '../queue/window.js';
+import { parseClusterSetting } from '../redis/cluster.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -64,6 +65,13 @@ export const SETTINGS = {
     parse: optional(parseText),
     default: undefined,
     defaultText: 'redis://127.0.0.1:6379',
+  }),
+  redisCluster: def({
+    flag: '--redis-cluster <nodes>',
+    env: ['REDIS_CLUSTER_NODES'],
+    help: 'Redis Cluster seed nodes, HOST:PORT[,HOST:PORT…] or redis://[:PASSWORD@]HOST:PORT,… (not with --redis)',
+    parse: optional(parseClusterSetting),
+    default: undefined,
   }),
   queue: def({
     flag: '--queue <name>',
@@ -511,6 +519,7 @@ export type SettingValue<K extends SettingKey> = (typeof SETTINGS)[K] extends Se
 /** The settings each group of commands takes (their flags; environment-only settings need no listing). */
 export const COMMON_SETTINGS = [
   'redis',
+  'redisCluster',
   'queue',
   'out',
   'mock',

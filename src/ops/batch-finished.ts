@@ -11,7 +11,7 @@ const QUEUE_CHECK_MS = 2000;
  * if only to find its image on disk).
  */
 export function batchFinishedCheck(ctx: QueueContext, batch: string, now: () => number = Date.now) {
-  const lookup = createJobLookup(ctx.redis, ctx.prefix, ctx.queueName);
+  const lookup = createJobLookup(ctx.redis, ctx.queuePrefix, ctx.queueName);
   let lastCheck = -Infinity;
   return async (counts: BatchCounts): Promise<boolean> => {
     if (counts.pending > 0 || now() - lastCheck < QUEUE_CHECK_MS) return false;

@@ -13,6 +13,7 @@ import {
   type PrivateRedis,
 } from '../redis/connect.js';
 import { createQueue } from '../queue/queue.js';
+import { queuePrefix } from '../redis/keys.js';
 import { createBatchState, type BatchState } from '../queue/batch-state.js';
 import { createLedger, type Ledger } from '../billing/ledger.js';
 import { createControl, type Control } from '../queue/pause.js';
@@ -22,7 +23,10 @@ import { createWorkerRegistry, type WorkerRegistry } from '../queue/worker-regis
 export interface QueueContext {
   redisUrl: string;
   redis: Redis;
+  /** The prefix of what several queues share: batches, ledger, claims, limiter, breaker. */
   prefix: string;
+  /** The prefix of this queue's own keys, BullMQ's and ours (its own hash tag on a cluster). */
+  queuePrefix: string;
   queueName: string;
   /** `mock` or the API host: whose batches `state` and `ledger` hold. */
   api: string;
@@ -38,21 +42,23 @@ export async function openQueueContext(config: Config, redisUrl: string): Promis
   const redis = await connectRedis(redisUrl);
   const qconn = createRedis(redisUrl, { lazyConnect: false });
   qconn.on('error', () => {});
-  const queue = createQueue(qconn, config.queue, config.prefix);
-  queue.on('error', () => {});
   const { prefix, queue: queueName } = config;
+  const qp = queuePrefix(prefix, queueName, config.cluster);
+  const queue = createQueue(qconn, queueName, qp);
+  queue.on('error', () => {});
   const api = config.api.identity;
   return {
     redisUrl,
     redis,
     prefix,
+    queuePrefix: qp,
     queueName,
     api,
     queue,
     state: createBatchState({ redis, prefix, api }),
     ledger: createLedger({ redis, prefix, api }),
-    control: createControl({ redis, queue, prefix, queueName }),
-    workers: createWorkerRegistry({ redis, prefix, queue: queueName }),
+    control: createControl({ redis, queue, prefix: qp, queueName }),
+    workers: createWorkerRegistry({ redis, prefix: qp, queue: queueName }),
     async close() {
       await Promise.race([queue.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
       qconn.disconnect();

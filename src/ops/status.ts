@@ -69,7 +69,7 @@ async function redisNow(ctx: QueueContext): Promise<number> {
 
 /** The numbers `status` prints (`status --json`): counts, batches, throughput, ETA, recent errors, workers and hints. */
 export async function queueStatus(ctx: QueueContext, opts: StatusOptions): Promise<QueueStatus> {
-  const { queueName, prefix } = ctx;
+  const { queueName, queuePrefix: prefix } = ctx;
   const c = await ctx.queue.getJobCounts('wait', 'prioritized', 'active', 'delayed', 'completed', 'failed');
   const names = opts.batch ? [opts.batch] : await ctx.state.batches();
   const batches: QueueStatus['batches'] = {};

@@ -50,7 +50,8 @@ export interface EnqueueDeps extends ApiChecks {
 export interface EnqueueRedis {
   redis: Redis;
   queue: Queue<JobData>;
-  prefix: string;
+  /** The prefix of the queue's own keys (queuePrefix). */
+  queuePrefix: string;
   queueName: string;
   state: BatchState;
   ledger: Ledger;
@@ -165,7 +166,7 @@ async function partition(
   ident: JobIdentities,
   o: { specs: PromptSpec[]; dir: string },
 ): Promise<Partition> {
-  const present = await createJobLookup(r.redis, r.prefix, r.queueName).present(ident.ids);
+  const present = await createJobLookup(r.redis, r.queuePrefix, r.queueName).present(ident.ids);
   const absent = ident.ids.flatMap((id, n) =>
     present.has(id) ? [] : [{ id, id8: ident.id8s[n]!, slug: slugify(o.specs[ident.spec[n]!]!.prompt), n }],
   );

@@ -2,6 +2,8 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { EnvironmentError } from '../errors.js';
 import { checkRedisUrl } from './url.js';
+import { isClusterTarget } from './cluster.js';
+import { createCluster, shownCluster } from './cluster-connect.js';
 
 export { redactRedisUrl } from './url.js';
 export { startPrivateRedis, type PrivateRedis } from './private.js';
@@ -11,6 +13,7 @@ export { startPrivateRedis, type PrivateRedis } from './private.js';
  * goes away must carry on when it comes back), as BullMQ requires (maxRetriesPerRequest null).
  */
 export function createRedis(url: string, extra: RedisOptions = {}): Redis {
+  if (isClusterTarget(url)) return createCluster(url, extra);
   return new Redis(url, {
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
@@ -56,7 +59,7 @@ async function checkDatabase(redis: Redis, shown: string, db: number): Promise<v
  * not have, a refused password, an unreachable server. The password never appears.
  */
 export async function connectRedis(url: string, opts: { timeoutMs?: number } = {}): Promise<Redis> {
-  const { shown, db } = checkRedisUrl(url);
+  const { shown, db } = isClusterTarget(url) ? { shown: shownCluster(url), db: 0 } : checkRedisUrl(url);
   const timeoutMs = opts.timeoutMs ?? 3000;
   const redis = createRedis(url, { connectTimeout: timeoutMs });
   // The reason behind a closed connection arrives as an error event; the promise only says "closed".
@@ -75,7 +78,9 @@ export async function connectRedis(url: string, opts: { timeoutMs?: number } = {
     if (auth) throw new EnvironmentError(auth, { cause: err });
     throw new EnvironmentError(
       `Redis is unreachable at ${shown}: ${said[0]!.replace(/\.+$/, '')}. ` +
-        'Start one (apt-get install redis-server, or `docker compose up -d redis`) or pass --redis URL / REDIS_URL.',
+        (isClusterTarget(url)
+          ? 'Check the nodes of --redis-cluster / REDIS_CLUSTER_NODES.'
+          : 'Start one (apt-get install redis-server, or `docker compose up -d redis`) or pass --redis URL / REDIS_URL.'),
       { cause: err },
     );
   }

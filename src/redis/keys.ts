@@ -13,6 +13,12 @@
  *                                         a real batch of the same name share nothing.
  * - `<prefix>:ns:rl:<key id>:…`          the shared rate limit of one API key
  * - `<prefix>:ns:breaker:<api>:<key id>:…` the circuit breaker of one (API, key)
+ *
+ * On a Redis Cluster one queue's keys (BullMQ's and `ns:q:<queue>:…`) move under a hash tag of
+ * their own, `queuePrefix`: `{nightshift-<queue>}`. Each queue then keeps its scripts in one slot
+ * and queues spread over the masters. What several queues share (batches, claims, sent marks,
+ * stashes, the ledger, the limiter, the breaker) stays under the configured prefix, one slot of
+ * its own: no script touches both a queue's keys and the shared ones.
  */
 import { createHash } from 'node:crypto';
 import { MOCK_API_IDENTITY } from '../config.js';
@@ -33,18 +39,28 @@ export function apiTag(api: string): string {
     : `h${createHash('sha256').update(api).digest('hex').slice(0, 12)}`;
 }
 
+/**
+ * The prefix of one queue's keys, BullMQ's and ours: the configured prefix on one Redis (the layout
+ * queues already in Redis were written with), a tag per queue on a cluster.
+ */
+export function queuePrefix(prefix: string, queue: string, cluster: boolean): string {
+  if (!cluster) return prefix;
+  const m = /^\{([^{}]+)\}(.*)$/s.exec(prefix);
+  return m ? `{${m[1]}-${queue}}${m[2]}` : `{${prefix}-${queue}}`;
+}
+
 const ns = (prefix: string) => `${prefix}:ns`;
 const apiBase = (prefix: string, api: string) => `${ns(prefix)}:api:${apiTag(api)}`;
 const batchBase = (prefix: string, ref: BatchRef) => `${apiBase(prefix, ref.api)}:batch:${ref.batch}`;
 
-/** BullMQ's keys for a queue, as BullMQ spells them: `<prefix>:<queue>:<suffix>`. */
+/** BullMQ's keys for a queue, as BullMQ spells them: `<prefix>:<queue>:<suffix>` (`prefix`: queuePrefix). */
 export const bullKeys = {
   job: (prefix: string, queue: string, jobId: string) => `${prefix}:${queue}:${jobId}`,
   /** Sorted sets of finished job ids, scored by finish time. */
   finished: (prefix: string, queue: string, set: 'completed' | 'failed') => `${prefix}:${queue}:${set}`,
 };
 
-/** Our keys of one queue. */
+/** Our keys of one queue; `prefix` is the queue's own (queuePrefix). */
 export function queueKeys(prefix: string, queue: string) {
   const base = `${ns(prefix)}:q:${queue}`;
   return {
