@@ -8,7 +8,7 @@ import { parseClusterNodes, redactClusterNodes, type ClusterSpec } from './clust
  * them 100 ms apart gives up with "Too many Cluster redirections" long before the replica is up.
  */
 const RETRY_DELAY_MS = 200;
-const FAILOVER_BUDGET_MS = 30_000;
+export const CLUSTER_FAILOVER_MS = 30_000;
 
 /**
  * Options that ride out a failover: commands queue while no node answers (offline queue), wait on
@@ -22,9 +22,12 @@ export function clusterOptions(spec: ClusterSpec, extra: RedisOptions): ClusterO
     lazyConnect,
     enableAutoPipelining: enableAutoPipelining ?? false,
     enableOfflineQueue: true,
-    enableReadyCheck: true,
+    // The ready check waits for cluster_state:ok, and a client that starts while a master is down
+    // never leaves it, even once the replica took over: connect at once, and let commands for the
+    // missing slots wait on CLUSTERDOWN like any other.
+    enableReadyCheck: false,
     scaleReads: 'master',
-    maxRedirections: Math.ceil(FAILOVER_BUDGET_MS / RETRY_DELAY_MS),
+    maxRedirections: Math.ceil(CLUSTER_FAILOVER_MS / RETRY_DELAY_MS),
     retryDelayOnFailover: RETRY_DELAY_MS,
     retryDelayOnClusterDown: RETRY_DELAY_MS,
     retryDelayOnTryAgain: RETRY_DELAY_MS,

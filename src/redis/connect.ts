@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { EnvironmentError } from '../errors.js';
 import { checkRedisUrl } from './url.js';
 import { isClusterTarget } from './cluster.js';
-import { createCluster, shownCluster } from './cluster-connect.js';
+import { CLUSTER_FAILOVER_MS, createCluster, shownCluster } from './cluster-connect.js';
 
 export { redactRedisUrl } from './url.js';
 export { startPrivateRedis, type PrivateRedis } from './private.js';
@@ -60,7 +60,9 @@ async function checkDatabase(redis: Redis, shown: string, db: number): Promise<v
  */
 export async function connectRedis(url: string, opts: { timeoutMs?: number } = {}): Promise<Redis> {
   const { shown, db } = isClusterTarget(url) ? { shown: shownCluster(url), db: 0 } : checkRedisUrl(url);
-  const timeoutMs = opts.timeoutMs ?? 3000;
+  // A cluster mid-failover is not ready until a replica took over (seconds): wait that out. A node
+  // list where nothing answers still fails at once (the slots cannot be read from any node).
+  const timeoutMs = opts.timeoutMs ?? (isClusterTarget(url) ? CLUSTER_FAILOVER_MS : 3000);
   const redis = createRedis(url, { connectTimeout: timeoutMs });
   // The reason behind a closed connection arrives as an error event; the promise only says "closed".
   const seen: { error?: Error } = {};

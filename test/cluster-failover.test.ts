@@ -1,0 +1,142 @@
+/**
+ * A batch on a real Redis Cluster (3 masters, 3 replicas) while the master holding the queue's slot
+ * is SIGKILLed mid-batch: its replica takes over, the workers carry on, every image is made once,
+ * only requests in flight at the kill may be billed twice, and `status` answers throughout.
+ */
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startMockApi, type MockApi } from '../src/mock-api/server.js';
+import type { MockRequestRecord } from '../src/mock-api/types.js';
+import { queuePrefix } from '../src/redis/keys.js';
+import { cliEnv, runCli, startCli } from './helpers/cli.js';
+import { randomPrefix } from './helpers/redis.js';
+import { clusterUnsupported, startRedisCluster, type TestRedisCluster } from './helpers/redis-cluster.js';
+import { until } from './helpers/wait.js';
+
+const unsupported = clusterUnsupported();
+if (unsupported) console.warn(`skipping the Redis Cluster failover test: ${unsupported}`);
+
+const JOBS = 300;
+const WORKERS = 2;
+const CONCURRENCY = 4;
+const BATCH = 'b';
+
+type Child = ReturnType<typeof startCli>;
+
+async function manifestIds(batchDir: string): Promise<Map<string, string>> {
+  const text = await readFile(join(batchDir, 'manifest.jsonl'), 'utf8').catch(() => '');
+  const byId = new Map<string, string>();
+  // Workers append while we read: what follows the last newline may be half a line.
+  for (const line of text.split('\n').slice(0, -1)) {
+    const r = JSON.parse(line) as { id: string; status: string };
+    byId.set(r.id, r.status);
+  }
+  return byId;
+}
+
+function startWorker(args: string[], env: NodeJS.ProcessEnv): Child & { started: () => boolean } {
+  const c = startCli(['work', ...args], env);
+  let log = '';
+  c.stdout!.on('data', (d) => (log += d));
+  return Object.assign(c, { started: () => log.includes('"worker started"') });
+}
+
+/** Generations billed more than once, and those whose request had left before `t`. */
+function doubleBilling(requests: readonly MockRequestRecord[], t: number) {
+  const billed = new Map<string, number>();
+  for (const r of requests) if (r.billed && r.generation) billed.set(r.generation, (billed.get(r.generation) ?? 0) + 1);
+  const twice = [...billed].filter(([, n]) => n > 1).map(([g]) => g);
+  const sentBefore = new Set(requests.filter((r) => r.arrival <= t && r.generation).map((r) => r.generation!));
+  const duplicates = [...billed.values()].reduce((a, n) => a + n - 1, 0);
+  return { billed, twice, notInFlight: twice.filter((g) => !sentBefore.has(g)), duplicates };
+}
+
+describe.skipIf(unsupported !== null)('Redis Cluster: the master holding the queue’s slot dies mid-batch', () => {
+  let cluster: TestRedisCluster | null = null;
+  let mock: MockApi | null = null;
+  let dir: string | null = null;
+  const children: Child[] = [];
+  afterEach(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    children.length = 0;
+    await cluster?.destroy();
+    await mock?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+    cluster = mock = dir = null;
+  });
+
+  it('completes the batch: every image once, only in-flight requests billed twice, status answering', async () => {
+    cluster = await startRedisCluster();
+    mock = await startMockApi({ latencyMs: [200, 400] });
+    dir = await mkdtemp(join(tmpdir(), 'nightshift-cluster-out-'));
+    const prefix = randomPrefix();
+    const queue = 'cluster-q';
+    const env = cliEnv({
+      NIGHTSHIFT_PREFIX: prefix,
+      REDIS_CLUSTER_NODES: cluster.nodes,
+      STABILITY_API_HOST: mock.url,
+      STABILITY_API_KEY: 'sk-cluster-test',
+    });
+    const common = ['--queue', queue, '--out', dir];
+    const workArgs = [...common, '--concurrency', String(CONCURRENCY), '--rate', '1000/1', '--backoff', '0.05'];
+    const workers = Array.from({ length: WORKERS }, () => startWorker(workArgs, env));
+    children.push(...workers);
+    await until('workers started', () => workers.every((w) => w.started()), 45_000);
+
+    const file = join(dir, 'prompts.txt');
+    await writeFile(file, Array.from({ length: JOBS }, (_, i) => `cluster prompt ${i}, a harbour at dawn\n`).join(''));
+    const enq = await runCli(['enqueue', file, ...common, '--batch', BATCH, '--rate', '1000/1'], env);
+    expect(enq.code, enq.stderr).toBe(0);
+    const batchDir = join(dir, BATCH);
+    await until('a quarter of the batch done', async () => (await manifestIds(batchDir)).size >= JOBS / 4, 45_000);
+
+    const before = await runCli(['status', '--json', '--queue', queue], env, 30_000);
+    expect(before.code, before.stderr).toBe(0);
+    // The queue's own slot, where BullMQ moves its jobs: the master that matters most.
+    const victim = await cluster.masterOf(queuePrefix(prefix, queue, true));
+    const killAt = Date.now();
+    await cluster.kill(victim);
+    const doneAtKill = (await manifestIds(batchDir)).size;
+    expect(doneAtKill).toBeLessThan(JOBS);
+
+    // `status` answers throughout: during the failover and after, until the batch is done.
+    const polls: number[] = [];
+    const healthy = cluster.waitHealthy(30_000).then(() => Date.now());
+    for (;;) {
+      const asked = Date.now();
+      const s = await runCli(['status', '--json', '--queue', queue], env, 30_000);
+      expect(s.code, s.stderr).toBe(0);
+      polls.push(asked);
+      const st = JSON.parse(s.stdout) as { batches: Record<string, { succeeded: number; pending: number }> };
+      if (st.batches[BATCH]?.succeeded === JOBS && (await manifestIds(batchDir)).size === JOBS) break;
+      expect(Date.now() - killAt, 'the batch finished within 60 s of the kill').toBeLessThan(60_000);
+    }
+    const failoverDone = await healthy;
+    // Asked while the slot had no master, and answered (exit 0) all the same.
+    const duringFailover = polls.filter((t) => t < failoverDone).length;
+    expect(duringFailover, 'a status poll during the failover').toBeGreaterThan(0);
+
+    const final = await runCli(['status', '--json', '--queue', queue], env, 30_000);
+    const st = JSON.parse(final.stdout) as { batches: Record<string, Record<string, number>> };
+    expect(st.batches[BATCH]).toMatchObject({ total: JOBS, succeeded: JOBS, failed: 0, pending: 0 });
+    for (const w of workers) w.kill('SIGTERM');
+    for (const r of await Promise.all(workers.map((w) => w.result))) expect(r.code, r.stderr).toBe(130);
+
+    const manifest = await manifestIds(batchDir);
+    expect([...manifest.values()].filter((s) => s !== 'succeeded')).toEqual([]);
+    const images = (await readdir(join(batchDir, 'images'))).filter((f) => /^\d{5}-.*\.png$/.test(f));
+    expect(images.length).toBe(JOBS);
+    const bill = doubleBilling(mock.stats.requests, killAt);
+    expect(bill.billed.size).toBe(JOBS);
+    // Paid twice only for requests that had left when the master died: at most what the workers hold.
+    expect(bill.notInFlight).toEqual([]);
+    expect(bill.duplicates).toBeLessThanOrEqual(WORKERS * CONCURRENCY);
+    console.log(
+      `cluster failover: ${JOBS} jobs, killed master :${victim} at ${doneAtKill} done, ` +
+        `replica took over in ${failoverDone - killAt} ms, ${bill.duplicates} billed twice, ` +
+        `${polls.length} status polls (${duringFailover} during the failover)`,
+    );
+  });
+});
