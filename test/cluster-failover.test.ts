@@ -3,6 +3,7 @@
  * is SIGKILLed mid-batch: its replica takes over, the workers carry on, every image is made once,
  * only requests in flight at the kill may be billed twice, and `status` answers throughout.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,7 +69,9 @@ describe.skipIf(unsupported !== null)('Redis Cluster: the master holding the que
   });
 
   it('completes the batch: every image once, only in-flight requests billed twice, status answering', async () => {
-    cluster = await startRedisCluster();
+    // Every node wants a password: it reaches nodes, workers and status, and is printed nowhere.
+    const password = `pw-${randomBytes(8).toString('hex')}`;
+    cluster = await startRedisCluster({ password });
     mock = await startMockApi({ latencyMs: [200, 400] });
     dir = await mkdtemp(join(tmpdir(), 'nightshift-cluster-out-'));
     const prefix = randomPrefix();
@@ -87,8 +90,10 @@ describe.skipIf(unsupported !== null)('Redis Cluster: the master holding the que
 
     const file = join(dir, 'prompts.txt');
     await writeFile(file, Array.from({ length: JOBS }, (_, i) => `cluster prompt ${i}, a harbour at dawn\n`).join(''));
+    const printed: string[] = [];
     const enq = await runCli(['enqueue', file, ...common, '--batch', BATCH, '--rate', '1000/1'], env);
     expect(enq.code, enq.stderr).toBe(0);
+    printed.push(enq.stdout, enq.stderr);
     const batchDir = join(dir, BATCH);
     await until('a quarter of the batch done', async () => (await manifestIds(batchDir)).size >= JOBS / 4, 45_000);
 
@@ -108,6 +113,7 @@ describe.skipIf(unsupported !== null)('Redis Cluster: the master holding the que
       const asked = Date.now();
       const s = await runCli(['status', '--json', '--queue', queue], env, 30_000);
       expect(s.code, s.stderr).toBe(0);
+      printed.push(s.stdout, s.stderr);
       polls.push(asked);
       const st = JSON.parse(s.stdout) as { batches: Record<string, { succeeded: number; pending: number }> };
       if (st.batches[BATCH]?.succeeded === JOBS && (await manifestIds(batchDir)).size === JOBS) break;
@@ -122,7 +128,11 @@ describe.skipIf(unsupported !== null)('Redis Cluster: the master holding the que
     const st = JSON.parse(final.stdout) as { batches: Record<string, Record<string, number>> };
     expect(st.batches[BATCH]).toMatchObject({ total: JOBS, succeeded: JOBS, failed: 0, pending: 0 });
     for (const w of workers) w.kill('SIGTERM');
-    for (const r of await Promise.all(workers.map((w) => w.result))) expect(r.code, r.stderr).toBe(130);
+    for (const r of await Promise.all(workers.map((w) => w.result))) {
+      expect(r.code, r.stderr).toBe(130);
+      printed.push(r.stdout, r.stderr);
+    }
+    expect(printed.filter((t) => t.includes(password))).toEqual([]);
 
     const manifest = await manifestIds(batchDir);
     expect([...manifest.values()].filter((s) => s !== 'succeeded')).toEqual([]);

@@ -27,7 +27,7 @@ export function clusterUnsupported(): string | null {
 }
 
 export interface TestRedisCluster {
-  /** `127.0.0.1:P1,127.0.0.1:P2,…`, as --redis-cluster takes it. */
+  /** `127.0.0.1:P1,127.0.0.1:P2,…` (URLs carrying the password when there is one), as --redis-cluster takes it. */
   nodes: string;
   /** The port of the master serving the key's slot now. */
   masterOf(key: string): Promise<number>;
@@ -58,8 +58,14 @@ async function freeClusterPort(taken: Set<number>): Promise<number> {
   }
 }
 
+/** The password every node of the test cluster wants, when it has one (set by startRedisCluster). */
+let nodePassword: string | undefined;
+
+const nodeClient = (port: number) =>
+  new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, password: nodePassword });
+
 async function nodeSays(port: number, ...cmd: string[]): Promise<string | null> {
-  const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null });
+  const r = nodeClient(port);
   r.on('error', () => {});
   try {
     await r.connect();
@@ -75,7 +81,7 @@ type SlotRange = [number, number, [string, number]];
 
 /** CLUSTER SLOTS as one node sees it: [from, to, [host, port], …replicas]; null when it does not answer. */
 async function clusterSlots(port: number): Promise<SlotRange[] | null> {
-  const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null });
+  const r = nodeClient(port);
   r.on('error', () => {});
   try {
     await r.connect();
@@ -105,7 +111,10 @@ async function healthy(live: number[]): Promise<boolean> {
   return repl.every((r) => r !== null && (r.includes('role:master') || r.includes('master_link_status:up')));
 }
 
-async function startNodes(count: number): Promise<{ ports: number[]; dirs: string[]; servers: RedisServerProcess[] }> {
+async function startNodes(
+  count: number,
+  password?: string,
+): Promise<{ ports: number[]; dirs: string[]; servers: RedisServerProcess[] }> {
   const taken = new Set<number>();
   const ports: number[] = [];
   const dirs: string[] = [];
@@ -118,13 +127,17 @@ async function startNodes(count: number): Promise<{ ports: number[]; dirs: strin
     const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'];
     // No delay before a replica's first full sync: a replica that never synced may not take over.
     args.push('--cluster-node-timeout', '2000', '--appendonly', 'no', '--repl-diskless-sync-delay', '0');
-    servers.push(await spawnRedisServer({ port, dir, args, timeoutMs: 15_000 }));
+    // Replicas log in to their master with it (on the command line: a test's throwaway password).
+    if (password !== undefined) args.push('--masterauth', password);
+    servers.push(await spawnRedisServer({ port, dir, args, timeoutMs: 15_000, ...(password ? { password } : {}) }));
   }
   return { ports, dirs, servers };
 }
 
-export async function startRedisCluster(): Promise<TestRedisCluster> {
-  const { ports, dirs, servers } = await startNodes(6);
+/** `password`: every node requires it, and `nodes` carries it in URL form. */
+export async function startRedisCluster(opts: { password?: string } = {}): Promise<TestRedisCluster> {
+  nodePassword = opts.password;
+  const { ports, dirs, servers } = await startNodes(6, opts.password);
   const alive = new Set(ports);
   const destroy = async () => {
     await Promise.all(servers.map((s) => s.stop('SIGKILL')));
@@ -137,6 +150,8 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
     const addrs = ports.map((p) => `127.0.0.1:${p}`);
     await run('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', '1', '--cluster-yes'], {
       timeout: 60_000,
+      // redis-cli reads the password from the environment, off its command line.
+      env: { ...process.env, ...(opts.password ? { REDISCLI_AUTH: opts.password } : {}) },
     });
     await waitHealthy();
   } catch (err) {
@@ -144,7 +159,9 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
     throw err;
   }
   return {
-    nodes: ports.map((p) => `127.0.0.1:${p}`).join(','),
+    nodes: ports
+      .map((p) => (opts.password ? `redis://:${encodeURIComponent(opts.password)}@127.0.0.1:${p}` : `127.0.0.1:${p}`))
+      .join(','),
     masterOf: (key) => slotMaster([...alive], keySlot(key)),
     async kill(port) {
       alive.delete(port);
