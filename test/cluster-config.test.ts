@@ -5,6 +5,7 @@ import { UsageError } from '../src/errors.js';
 import { clusterOptions } from '../src/redis/cluster-connect.js';
 import { isClusterTarget, parseClusterNodes, redactClusterNodes } from '../src/redis/cluster.js';
 import { cliEnv, runCli } from './helpers/cli.js';
+import { redisUrl } from './helpers/redis.js';
 
 const usage = (fn: () => unknown): string => {
   try {
@@ -71,5 +72,12 @@ describe('--redis-cluster', () => {
       expect({ cmd, code: r.code }).toEqual({ cmd, code: 2 });
       expect(r.stderr).toMatch(/--redis and --redis-cluster/);
     }
+  });
+
+  it('says so (exit 3) when the node is a single Redis, not a cluster', async () => {
+    const single = new URL(redisUrl());
+    const r = await runCli(['status', '--redis-cluster', `${single.hostname}:${single.port || 6379}`], cliEnv({}));
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/is not a Redis Cluster .*--redis/);
   });
 });

@@ -75,9 +75,14 @@ export async function connectRedis(url: string, opts: { timeoutMs?: number } = {
   } catch (err) {
     redis.disconnect();
     // The event says why ("connect ECONNREFUSED …", "WRONGPASS …"); the rejection often only "closed".
-    const said = [seen.error?.message, (err as Error).message].filter((m): m is string => !!m);
+    const said = reasons(seen.error, err as Error);
     const auth = said.map((m) => authProblem(shown, m)).find((m) => m !== null);
     if (auth) throw new EnvironmentError(auth, { cause: err });
+    if (said.some((m) => /cluster support disabled/i.test(m))) {
+      throw new EnvironmentError(`${shown} is not a Redis Cluster (${said[0]}): give a single server with --redis`, {
+        cause: err,
+      });
+    }
     throw new EnvironmentError(
       `Redis is unreachable at ${shown}: ${said[0]!.replace(/\.+$/, '')}. ` +
         (isClusterTarget(url)
@@ -93,6 +98,12 @@ export async function connectRedis(url: string, opts: { timeoutMs?: number } = {
     throw err;
   }
   return redis;
+}
+
+/** What went wrong, most telling first: a cluster client only says "Failed to refresh slots cache" and keeps the node's own reply aside. */
+function reasons(...errs: Array<Error | undefined>): string[] {
+  const node = (e?: Error) => (e as { lastNodeError?: Error } | undefined)?.lastNodeError?.message;
+  return [...errs.map(node), ...errs.map((e) => e?.message)].filter((m): m is string => !!m);
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
