@@ -129,18 +129,29 @@ export async function redisAnswers(url: string, timeoutMs = 1000): Promise<boole
   }
 }
 
+/** The servers a connection reaches: every master of a cluster (each holds some queues), else the one. */
+function serversOf(redis: Redis): Redis[] {
+  const c = redis as unknown as { isCluster?: boolean; nodes?: (role: 'master') => Redis[] };
+  return c.isCluster && c.nodes ? c.nodes('master') : [redis];
+}
+
 /** BullMQ is only correct under noeviction; warn (don't refuse: managed Redis may hide CONFIG). */
 export async function checkRedisSettings(redis: Redis, logger: Logger): Promise<void> {
+  for (const server of serversOf(redis)) await checkServerSettings(server, logger);
+}
+
+async function checkServerSettings(redis: Redis, logger: Logger): Promise<void> {
+  const at = `${redis.options.host ?? ''}:${redis.options.port ?? ''}`;
   try {
     const info = await redis.info('server');
     const version = /redis_version:(\S+)/.exec(info)?.[1];
     if (version && compareVersions(version, '6.2.0') < 0) {
-      logger.warn({ version }, 'Redis 6.2 or later is advised');
+      logger.warn({ version, at }, 'Redis 6.2 or later is advised');
     }
     const res = (await redis.config('GET', 'maxmemory-policy')) as string[];
     if (res[1] && res[1] !== 'noeviction') {
       logger.warn(
-        { policy: res[1] },
+        { policy: res[1], at },
         'Redis maxmemory-policy is not noeviction: jobs may be evicted under memory pressure',
       );
     }
