@@ -18,6 +18,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<BenchResult> }>
   original: () => import('./original.js'),
   hostile: () => import('./hostile.js'),
   'on-disk': () => import('./on-disk.js'),
+  cluster: () => import('./cluster.js'),
 };
 
 const FILE = join(ROOT, 'bench/RESULTS.md');
