@@ -2,7 +2,8 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { jobDataSchema, type JobData } from '../src/queue/job-data.js';
 import type { JobRef } from '../src/billing/inflight.js';
-import type { FinalJob } from '../src/output/finalize.js';
+import { storeOf, type FinalJob } from '../src/output/finalize.js';
+import type { BatchStore } from '../src/output/storage/types.js';
 import type { ProcessorDeps } from './deps.js';
 
 /** One job's run through the processor: what every step needs to know about it. */
@@ -12,8 +13,10 @@ export interface JobContext {
   data: JobData;
   /** (batch, job id): how claims, stash and done records name it. */
   ref: JobRef;
-  /** The batch folder. */
+  /** The batch folder (for a folder output). */
   dir: string;
+  /** Where the batch's output goes: its folder, or its prefix in a bucket. */
+  store: BatchStore;
   log: Logger;
   startedAt: number;
   token: string | undefined;
@@ -35,6 +38,7 @@ export function jobContext(
     data,
     ref: { batch: data.batch, id: job.id! },
     dir: deps.batchDir(data.batch),
+    store: storeOf(deps, data.batch),
     log: deps.logger.child({ jobId: job.id, batch: data.batch }),
     startedAt: deps.now(),
     token,

@@ -7,6 +7,7 @@ import type { Inflight } from '../src/billing/inflight.js';
 import type { Stash } from '../src/billing/stash.js';
 import type { StabilityClient } from '../src/stability/client.js';
 import type { PauseReason } from '../src/queue/pause.js';
+import type { BatchStore } from '../src/output/storage/types.js';
 
 /** Why a worker stops by itself: a person must fix the key, the credits or the batch's engine. */
 export type StopReason = Extract<PauseReason, 'auth' | 'payment' | 'engine'>;
@@ -36,6 +37,8 @@ export interface ProcessorDeps {
   inflight: Inflight;
   stash: Stash;
   batchDir: (batch: string) => string;
+  /** Where a batch's output goes; default: its folder (`batchDir`). */
+  storeFor?: (batch: string) => BatchStore;
   now: () => number;
   /** Pauses the whole queue and records why. */
   pauseQueue: (reason: PauseReason, message: string) => Promise<void>;

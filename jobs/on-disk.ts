@@ -1,23 +1,23 @@
 import type { ManifestRecord } from '../src/output/record.js';
 import { findExistingImage } from '../src/output/image-writer.js';
-import { appendManifest } from '../src/output/manifest.js';
+import { appendRecord } from '../src/output/finalize.js';
 import type { JobContext } from './context.js';
 import type { ProcessorDeps } from './deps.js';
 import type { GenerateResult } from './generate-image.js';
 
 /**
- * The job's finished image, found by its job id: first beside its own file name (one small read),
+ * The job's finished image, found by its job id (in a folder or a bucket): first beside its own file name (one small read),
  * then where a worker recorded saving it (a copy of the job on another queue, numbered otherwise).
  * Either way the sidecar on disk must be this job's, with its image intact.
  */
 export async function findFinished(deps: ProcessorDeps, ctx: JobContext): Promise<ManifestRecord | null> {
   const [own, done] = await Promise.all([
-    findExistingImage(ctx.dir, { id: ctx.ref.id, file: ctx.data.file }),
+    findExistingImage(ctx.store, { id: ctx.ref.id, file: ctx.data.file }),
     deps.state.doneFile(ctx.ref.batch, ctx.ref.id),
   ]);
   if (own) return own;
   if (done === null || done === ctx.data.file) return null;
-  return findExistingImage(ctx.dir, { id: ctx.ref.id, file: done }).catch(() => null);
+  return findExistingImage(ctx.store, { id: ctx.ref.id, file: done }).catch(() => null);
 }
 
 /**
@@ -29,7 +29,7 @@ export async function reuseFinished(
   ctx: JobContext,
   record: ManifestRecord,
 ): Promise<GenerateResult> {
-  await appendManifest(ctx.dir, record).catch((err: Error) =>
+  await appendRecord(ctx.store, ctx.dir, record).catch((err: Error) =>
     ctx.log.warn({ err: err.message }, 'cannot append to the manifest; `nightshift report` rebuilds it'),
   );
   await deps.state.setState(ctx.ref.batch, ctx.ref.id, record.status as 'succeeded' | 'filtered', record.file!);

@@ -44,7 +44,7 @@ export async function writePaid(
         error: null,
         startedAt: ctx.startedAt,
       },
-      { target: saved.target, parts: saved.parts },
+      { parts: saved.parts },
     );
   } catch (err) {
     throw await keepUnsaved(deps, ctx, { ...paid, err });

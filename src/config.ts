@@ -1,4 +1,6 @@
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { isS3Url, parseS3Target, type S3Target } from './config/s3.js';
 import { UsageError } from './errors.js';
 import { isLoopbackHost, withoutUserinfo } from './config/urls.js';
 import { urlSecrets } from './secrets.js';
@@ -35,7 +37,10 @@ export interface Config {
   queue: string;
   /** Key prefix for BullMQ and our own keys; a {hash tag} so Redis Cluster keeps them in one slot. */
   prefix: string;
+  /** The output folder; with `--out s3://…`, a local folder for what only this machine keeps (a private Redis). */
   out: string;
+  /** `--out s3://BUCKET/PREFIX`: where images, sidecars, manifests and galleries go instead of `out`. */
+  s3: S3Target | null;
   mock: boolean;
   logLevel: string;
   /** Print stack traces of unexpected errors. */
@@ -124,7 +129,7 @@ export function loadConfig(flags: Flags, env: Env = process.env): Config {
     defaultRedisUrl: get('defaultRedis'),
     queue,
     prefix,
-    out: resolve(get('out')),
+    ...outputOf(get),
     mock,
     logLevel: get('logLevel'),
     debug: get('debug'),
@@ -151,6 +156,14 @@ function redisTargetOf(get: SettingGetter, flags: Flags, env: Env): string | nul
   }
   if (nodes !== undefined) return clusterTarget(nodes);
   return url ?? null;
+}
+
+/** `--out`: a folder, or an S3 prefix read with the SDK's standard environment. */
+function outputOf(get: SettingGetter): { out: string; s3: S3Target | null } {
+  const out = get('out');
+  if (!isS3Url(out)) return { out: resolve(out), s3: null };
+  const s3 = parseS3Target(out, { endpoint: get('s3Endpoint'), region: get('s3Region') });
+  return { out: join(tmpdir(), 'nightshift-s3', s3.bucket, s3.prefix), s3 };
 }
 
 /** The notify URL for the secrets list; a bad one is reported by the command that sends to it. */

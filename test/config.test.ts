@@ -114,6 +114,8 @@ const ENV_SAMPLES: Partial<Record<SettingKey, [string, unknown]>> = {
   redisCluster: ['redis://:pw-env@127.0.0.1:7001,127.0.0.1:7002', 'redis://127.0.0.1:7001,127.0.0.1:7002'],
   queue: ['q-env', 'q-env'],
   out: ['./out-env', './out-env'],
+  s3Endpoint: ['http://127.0.0.1:4569', 'http://127.0.0.1:4569'],
+  s3Region: ['eu-west-1', 'eu-west-1'],
   logLevel: ['warn', 'warn'],
   prefix: ['{env}', '{env}'],
   defaultRedis: ['redis://127.0.0.1:6391', 'redis://127.0.0.1:6391'],

@@ -10,9 +10,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EnvironmentError, UsageError } from '../src/errors.js';
 import { checkExportOptions, exportBatch, type ExportOptions } from '../src/ops/export.js';
 import { settingsOf } from '../src/config.js';
-import { writeSidecar } from '../src/output/sidecar.js';
 import type { ManifestRecord } from '../src/output/record.js';
-import { makeJob, makeRecord, makeTempDir, tinyPng } from './output-fixtures.js';
+import { makeJob, makeRecord, makeTempDir, tinyPng, writeSidecar } from './output-fixtures.js';
 
 let tmp: Awaited<ReturnType<typeof makeTempDir>>;
 let batch: string;

@@ -7,6 +7,8 @@ import type { ManifestRecord } from '../src/output/record.js';
 import { imageFileName } from '../src/output/paths.js';
 import { prepareImage, type SavedImage, type SaveJob } from '../src/output/image-writer.js';
 import { writeFileAtomic } from '../src/output/atomic.js';
+import { resolveInBatch, sidecarPathFor } from '../src/output/paths.js';
+import { sidecarText } from '../src/output/sidecar.js';
 
 /** Shared helpers of the test/output-*.test.ts files. */
 
@@ -134,4 +136,11 @@ export async function saveImage(
   const img = prepareImage(dir, job, bytes, meta);
   await writeFileAtomic(img.target, img.parts);
   return { file: img.file, bytes: img.bytes, sha256: img.sha256 };
+}
+
+/** Writes the sidecar of the job whose image is `intendedFile` as a worker does; returns its path. */
+export async function writeSidecar(batchDir: string, intendedFile: string, record: ManifestRecord): Promise<string> {
+  const target = resolveInBatch(batchDir, sidecarPathFor(intendedFile));
+  await writeFileAtomic(target, sidecarText(record));
+  return target;
 }

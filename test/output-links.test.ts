@@ -7,8 +7,7 @@ import { EnvironmentError, StorageError, UsageError } from '../src/errors.js';
 import { writeFileAtomic } from '../src/output/atomic.js';
 import { appendManifest, readManifest, rebuildFromDisk } from '../src/output/manifest.js';
 import { checkBatchFolder, openLogFileSafely } from '../src/output/safe-dirs.js';
-import { writeSidecar } from '../src/output/sidecar.js';
-import { makeJob, makeRecord, makeTempDir } from './output-fixtures.js';
+import { makeJob, makeRecord, makeTempDir, writeSidecar } from './output-fixtures.js';
 import { mkfifo } from './helpers/hostile-files.js';
 
 let dir: string;

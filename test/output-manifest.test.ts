@@ -15,8 +15,8 @@ import {
   readManifest,
   rebuildFromDisk,
 } from '../src/output/manifest.js';
-import { listSidecars, readSidecar, writeSidecar } from '../src/output/sidecar.js';
-import { makeJob, makeRecord, makeTempDir, saveImage, tinyPng } from './output-fixtures.js';
+import { listSidecars, readSidecar } from '../src/output/sidecar.js';
+import { makeJob, makeRecord, makeTempDir, saveImage, tinyPng, writeSidecar } from './output-fixtures.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

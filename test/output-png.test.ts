@@ -10,8 +10,16 @@ const addPngTextChunks = (png: Buffer, entries: Record<string, string>) => Buffe
 import { formatParameters, parseParameters } from '../src/metadata/parameters.js';
 import type { ParametersJob } from '../src/metadata/parameters.js';
 import { findExistingImage } from '../src/output/image-writer.js';
-import { writeSidecar } from '../src/output/sidecar.js';
-import { listChunks, makeJob, makeRecord, makeTempDir, pngChunk, saveImage, tinyPng } from './output-fixtures.js';
+import {
+  listChunks,
+  makeJob,
+  makeRecord,
+  makeTempDir,
+  pngChunk,
+  saveImage,
+  tinyPng,
+  writeSidecar,
+} from './output-fixtures.js';
 
 describe('crc32', () => {
   it('matches the standard check value and zlib', () => {

@@ -22,7 +22,8 @@ import { createCircuitBreaker } from '../src/billing/breaker.js';
 import { createInflight } from '../src/billing/inflight.js';
 import { createStash } from '../src/billing/stash.js';
 import { batchDir } from '../src/output/paths.js';
-import { checkWritable } from '../src/output/writable.js';
+import { batchStore, openOutput } from '../src/output/storage/open.js';
+import type { OutputRoot } from '../src/output/storage/types.js';
 import type { StabilityClient } from '../src/stability/client.js';
 import { createGenerateProcessor } from '../jobs/generate-image.js';
 import type { ProcessorDeps, StopReason } from '../jobs/deps.js';
@@ -101,13 +102,14 @@ interface DepsContext {
   breaker: ProcessorDeps['breaker'];
   workerId: string;
   now: () => number;
+  output: OutputRoot;
   /** Stops this worker (a 401/402: exit 4). */
   stop: (exitCode: number) => void;
 }
 
 /** What the job processor is given: the shared collaborators and the settings it acts on. */
 function processorDeps(c: DepsContext): ProcessorDeps {
-  const { opts, redis, control, limiter, state, breaker, workerId, now } = c;
+  const { opts, redis, control, limiter, state, breaker, workerId, now, output } = c;
   const { config, wc, logger } = opts;
   const { prefix } = config;
   const api = config.api.identity;
@@ -122,6 +124,7 @@ function processorDeps(c: DepsContext): ProcessorDeps {
     inflight: createInflight({ redis, prefix, api, ttlMs: inflightTtl }),
     stash: createStash({ redis, prefix, api }),
     batchDir: (batch) => batchDir(config.out, { api, batch }),
+    storeFor: (batch) => batchStore(output, { api, batch }),
     now,
     pauseQueue: async (reason, message) => {
       logger.error({ reason }, `pausing queue ${config.queue}: ${message}`);
@@ -146,7 +149,8 @@ function processorDeps(c: DepsContext): ProcessorDeps {
 export async function startWorker(start: StartWorkerOptions): Promise<WorkerHandle> {
   const { config, wc, logger } = start;
   const now = start.now ?? Date.now;
-  await checkWritable(config.out);
+  const output = openOutput(config);
+  await output.checkWritable();
   const { redis, queue, control } = await openConnections(start);
   const api = config.api.identity;
   const keyId = apiKeyId(start.apiKey);
@@ -179,6 +183,7 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
     breaker,
     workerId,
     now,
+    output,
     stop: (c) => void handle.stop(c),
   });
   const consumer = startConsumer({
@@ -189,7 +194,13 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
     processor: instruments.processor(createGenerateProcessor(deps)),
     logger,
     now,
-    onFailed: recordStalledFailures({ state, batchDir: dirOf, now, logger }),
+    onFailed: recordStalledFailures({
+      state,
+      batchDir: dirOf,
+      storeFor: (batch) => batchStore(output, { api, batch }),
+      now,
+      logger,
+    }),
     held: wc.window !== null,
   });
   instruments.bind(consumer);

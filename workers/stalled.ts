@@ -1,13 +1,9 @@
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
-import type { BatchState } from '../src/queue/batch-state.js';
 import type { JobData } from '../src/queue/job-data.js';
-import { recordFinal } from '../src/output/finalize.js';
+import { recordFinal, type FinalizeDeps } from '../src/output/finalize.js';
 
-export interface StalledDeps {
-  state: Pick<BatchState, 'setState'>;
-  batchDir: (batch: string) => string;
-  now: () => number;
+export interface StalledDeps extends FinalizeDeps {
   logger: Logger;
 }
 

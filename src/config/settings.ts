@@ -80,7 +80,26 @@ export const SETTINGS = {
     parse: parseText,
     default: 'nightshift',
   }),
-  out: def({ flag: '--out <dir>', env: ['NIGHTSHIFT_OUT'], help: 'output folder', parse: parseText, default: './out' }),
+  out: def({
+    flag: '--out <dir>',
+    env: ['NIGHTSHIFT_OUT'],
+    help: 'output folder, or s3://BUCKET/PREFIX for S3-compatible storage',
+    parse: parseText,
+    default: './out',
+  }),
+  s3Endpoint: def({
+    env: ['AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'],
+    help: 'S3 endpoint for --out s3://… (another S3-compatible store)',
+    parse: optional(parseText),
+    default: undefined,
+    defaultText: "the SDK's endpoint for the region",
+  }),
+  s3Region: def({
+    env: ['AWS_REGION', 'AWS_DEFAULT_REGION'],
+    help: 'S3 region for --out s3://…',
+    parse: parseText,
+    default: 'us-east-1',
+  }),
   mock: def({
     flag: '--mock',
     help: 'use the built-in mock of the Stability API (no key, no cost)',

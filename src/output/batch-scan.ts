@@ -46,6 +46,11 @@ export async function scanBatch(batchDir: string): Promise<BatchScan> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { maxIndex: 0, sidecarsById8: new Map() };
     throw toStorageError(err, `cannot list ${dir}`);
   }
+  return scanNames(names);
+}
+
+/** The scan of a listing of `images/` (file names, without the folder). */
+export function scanNames(names: Iterable<string>): BatchScan {
   let maxIndex = 0;
   const sidecarsById8 = new Map<string, string[]>();
   for (const name of names) {
@@ -60,6 +65,11 @@ export async function scanBatch(batchDir: string): Promise<BatchScan> {
     else sidecarsById8.set(m[3]!, [name]);
   }
   return { maxIndex, sidecarsById8 };
+}
+
+/** The slug a sidecar's name carries (`00001-a-cat-ab12cd34.json` → `a-cat`), if any. */
+export function slugOf(name: string): string | undefined {
+  return NAME.exec(name)?.[2];
 }
 
 /** Jobs judged per turn of the event loop. */
@@ -99,7 +109,7 @@ function judgeJob(batchDir: string, job: JobOnDisk, sidecars: string[]): DiskVer
     const read = readSidecarOf(path.join(batchDir, IMAGES_DIR, name), job.id);
     const sidecar = `${IMAGES_DIR}/${name}`;
     if (read === 'unreadable') {
-      if (NAME.exec(name)?.[2] === job.slug) untrusted ??= { kind: 'rerun', sidecar };
+      if (slugOf(name) === job.slug) untrusted ??= { kind: 'rerun', sidecar };
     } else if (read !== 'another') {
       if (imageIntactSync(batchDir, read)) return { kind: 'finished', record: read };
       own ??= { kind: 'rerun', sidecar };

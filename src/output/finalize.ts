@@ -2,8 +2,10 @@ import type { JobData } from '../queue/job-data.js';
 import type { ManifestRecord } from './record.js';
 import type { ErrorRecord } from '../errors.js';
 import { appendManifest } from './manifest.js';
-import { normalizeRecord, sidecarFile, writeSidecar } from './sidecar.js';
-import { writeFilesAtomic } from './atomic.js';
+import { normalizeRecord, sidecarText } from './sidecar.js';
+import { sidecarPathFor } from './paths.js';
+import { folderStore } from './storage/folder-store.js';
+import type { BatchStore } from './storage/types.js';
 import type { BatchState } from '../queue/batch-state.js';
 
 export interface FinalOutcome {
@@ -57,7 +59,22 @@ export function buildRecord(job: FinalJob, o: FinalOutcome, now: number): Manife
 export interface FinalizeDeps {
   state: Pick<BatchState, 'setState'>;
   batchDir: (batch: string) => string;
+  /** Where a batch's output goes; default: its folder on disk. */
+  storeFor?: (batch: string) => BatchStore;
   now: () => number;
+}
+
+/** The batch's store: the one given, else its folder. */
+export function storeOf(deps: Pick<FinalizeDeps, 'batchDir' | 'storeFor'>, batch: string): BatchStore {
+  return deps.storeFor ? deps.storeFor(batch) : folderStore(deps.batchDir(batch));
+}
+
+/**
+ * Appends the record's manifest line where lines can be appended (a folder). Objects cannot be
+ * appended to: there the sidecar is the job's record, and `report` builds the manifest from them.
+ */
+export async function appendRecord(store: BatchStore, dir: string, record: ManifestRecord): Promise<void> {
+  if (store.kind === 'folder') await appendManifest(dir, record);
 }
 
 /**
@@ -69,20 +86,18 @@ export async function recordFinal(
   deps: FinalizeDeps,
   job: FinalJob,
   outcome: FinalOutcome,
-  image?: { target: string; parts: Buffer[] },
+  image?: { parts: Buffer[] },
 ): Promise<ManifestRecord> {
   // Validated and ordered once, for both the sidecar and the manifest line.
   const record = normalizeRecord(buildRecord(job, outcome, deps.now()));
   const { data } = job;
   const dir = deps.batchDir(data.batch);
-  if (image) {
-    // Image and sidecar are written and fsynced at once, then renamed image first: a sidecar never
-    // stands without its image, and the job costs one round of fsyncs instead of two.
-    await writeFilesAtomic([{ target: image.target, data: image.parts }, sidecarFile(dir, data.file, record)]);
-  } else {
-    await writeSidecar(dir, data.file, record);
-  }
-  await appendManifest(dir, record);
+  const store = storeOf(deps, data.batch);
+  const sidecar = { key: sidecarPathFor(data.file), data: sidecarText(record) };
+  // Image and sidecar are written together, image first: a sidecar never stands without its image
+  // (in a folder: fsynced at once, then renamed in order, one round of fsyncs instead of two).
+  await store.put(image ? [{ key: data.file, data: image.parts }, sidecar] : [sidecar]);
+  await appendRecord(store, dir, record);
   const state = outcome.error?.class === 'cancelled' ? 'cancelled' : outcome.status;
   await deps.state.setState(data.batch, job.id, state, image && outcome.file !== null ? outcome.file : undefined);
   return record;

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
-import { lstat } from 'node:fs/promises';
 import type { JobData } from '../queue/job-data.js';
+import { StorageError } from '../errors.js';
 import type { ManifestRecord } from './record.js';
 import { pngTextParts, isPng } from '../metadata/png-text.js';
 import { formatParameters } from '../metadata/parameters.js';
 import { resolveInBatch, sidecarPathFor } from './paths.js';
-import { readSidecar } from './sidecar.js';
+import { parseSidecar, SIDECAR_MAX_BYTES } from './sidecar.js';
+import { folderStore } from './storage/folder-store.js';
+import type { BatchStore } from './storage/types.js';
 
 export type SaveJob = JobData & { id: string };
 
@@ -83,36 +85,38 @@ export function finishedImage(record: ManifestRecord): { file: string; bytes: nu
 }
 
 /**
- * Whether a record's image is on disk as recorded: a finished record, and its file present with
- * exactly the recorded size (a truncated or replaced file does not count).
+ * Whether a record's image is stored as recorded: a finished record, and its file (a regular file,
+ * never a planted link) or object present with exactly the recorded size (a truncated or replaced
+ * one does not count).
  */
-async function imageIntact(batchDir: string, record: ManifestRecord): Promise<boolean> {
+async function imageIntact(store: BatchStore, record: ManifestRecord): Promise<boolean> {
   const image = finishedImage(record);
   if (!image) return false;
-  try {
-    // lstat: a link planted under the image's name is not our image, whatever it points to.
-    const st = await lstat(resolveInBatch(batchDir, image.file));
-    return st.isFile() && st.size === image.bytes;
-  } catch {
-    return false;
-  }
+  // A store that cannot answer (S3 away) throws: "cannot tell" must never read as "not paid".
+  const found = await store.head(image.file);
+  return found !== null && found.size === image.bytes;
 }
 
 /**
- * The job's finished record when its image is already on disk: the sidecar beside `job.file` is
+ * The job's finished record when its image is already stored: the sidecar beside `job.file` is
  * this job's (its full id, not only the 8 digits in the name) and its image is intact. How a
- * worker avoids paying twice.
+ * worker avoids paying twice. `where` is a batch folder or any batch store.
  */
 export async function findExistingImage(
-  batchDir: string,
+  where: string | BatchStore,
   job: Pick<SaveJob, 'id' | 'file'>,
 ): Promise<ManifestRecord | null> {
+  const store = typeof where === 'string' ? folderStore(where) : where;
   let record: ManifestRecord;
   try {
-    record = await readSidecar(resolveInBatch(batchDir, sidecarPathFor(job.file)));
-  } catch {
+    const key = sidecarPathFor(job.file);
+    const bytes = await store.get(key, SIDECAR_MAX_BYTES);
+    if (bytes === null) return null;
+    record = parseSidecar(bytes.toString('utf8'), key);
+  } catch (err) {
+    if (err instanceof StorageError) throw err; // the store cannot answer: decide nothing yet
     return null; // no sidecar, or one we cannot trust: do the work
   }
   if (record.id !== job.id) return null;
-  return (await imageIntact(batchDir, record)) ? record : null;
+  return (await imageIntact(store, record)) ? record : null;
 }

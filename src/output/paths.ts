@@ -99,6 +99,12 @@ export function batchDir(out: string, ref: BatchRef): string {
   return dir;
 }
 
+/** A batch's folder relative to the output (`night` or `mock/night`), its name checked as `batchDir` checks it. */
+export function batchFolderName(ref: BatchRef): string {
+  const root = path.resolve('/');
+  return path.relative(root, batchDir(root, ref)).split(path.sep).join('/');
+}
+
 /**
  * The absolute path of `rel` inside the batch folder. Refuses absolute paths, backslashes
  * (a separator on Windows, so a manifest written there could smuggle `..\`), NUL, and

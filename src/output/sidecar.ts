@@ -3,8 +3,8 @@ import path from 'node:path';
 import { readRegularFile } from '../regular-file.js';
 import { manifestRecordSchema } from './record.js';
 import type { ManifestRecord } from './record.js';
-import { isTempName, toStorageError, writeFileAtomic } from './atomic.js';
-import { IMAGES_DIR, resolveInBatch, sidecarPathFor } from './paths.js';
+import { isTempName, toStorageError } from './atomic.js';
+import { IMAGES_DIR } from './paths.js';
 
 /**
  * One `.json` per job next to its image. Sidecars are the source of truth that
@@ -28,28 +28,9 @@ export function normalizeRecord(record: ManifestRecord): ManifestRecord {
   return ordered as ManifestRecord;
 }
 
-/**
- * Writes the sidecar of the job whose image path (fixed at enqueue) is `intendedFile`, even
- * when `record.file` is null, atomically. Returns the sidecar's absolute path.
- * The path comes from `intendedFile`, the job's stable key, which is also where
- * findExistingImage looks.
- */
-export async function writeSidecar(batchDir: string, intendedFile: string, record: ManifestRecord): Promise<string> {
-  const { target, data } = sidecarFile(batchDir, intendedFile, record);
-  await writeFileAtomic(target, data);
-  return target;
-}
-
-/** The sidecar's path and contents, for writing it together with its image. */
-export function sidecarFile(
-  batchDir: string,
-  intendedFile: string,
-  record: ManifestRecord,
-): { target: string; data: string } {
-  return {
-    target: resolveInBatch(batchDir, sidecarPathFor(intendedFile)),
-    data: `${JSON.stringify(normalizeRecord(record), null, 2)}\n`,
-  };
+/** A sidecar's contents: the record, validated and ordered, indented for people. */
+export function sidecarText(record: ManifestRecord): string {
+  return `${JSON.stringify(normalizeRecord(record), null, 2)}\n`;
 }
 
 /** A sidecar is one record: far below this. */

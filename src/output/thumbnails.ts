@@ -39,7 +39,7 @@ export function thumbPathFor(file: string): string | null {
 }
 
 /** Larger than any image the API returns; sharp gets the bytes, never a path it would follow. */
-const MAX_IMAGE_BYTES = 256 * 1024 * 1024;
+export const MAX_IMAGE_BYTES = 256 * 1024 * 1024;
 
 async function lstatOrNull(file: string): Promise<Stats | null> {
   try {
@@ -47,6 +47,16 @@ async function lstatOrNull(file: string): Promise<Stats | null> {
   } catch {
     return null;
   }
+}
+
+type Sharp = (typeof import('sharp'))['default'];
+
+/** The WebP thumbnail of an image's bytes, at most `size` pixels on its longest side. */
+export function thumbnailOf(sharp: Sharp, bytes: Buffer, size: number): Promise<Buffer> {
+  return sharp(bytes, { failOn: 'error' })
+    .resize(size, size, { fit: 'inside', withoutEnlargement: true })
+    .webp({ quality: 75 })
+    .toBuffer();
 }
 
 /** Makes the missing or stale thumbnails of the records that have an image. */
@@ -77,10 +87,7 @@ export async function makeThumbnails(
         // Read here, not by sharp from the path: a link planted as an image is not followed.
         const read = await readRegularFile(src, { maxBytes: MAX_IMAGE_BYTES, noFollow: true });
         if (!read.ok) throw new Error(`not read: it ${read.message}`);
-        const webp = await sharp(read.bytes, { failOn: 'error' })
-          .resize(size, size, { fit: 'inside', withoutEnlargement: true })
-          .webp({ quality: 75 })
-          .toBuffer();
+        const webp = await thumbnailOf(sharp, read.bytes, size);
         // No fsync: a thumbnail is rebuilt from its image; the rename alone keeps readers from half files.
         // Every folder below the batch folder must be a real one (a planted thumbs link is refused).
         await writeFileAtomic(dst, webp, { fsync: false, root: batchDir });

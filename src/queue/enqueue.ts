@@ -14,7 +14,17 @@ import { addJobs, createJobLookup } from './queue.js';
 import type { BatchState } from './batch-state.js';
 import type { Ledger } from '../billing/ledger.js';
 import { batchDir, checkBatchName, slugify } from '../output/paths.js';
-import { imageNameOf, judgeOnDisk, scanBatch } from '../output/batch-scan.js';
+import {
+  imageNameOf,
+  judgeOnDisk,
+  scanBatch,
+  type BatchScan,
+  type DiskVerdict,
+  type JobOnDisk,
+} from '../output/batch-scan.js';
+import { judgeStored, scanStore } from '../output/object-scan.js';
+import { batchStore } from '../output/storage/open.js';
+import type { BatchStore, OutputRoot } from '../output/storage/types.js';
 import { outputExtension } from '../models.js';
 import { checkWithApi, type ApiChecks } from './api-checks.js';
 import { budgetWarning, type EnqueueSummary } from './enqueue-summary.js';
@@ -43,6 +53,8 @@ export interface EnqueueDeps extends ApiChecks {
   api: string;
   /** The output folder: the batch folder in it says which images are already paid for. */
   out: string;
+  /** Where the output goes when not a folder (`--out s3://…`): the batch's objects say it instead. */
+  output?: OutputRoot;
   /** Connects only after the files validated (a bad file leaves no trace in Redis); absent for --dry-run. */
   connect?: () => Promise<EnqueueRedis>;
 }
@@ -130,7 +142,9 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
   }
   const r = await deps.connect();
   summary.queue = r.queueName;
-  const part = await partition(r, ident, { specs, dir: batchDir(deps.out, { api: deps.api, batch }) });
+  const ref = { api: deps.api, batch };
+  const store = deps.output?.kind === 'objects' ? batchStore(deps.output, ref) : null;
+  const part = await partition(r, ident, { specs, dir: batchDir(deps.out, ref), store });
   summary.present = part.present;
   summary.onDisk = part.onDisk.length;
   summary.estimatedCredits = creditsOf(
@@ -158,20 +172,19 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
 }
 
 /**
- * One look at the queue (which ids it holds) and one listing of the batch folder; only the sidecars
- * whose name matches a job not in the queue are read.
+ * One look at the queue (which ids it holds) and one listing of the batch folder (or of the batch's
+ * objects); only the sidecars whose name matches a job not in the queue are read.
  */
 async function partition(
   r: EnqueueRedis,
   ident: JobIdentities,
-  o: { specs: PromptSpec[]; dir: string },
+  o: { specs: PromptSpec[]; dir: string; store: BatchStore | null },
 ): Promise<Partition> {
   const present = await createJobLookup(r.redis, r.queuePrefix, r.queueName).present(ident.ids);
   const absent = ident.ids.flatMap((id, n) =>
     present.has(id) ? [] : [{ id, id8: ident.id8s[n]!, slug: slugify(o.specs[ident.spec[n]!]!.prompt), n }],
   );
-  const scan = await scanBatch(o.dir);
-  const verdicts = await judgeOnDisk(o.dir, scan, absent);
+  const { scan, verdicts } = await judgeBatch(o, absent);
   const part: Partition = { present: present.size, onDisk: [], fresh: [], maxIndex: scan.maxIndex };
   for (const job of absent) {
     const v = verdicts.get(job.id);
@@ -185,6 +198,19 @@ async function partition(
     }
   }
   return part;
+}
+
+/** What the batch's folder, or its objects, say about the jobs not in the queue. */
+async function judgeBatch(
+  o: { dir: string; store: BatchStore | null },
+  jobs: JobOnDisk[],
+): Promise<{ scan: BatchScan; verdicts: Map<string, DiskVerdict> }> {
+  if (o.store) {
+    const stored = await scanStore(o.store);
+    return { scan: stored, verdicts: await judgeStored(o.store, stored, jobs) };
+  }
+  const scan = await scanBatch(o.dir);
+  return { scan, verdicts: await judgeOnDisk(o.dir, scan, jobs) };
 }
 
 interface StoreContext {

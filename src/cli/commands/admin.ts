@@ -6,6 +6,7 @@ import { openQueueContext, redisUrlOf } from '../../ops/context.js';
 import { common, withSettings } from '../options.js';
 import { queueStatus, formatStatus } from '../../ops/status.js';
 import { buildReport, reportNotes } from '../../ops/report.js';
+import { openOutput } from '../../output/storage/open.js';
 import { cancelBatch, retryFailed } from '../../ops/cancel-retry.js';
 import { resumeQueue } from '../../ops/resume.js';
 
@@ -54,7 +55,7 @@ export function adminCommands(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .action(async (o: Record<string, unknown>) => {
       const config = loadConfig(o);
-      const r = await buildReport(config.out, { api: config.api.identity, batch: String(o.batch) });
+      const r = await buildReport(config.out, { api: config.api.identity, batch: String(o.batch) }, openOutput(config));
       const { records: _records, ...summary } = r;
       process.stdout.write(
         o.json

@@ -10,6 +10,7 @@ import type { StabilityClient } from '../../stability/client.js';
 import { common, generation, withSettings } from '../options.js';
 import { createRateLimiter, apiKeyId } from '../../billing/rate-limiter.js';
 import { estimateBatch, formatEstimate, windowState } from '../../queue/window.js';
+import { openOutput } from '../../output/storage/open.js';
 
 export function enqueueCommand(program: Command): void {
   const cmd = program
@@ -61,7 +62,7 @@ export async function runEnqueue(
     expansion: e.expansion,
     strict: e.strict,
   };
-  const base = { logger, api: config.api.identity, out: config.out };
+  const base = { logger, api: config.api.identity, out: config.out, output: openOutput(config) };
   if (opts.dryRun) return enqueuePromptFiles(opts, base);
   if (!config.mock && !config.api.key) {
     throw new EnvironmentError(

@@ -6,6 +6,7 @@ import { openApiTarget } from '../../stability/target.js';
 import { startWorker } from '../../../workers/runtime.js';
 import { defaultBatchName, formatSummary } from '../../queue/enqueue.js';
 import { buildReport, reportNotes } from '../../ops/report.js';
+import { openOutput } from '../../output/storage/open.js';
 import { batchDir } from '../../output/paths.js';
 import { checkBatchFolder, openLogFileSafely } from '../../output/safe-dirs.js';
 import { common, generation, withSettings, worker } from '../options.js';
@@ -133,7 +134,7 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     await closeWithin(target.close(), CLOSE_MS);
     const left = windowEnded ? (await ctx.state.counts(batch)).pending : 0;
     await ctx.close();
-    const report = await buildReport(config.out, ref);
+    const report = await buildReport(config.out, ref, openOutput(config));
     if (windowEnded) {
       const next = (windowEnded as WindowState).changesAt;
       process.stdout.write(
