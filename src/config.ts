@@ -350,3 +350,11 @@ function printableUrl(raw: unknown): string {
     return '<invalid URL>';
   }
 }
+
+/**
+ * The pinned AWS SDK runs on Node 20, but warns at every start that later releases will not: a
+ * notice about versions nightshift does not use. Turned off unless the user set the SDK's own switch.
+ */
+export function quietSdkNodeNotice(env: NodeJS.ProcessEnv = process.env): void {
+  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+}

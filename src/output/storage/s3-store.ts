@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3Target } from '../../config/s3.js';
+import { quietSdkNodeNotice } from '../../config.js';
 import { EnvironmentError, StorageError } from '../../errors.js';
 import { joinData, type BatchStore, type OutputRoot, type StoredObject } from './types.js';
 
@@ -12,7 +13,7 @@ export function s3Output(target: S3Target): OutputRoot {
   const where = `s3://${target.bucket}/${target.prefix}`;
   let conn: Promise<S3> | null = null;
   // The SDK is loaded on first use: it costs a quarter of a second, and most commands never need it.
-  const s3 = () => (conn ??= import('@aws-sdk/client-s3').then((sdk) => ({ sdk, client: s3Client(sdk, target) })));
+  const s3 = () => (conn ??= loadSdk().then((sdk) => ({ sdk, client: s3Client(sdk, target) })));
   return {
     kind: 'objects',
     where,
@@ -31,6 +32,11 @@ export function s3Output(target: S3Target): OutputRoot {
 }
 
 type Sdk = typeof import('@aws-sdk/client-s3');
+
+function loadSdk(): Promise<Sdk> {
+  quietSdkNodeNotice();
+  return import('@aws-sdk/client-s3');
+}
 interface S3 {
   sdk: Sdk;
   client: S3Client;
