@@ -140,7 +140,11 @@ export function loadConfig(flags: Flags, env: Env = process.env): Config {
       accept: get('accept'),
       allowInsecure: get('allowInsecureApi'),
     },
-    secrets: secretsOf(key, [get('redis'), rawNotifyUrl(get)], clusterSecrets(get('redisCluster') ?? '')),
+    secrets: secretsOf(
+      key,
+      [get('redis'), rawNotifyUrl(get), get('s3Endpoint')],
+      clusterSecrets(get('redisCluster') ?? ''),
+    ),
   };
 }
 

@@ -6,6 +6,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startMockApi, type MockApi } from '../src/mock-api/server.js';
 import { cliEnv, runCli, tempDir, type CliResult } from './helpers/cli.js';
@@ -131,6 +132,14 @@ describe.skipIf('missing' in loaded)('--out s3://BUCKET/PREFIX on an S3-compatib
     expect(mock.stats.total).toBe(requests);
     expect(billed()).toEqual(Array(6).fill(1));
     await checkBatch('harbour', 6);
+
+    // Objects cannot be appended to: `report` rebuilds the manifest and gallery from the per-job records.
+    await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'night/harbour/manifest.jsonl' }));
+    await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'night/harbour/index.html' }));
+    const report = await runCli(['report', '--batch', 'harbour', '--out', `s3://${BUCKET}/night`], env(s3.url));
+    expect(report.code, report.stderr).toBe(0);
+    await checkBatch('harbour', 6);
+    expect(mock.stats.total).toBe(requests);
   });
 
   it('a store failing 20% of its image PUTs: every image kept and written, each API request sent once', async () => {
@@ -144,6 +153,7 @@ describe.skipIf('missing' in loaded)('--out s3://BUCKET/PREFIX on an S3-compatib
     // Each image whose write failed was written again later, from the bytes it was paid for.
     for (const path of proxy.failed) expect(proxy.passed).toContain(path);
     expect(billed()).toEqual(Array(12).fill(1));
+    expect(result.stdout).toContain('bytes kept in Redis, the write will be retried');
     await checkBatch('fog', 12);
     console.log(
       `[s3] ${proxy.failed.length} of ${proxy.failed.length + proxy.passed.length} image PUTs failed; ${mock.stats.total} API requests for 12 images`,

@@ -3,9 +3,11 @@ import type { Config } from '../config.js';
 import type { QueueContext } from './context.js';
 import type { JobData } from '../queue/job-data.js';
 import { batchDir, sidecarPathFor } from '../output/paths.js';
-import { readSidecar } from '../output/sidecar.js';
+import { parseSidecar, SIDECAR_MAX_BYTES } from '../output/sidecar.js';
 import { recordFinal } from '../output/finalize.js';
-import { join } from 'node:path';
+import type { ManifestRecord } from '../output/record.js';
+import { batchStore, openOutput } from '../output/storage/open.js';
+import type { BatchStore } from '../output/storage/types.js';
 
 const PAGE = 500;
 
@@ -30,6 +32,8 @@ export async function cancelBatch(ctx: QueueContext, config: Config, batch: stri
   const victims: Job<JobData>[] = [];
   for await (const j of jobsOf(ctx, ['wait', 'delayed', 'prioritized'])) if (ofBatch(ctx, j, batch)) victims.push(j);
   const dirOf = (b: string) => batchDir(config.out, { api: ctx.api, batch: b });
+  const output = openOutput(config);
+  const storeFor = (b: string) => batchStore(output, { api: ctx.api, batch: b });
   let n = 0;
   for (const j of victims) {
     try {
@@ -39,7 +43,7 @@ export async function cancelBatch(ctx: QueueContext, config: Config, batch: stri
     }
     // A cancelled job used no attempt; its batch state becomes `cancelled`.
     const job = { id: j.id!, attemptsMade: j.attemptsMade, data: j.data };
-    await recordFinal({ state: ctx.state, batchDir: dirOf, now: Date.now }, job, {
+    await recordFinal({ state: ctx.state, batchDir: dirOf, storeFor, now: Date.now }, job, {
       status: 'failed',
       file: null,
       bytes: null,
@@ -62,11 +66,11 @@ export async function retryFailed(
   opts: { batch?: string | undefined; errorClass?: string | undefined },
 ): Promise<number> {
   const chosen: Job<JobData>[] = [];
+  const output = openOutput(config);
   for await (const j of jobsOf(ctx, ['failed'])) {
     if (!ofBatch(ctx, j, opts.batch)) continue;
     if (opts.errorClass) {
-      const dir = batchDir(config.out, { api: ctx.api, batch: j.data.batch });
-      const side = await readSidecar(join(dir, sidecarPathFor(j.data.file))).catch(() => null);
+      const side = await sidecarOf(batchStore(output, { api: ctx.api, batch: j.data.batch }), j.data.file);
       if (side?.error?.class !== opts.errorClass) continue;
     }
     chosen.push(j);
@@ -77,4 +81,15 @@ export async function retryFailed(
     await j.retry('failed');
   }
   return chosen.length;
+}
+
+/** The job's sidecar in its batch's folder or objects; null when missing or not a record. */
+async function sidecarOf(store: BatchStore, file: string): Promise<ManifestRecord | null> {
+  try {
+    const key = sidecarPathFor(file);
+    const bytes = await store.get(key, SIDECAR_MAX_BYTES);
+    return bytes === null ? null : parseSidecar(bytes.toString('utf8'), key);
+  } catch {
+    return null;
+  }
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig, settingsOf, type Config } from '../../config.js';
 import { checkExportOptions, exportBatch, type ExportSummary } from '../../ops/export.js';
 import { batchDir } from '../../output/paths.js';
+import { UsageError } from '../../errors.js';
 import { common, withSettings } from '../options.js';
 
 export function exportCommand(program: Command): void {
@@ -29,6 +30,12 @@ export function exportCommand(program: Command): void {
 
 /** Where the batch lives for this configuration (a mock batch and a real one of the same name differ). */
 function batchFolder(config: Config, batch: string): string {
+  if (config.s3) {
+    throw new UsageError(
+      `export reads a batch folder; copy the batch from s3://${config.s3.bucket}/${config.s3.prefix} to a folder first ` +
+        '(for example with `aws s3 sync`) and pass that folder as --out',
+    );
+  }
   return batchDir(config.out, { api: config.api.identity, batch });
 }
 
