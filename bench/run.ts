@@ -19,6 +19,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<BenchResult> }>
   hostile: () => import('./hostile.js'),
   'on-disk': () => import('./on-disk.js'),
   cluster: () => import('./cluster.js'),
+  s3: () => import('./s3.js'),
 };
 
 const FILE = join(ROOT, 'bench/RESULTS.md');
