@@ -2,7 +2,7 @@ import { basename, extname } from 'node:path';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { PromptFileError, UsageError } from '../errors.js';
+import { EnvironmentError, PromptFileError, StorageError, UsageError } from '../errors.js';
 import { checkName } from '../names.js';
 import { buildJob, creditsOf, identifyJobs, type JobIdentities } from './plan.js';
 import type { JobData } from './job-data.js';
@@ -206,8 +206,15 @@ async function judgeBatch(
   jobs: JobOnDisk[],
 ): Promise<{ scan: BatchScan; verdicts: Map<string, DiskVerdict> }> {
   if (o.store) {
-    const stored = await scanStore(o.store);
-    return { scan: stored, verdicts: await judgeStored(o.store, stored, jobs) };
+    const store = o.store;
+    try {
+      const stored = await scanStore(store);
+      return { scan: stored, verdicts: await judgeStored(store, stored, jobs) };
+    } catch (err) {
+      // Without the bucket's answer nothing can be known paid: add nothing (exit 3, like Redis away).
+      if (!(err instanceof StorageError)) throw err;
+      throw new EnvironmentError(`${err.message}; nothing was enqueued`, { cause: err });
+    }
   }
   const scan = await scanBatch(o.dir);
   return { scan, verdicts: await judgeOnDisk(o.dir, scan, jobs) };
