@@ -159,4 +159,19 @@ describe.skipIf('missing' in loaded)('--out s3://BUCKET/PREFIX on an S3-compatib
       `[s3] ${proxy.failed.length} of ${proxy.failed.length + proxy.passed.length} image PUTs failed; ${mock.stats.total} API requests for 12 images`,
     );
   });
+
+  it('two workers sharing only Redis and the bucket: every image once, each request sent once, report rebuilds all', async () => {
+    const file = await promptFile('shared', 16);
+    const out = ['--out', `s3://${BUCKET}/night`, '--queue', 'q1'];
+    const added = await runCli(['enqueue', file, ...out], env(s3.url));
+    expect(added.code, added.stderr).toBe(0);
+    const work = ['work', ...out, '--exit-when-idle', '--rate', '1000/1', '--concurrency', '4'];
+    const workers = await Promise.all([runCli(work, env(s3.url), 120_000), runCli(work, env(s3.url), 120_000)]);
+    for (const w of workers) expect(w.code, w.stderr).toBe(0);
+    // `work` appends nothing to an object store: the manifest comes from the per-job records.
+    const report = await runCli(['report', '--batch', 'shared', ...out], env(s3.url));
+    expect(report.code, report.stderr).toBe(0);
+    await checkBatch('shared', 16);
+    expect(billed()).toEqual(Array(16).fill(1));
+  });
 });
