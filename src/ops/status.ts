@@ -3,14 +3,18 @@ import { formatDuration } from '../durations.js';
 import type { PauseRecord } from '../queue/pause.js';
 import type { ManifestRecord } from '../output/record.js';
 import type { WorkerEntry } from '../queue/worker-registry.js';
-import { readSidecar } from '../output/sidecar.js';
-import { batchDir, resolveInBatch, sidecarPathFor } from '../output/paths.js';
+import { parseSidecar, SIDECAR_MAX_BYTES } from '../output/sidecar.js';
+import { batchStore, openOutput } from '../output/storage/open.js';
+import type { OutputRoot } from '../output/storage/types.js';
+import { sidecarPathFor } from '../output/paths.js';
 import { bullKeys } from '../redis/keys.js';
 import { createRateLimiter, keyLockout } from '../billing/rate-limiter.js';
 
 export interface StatusOptions {
   /** The output folder, where failed jobs' sidecars carry their error class (absent: failedReason only). */
   out?: string;
+  /** The output when it is not only a folder (`--out s3://…`): the sidecars are read from it instead. */
+  output?: OutputRoot;
   batch?: string;
   /**
    * The workers' `--rate`, and the id (`apiKeyId`) of the command's own key when it has one; the
@@ -121,7 +125,7 @@ export async function queueStatus(ctx: QueueContext, opts: StatusOptions): Promi
     batches,
     throughput,
     eta_s,
-    last_errors: await lastErrors(ctx, opts.out),
+    last_errors: await lastErrors(ctx, opts.output ?? (opts.out ? openOutput({ out: opts.out, s3: null }) : undefined)),
     rate,
     lockout_ms: await lockoutOf(ctx, workerKeys.length > 0 ? workerKeys : ownKey ? [ownKey] : []),
     workers,
@@ -148,17 +152,18 @@ async function lockoutOf(ctx: QueueContext, keyIds: string[]): Promise<number> {
 }
 
 /** Error classes of the newest failed jobs: the sidecar's record when the output folder is readable, else BullMQ's failedReason. */
-async function lastErrors(ctx: QueueContext, out: string | undefined): Promise<Record<string, ErrorSummary>> {
+async function lastErrors(ctx: QueueContext, output: OutputRoot | undefined): Promise<Record<string, ErrorSummary>> {
   const jobs = await ctx.queue.getFailed(0, RECENT_FAILED - 1);
   const result: Record<string, ErrorSummary> = {};
   for (const job of jobs) {
     if (!job?.id) continue;
     const data = job.data as { batch?: string; file?: string; api?: string } | undefined;
     let record: ManifestRecord | null = null;
-    if (out && data?.batch && data.file && data.api) {
+    if (output && data?.batch && data.file && data.api) {
       try {
-        const dir = batchDir(out, { api: data.api, batch: data.batch });
-        record = await readSidecar(resolveInBatch(dir, sidecarPathFor(data.file)));
+        const key = sidecarPathFor(data.file);
+        const bytes = await batchStore(output, { api: data.api, batch: data.batch }).get(key, SIDECAR_MAX_BYTES);
+        record = bytes === null ? null : parseSidecar(bytes.toString('utf8'), key);
       } catch {
         record = null;
       }

@@ -37,6 +37,7 @@ export function adminCommands(program: Command): void {
       const key = config.mock ? 'mock' : config.api.key;
       const opts = {
         out: config.out,
+        output: openOutput(config),
         ...(o.batch !== undefined ? { batch: String(o.batch) } : {}),
         rate: { ...rate, ...(key ? { keyId: apiKeyId(key) } : {}) },
       };
