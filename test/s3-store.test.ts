@@ -70,10 +70,13 @@ describe.skipIf('missing' in loaded)('the S3 store', () => {
   });
 
   it('a store that cannot be reached is an error, never "not paid": the worker decides nothing', async () => {
-    const store = batchStore(s3Output(target('http://127.0.0.1:9')), ref);
-    await expect(store.head('images/x.png')).rejects.toBeInstanceOf(StorageError);
-    await expect(findExistingImage(store, { id: 'j1', file: 'images/00001-a-0123abcd.png' })).rejects.toBeInstanceOf(
-      StorageError,
-    );
+    const job = { id: 'j1', file: 'images/00001-a-0123abcd.png' };
+    const away = batchStore(s3Output(target('http://127.0.0.1:9')), ref);
+    await expect(away.head('images/x.png')).rejects.toBeInstanceOf(StorageError);
+    await expect(findExistingImage(away, job)).rejects.toBeInstanceOf(StorageError);
+    // A bucket that is gone answers 404 too, but that says nothing about the job's image.
+    const gone = batchStore(s3Output({ ...target(s3.url), bucket: 'no-such-bucket' }), ref);
+    await expect(findExistingImage(gone, job)).rejects.toBeInstanceOf(StorageError);
+    await expect(gone.list('images/')).rejects.toBeInstanceOf(StorageError);
   });
 });

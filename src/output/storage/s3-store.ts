@@ -117,7 +117,9 @@ async function getObject(
       .catch(() => {});
     throw new Error(`${o.where}: object is too large (${r.ContentLength} bytes; the limit is ${o.maxBytes})`);
   }
-  const bytes = Buffer.from((await r.Body?.transformToByteArray()) ?? new Uint8Array());
+  // A connection lost while reading is the store not answering, not an untrusted object.
+  const body = await call(o.where, 'read', async () => (await r.Body?.transformToByteArray()) ?? new Uint8Array());
+  const bytes = Buffer.from(body);
   if (bytes.length > o.maxBytes) throw new Error(`${o.where}: object is too large`);
   return bytes;
 }
@@ -144,8 +146,10 @@ async function listObjects(
   return found;
 }
 
+/** A missing object; a missing bucket is also a 404, but says nothing about what was paid. */
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  if (e?.name === 'NoSuchBucket') return false;
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
 
@@ -159,7 +163,7 @@ async function orNotFound<T>(where: string, fn: () => Promise<T>): Promise<T | n
   }
 }
 
-async function call<T>(where: string, what: 'write' | 'list', fn: () => Promise<T>): Promise<T> {
+async function call<T>(where: string, what: 'write' | 'list' | 'read', fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
