@@ -140,6 +140,11 @@ describe.skipIf('missing' in loaded)('--out s3://BUCKET/PREFIX on an S3-compatib
     expect(report.code, report.stderr).toBe(0);
     await checkBatch('harbour', 6);
     expect(mock.stats.total).toBe(requests);
+    // A batch that is not there is a usage error, and leaves nothing behind.
+    const none = await runCli(['report', '--batch', 'nosuch', '--out', `s3://${BUCKET}/night`], env(s3.url));
+    expect(none.code, none.stderr).toBe(2);
+    expect(none.stderr).toContain('no batch "nosuch"');
+    expect((await listAll(s3.client, BUCKET, 'night/nosuch/')).size).toBe(0);
   });
 
   it('a store failing 20% of its image PUTs: every image kept and written, each API request sent once', async () => {

@@ -15,6 +15,8 @@ import type { BatchStore, StoredObject } from './storage/types.js';
 export async function rebuildFromObjects(store: BatchStore): Promise<RebuildResult & { listed: StoredObject[] }> {
   const listed = await store.list(`${IMAGES_DIR}/`);
   const warnings: string[] = [];
+  // No batch there (a mistyped name): nothing to rebuild, and nothing is written.
+  if (listed.length === 0) return { records: [], repaired: { missing: 0, truncated: 0 }, warnings, listed };
   const sidecars = listed.filter((o) => o.key.endsWith('.json') && !o.key.slice(IMAGES_DIR.length + 1).includes('/'));
   const read = await mapLimit(sidecars, 16, (o) => readRecord(store, o.key, warnings));
   const byId = new Map<string, ManifestRecord>();
