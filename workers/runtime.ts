@@ -31,7 +31,8 @@ import { startConsumer } from './consumer.js';
 import { startHeartbeat } from './heartbeat.js';
 import { startIdleExit } from './idle-exit.js';
 import { startProbe } from './probe.js';
-import { shutdown, within } from './shutdown.js';
+import { shutdown } from './shutdown.js';
+import { settleWithin } from '../src/timeouts.js';
 import { recordStalledFailures } from './stalled.js';
 import { startWatchdog } from './watchdog.js';
 import { startWindow } from './window.js';
@@ -235,12 +236,8 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
 
   const release = async () => {
     await instruments.stop();
-    await within(
-      queue.close().catch(() => {}),
-      2000,
-      undefined,
-    );
-    await within(unregister(), 1000, undefined);
+    await settleWithin(queue.close(), 2000);
+    await settleWithin(unregister(), 1000);
     redis.disconnect();
   };
   const handle: WorkerHandle = {

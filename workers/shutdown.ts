@@ -1,10 +1,6 @@
 import type { Logger } from 'pino';
+import { settleWithin, within } from '../src/timeouts.js';
 import type { Consumer } from './consumer.js';
-
-/** Resolves with `fallback` after `ms`, without keeping the process alive. */
-export function within<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
-  return Promise.race([p, new Promise<T>((r) => setTimeout(() => r(fallback), ms).unref())]);
-}
 
 export interface ShutdownOptions {
   consumer: Consumer;
@@ -30,11 +26,7 @@ export async function shutdown(o: ShutdownOptions): Promise<void> {
       { graceMs: o.graceMs },
       'in-flight jobs did not finish within the grace period; they will run again elsewhere',
     );
-    await within(
-      o.consumer.close(true).catch(() => {}),
-      2000,
-      undefined,
-    );
+    await settleWithin(o.consumer.close(true), 2000);
   }
   await o.release();
 }

@@ -26,20 +26,3 @@ export function onStopSignals(logger: Logger, graceful: () => void, immediate: (
 
 /** How long a command waits for a connection pool to close once its work is over. */
 export const CLOSE_MS = 2000;
-
-/** Waits for `closing` at most `ms`: a pool with a request still in flight must not hold the exit. */
-export async function closeWithin(closing: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((r) => (timer = setTimeout(r, ms)));
-  try {
-    await Promise.race([
-      closing.then(
-        () => {},
-        () => {},
-      ),
-      timeout,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { settleWithin } from '../timeouts.js';
 import type { Config } from '../config.js';
 import type { JobData } from '../queue/job-data.js';
 import {
@@ -60,7 +61,7 @@ export async function openQueueContext(config: Config, redisUrl: string): Promis
     control: createControl({ redis, queue, prefix: qp, queueName }),
     workers: createWorkerRegistry({ redis, prefix: qp, queue: queueName }),
     async close() {
-      await Promise.race([queue.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
+      await settleWithin(queue.close(), 2000);
       qconn.disconnect();
       redis.disconnect();
     },

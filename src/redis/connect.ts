@@ -1,6 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { EnvironmentError } from '../errors.js';
+import { within } from '../timeouts.js';
 import { checkRedisUrl } from './url.js';
 import { isClusterTarget } from './cluster.js';
 import { CLUSTER_FAILOVER_MS, createCluster, shownCluster } from './cluster-connect.js';
@@ -68,10 +69,12 @@ export async function connectRedis(url: string, opts: { timeoutMs?: number } = {
   const seen: { error?: Error } = {};
   redis.on('error', (err: Error) => (seen.error = err));
   try {
-    await withTimeout(
+    const answered = await within(
       redis.connect().then(() => redis.ping()),
       timeoutMs,
+      null,
     );
+    if (answered === null) throw new Error(`no answer within ${timeoutMs} ms`);
   } catch (err) {
     redis.disconnect();
     // The event says why ("connect ECONNREFUSED …", "WRONGPASS …"); the rejection often only "closed".
@@ -104,18 +107,6 @@ export async function connectRedis(url: string, opts: { timeoutMs?: number } = {
 function reasons(...errs: Array<Error | undefined>): string[] {
   const node = (e?: Error) => (e as { lastNodeError?: Error } | undefined)?.lastNodeError?.message;
   return [...errs.map(node), ...errs.map((e) => e?.message)].filter((m): m is string => !!m);
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Whether something answers PING at the URL (used to decide whether `run` starts its own). */

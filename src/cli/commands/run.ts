@@ -13,7 +13,8 @@ import { common, generation, withSettings, worker } from '../options.js';
 import { openQueueContext, resolveRunRedis } from '../../ops/context.js';
 import { batchFinishedCheck } from '../../ops/batch-finished.js';
 import { runEnqueue } from './enqueue.js';
-import { closeWithin, CLOSE_MS, onStopSignals } from '../signals.js';
+import { CLOSE_MS, onStopSignals } from '../signals.js';
+import { settleWithin, within } from '../../timeouts.js';
 import { createProgress } from '../progress.js';
 import { noticeFromReport, sendNotice } from '../../ops/notify.js';
 import { estimateBatch, formatEstimate, windowState, type WindowState } from '../../queue/window.js';
@@ -122,7 +123,7 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
       } catch {
         // Redis away for a moment: the worker reconnects; keep waiting.
       }
-      await Promise.race([new Promise((r) => setTimeout(r, 250)), handle.done]);
+      await within(handle.done, 250, undefined);
     }
     progress.end();
     // A second signal exits at once: no waiting for requests in flight, no report. The jobs
@@ -131,7 +132,7 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     await handle.stop(interrupted ? 130 : 0);
     const workerCode = await handle.done;
     off();
-    await closeWithin(target.close(), CLOSE_MS);
+    await settleWithin(target.close(), CLOSE_MS);
     const left = windowEnded ? (await ctx.state.counts(batch)).pending : 0;
     await ctx.close();
     const report = await buildReport(config.out, ref, openOutput(config));

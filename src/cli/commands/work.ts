@@ -6,7 +6,8 @@ import { startWorker } from '../../../workers/runtime.js';
 import { connectRedis } from '../../redis/connect.js';
 import { common, withSettings, worker } from '../options.js';
 import { redisUrlOf } from '../../ops/context.js';
-import { closeWithin, CLOSE_MS, onStopSignals } from '../signals.js';
+import { CLOSE_MS, onStopSignals } from '../signals.js';
+import { settleWithin } from '../../timeouts.js';
 
 export function workCommand(program: Command): void {
   const cmd = program
@@ -45,7 +46,7 @@ export function workCommand(program: Command): void {
     off();
     // Closing the HTTP pool waits for requests still in flight: never after a second signal
     // (it must exit at once), and not beyond a moment after a grace period that ran out.
-    if (!killed) await closeWithin(target.close(), CLOSE_MS);
+    if (!killed) await settleWithin(target.close(), CLOSE_MS);
     process.exitCode = code;
   });
 }
