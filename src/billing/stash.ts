@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { jobKeys } from '../redis/keys.js';
+import { FinishReason } from '../stability/types.js';
 import type { JobRef } from './inflight.js';
 
 /**
@@ -11,7 +12,7 @@ export interface StashedImage {
   bytes: Buffer;
   mime: string;
   seed: number;
-  finishReason: 'SUCCESS' | 'CONTENT_FILTERED';
+  finishReason: FinishReason;
 }
 
 export interface Stash {
@@ -42,7 +43,7 @@ export function createStash(opts: { redis: Redis; prefix: string; api: string })
         bytes,
         mime: mime.toString(),
         seed: Number(seed.toString()),
-        finishReason: finishReason?.toString() === 'CONTENT_FILTERED' ? 'CONTENT_FILTERED' : 'SUCCESS',
+        finishReason: FinishReason.catch('SUCCESS').parse(finishReason?.toString()),
       };
     },
     async del(job) {

@@ -1,6 +1,7 @@
 /** Writing the fake API's answers in the real API's formats (raw image bytes with headers, or JSON with base64). */
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import type { ApiFinishReason } from '../stability/types.js';
 import type { ErrorReply } from './bodies.js';
 import type { PlaceholderImage } from './placeholder.js';
 import type { GenCall } from './validate.js';
@@ -46,7 +47,7 @@ export interface Outcome {
   /** One image per sample; sample i has seed `seeds[i]`. */
   images: PlaceholderImage[];
   seeds: number[];
-  finish: 'SUCCESS' | 'CONTENT_FILTERED' | 'ERROR';
+  finish: ApiFinishReason;
   /** Sent as the first sample's seed instead of the number, verbatim (a hostile `1e21`, `-1`, `abc`). */
   rawSeed?: string | undefined;
 }

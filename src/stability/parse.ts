@@ -8,7 +8,7 @@ import type { OutputFormat } from '../models.js';
 import type { Redact } from '../secrets.js';
 import { excerpt, header, malformedResponse } from './classify.js';
 import { checkImage } from './image-check.js';
-import type { FinishReason, GenerateResult, HeaderMap, ImageMime } from './types.js';
+import { ApiFinishReason, type FinishReason, type GenerateResult, type HeaderMap, type ImageMime } from './types.js';
 
 /** The largest seed the API takes (v2beta's bound; v1 allows one more, which we never send). */
 export const MAX_SEED = 4294967294;
@@ -78,9 +78,10 @@ function checkedSeed(value: unknown, where: string, ctx: ParseContext, warnings:
 
 function finishReason(value: unknown, where: string, ctx: ParseContext): FinishReason {
   // A missing reason (e.g. stripped by a proxy) is a success; v1's ERROR is a failed, unbilled generation.
-  if (value === undefined || value === 'SUCCESS') return 'SUCCESS';
-  if (value === 'CONTENT_FILTERED') return 'CONTENT_FILTERED';
-  if (value === 'ERROR') {
+  if (value === undefined) return 'SUCCESS';
+  const known = ApiFinishReason.safeParse(value);
+  if (known.success && known.data !== 'ERROR') return known.data;
+  if (known.success) {
     throw new ApiError({
       errorClass: 'transient',
       status: 200,

@@ -1,7 +1,15 @@
+import { z } from 'zod';
 import type { GenerationParams, ModelId } from '../models.js';
 
 export type ImageMime = 'image/png' | 'image/jpeg' | 'image/webp';
-export type FinishReason = 'SUCCESS' | 'CONTENT_FILTERED';
+
+/** How the API says a generation ended. ERROR comes with no image and is not billed. */
+export const ApiFinishReason = z.enum(['SUCCESS', 'CONTENT_FILTERED', 'ERROR']);
+export type ApiFinishReason = z.infer<typeof ApiFinishReason>;
+
+/** The endings that come with a paid image: what a result, a stash and a record carry. */
+export const FinishReason = ApiFinishReason.exclude(['ERROR']);
+export type FinishReason = z.infer<typeof FinishReason>;
 
 /** One job's request: one image. */
 export interface GenerateRequest {
