@@ -1,13 +1,11 @@
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import { ApiError, type ErrorRecord } from '../src/errors.js';
+import { MODELS } from '../src/models.js';
 import type { StashedImage } from '../src/billing/stash.js';
 import type { Claim } from '../src/billing/inflight.js';
 import type { JobContext } from './context.js';
 import type { ProcessorDeps } from './deps.js';
 import { finalFailure } from './final.js';
-
-/** The API takes seeds in 0…4294967294; anything else it sends back cannot be the image's seed. */
-const SEED_MAX = 4294967294;
 
 /** The claim's owner: this worker and this job's lock, so a renewal or release never touches another's. */
 export function ownerOf(deps: ProcessorDeps, ctx: JobContext): string {
@@ -88,7 +86,8 @@ export async function send(deps: ProcessorDeps, ctx: JobContext): Promise<Stashe
 
 /** A seed the API returned that is no valid seed is recorded as the one we asked for. */
 function checkedSeed(ctx: JobContext, seed: number): number {
-  if (Number.isInteger(seed) && seed >= 0 && seed <= SEED_MAX) return seed;
+  // A seed the model does not take cannot be the image's seed.
+  if (Number.isInteger(seed) && seed >= 0 && seed <= MODELS[ctx.data.model].seedMax) return seed;
   ctx.log.warn(
     { returnedSeed: String(seed), seed: ctx.data.seed },
     'the API returned an invalid seed; recording the requested one',

@@ -76,8 +76,11 @@ export interface ModelInfo {
   defaults: Partial<GenerationParams>;
 }
 
-const V2_SEED_MAX = 4294967294;
-const V1_SEED_MAX = 4294967295;
+/** What each API family accepts in a request: the longest prompt and the largest seed. */
+export const FAMILY_LIMITS: Readonly<Record<ApiFamily, { promptMax: number; seedMax: number }>> = {
+  v2beta: { promptMax: 10000, seedMax: 4294967294 },
+  v1: { promptMax: 2000, seedMax: 4294967295 },
+};
 
 function v2(id: ModelId, path: string, params: ParamName[], extra: Partial<ModelInfo> = {}): ModelInfo {
   return {
@@ -85,8 +88,7 @@ function v2(id: ModelId, path: string, params: ParamName[], extra: Partial<Model
     family: 'v2beta',
     path,
     params: new Set<ParamName>([...params, 'aspect_ratio', 'style_preset', 'output_format']),
-    promptMax: 10000,
-    seedMax: V2_SEED_MAX,
+    ...FAMILY_LIMITS.v2beta,
     defaults: { aspect_ratio: '1:1', output_format: 'png' },
     ...extra,
   };
@@ -98,8 +100,7 @@ function v1(id: ModelId): ModelInfo {
     family: 'v1',
     path: `/v1/generation/${id}/text-to-image`,
     params: new Set<ParamName>(['width', 'height', 'steps', 'cfg_scale', 'style_preset']),
-    promptMax: 2000,
-    seedMax: V1_SEED_MAX,
+    ...FAMILY_LIMITS.v1,
     cfgRange: [0, 35],
     // The original script's request: cfg_scale 7, 1024x1024, 30 steps.
     defaults: { cfg_scale: 7, width: 1024, height: 1024, steps: 30, output_format: 'png' },
@@ -121,6 +122,10 @@ export const MODELS: Readonly<Record<ModelId, ModelInfo>> = {
   'stable-diffusion-v1-6': v1('stable-diffusion-v1-6'),
   'stable-diffusion-xl-1024-v1-0': v1('stable-diffusion-xl-1024-v1-0'),
 };
+
+/** The longest prompt and the largest seed any model takes: a line's bounds before its model is known. */
+export const PROMPT_MAX = Math.max(...Object.values(FAMILY_LIMITS).map((l) => l.promptMax));
+export const SEED_MAX = Math.max(...Object.values(FAMILY_LIMITS).map((l) => l.seedMax));
 
 export function isModelId(s: string): s is ModelId {
   return (MODEL_IDS as readonly string[]).includes(s);

@@ -311,6 +311,11 @@ describe('response headers are checked, never fatal after a 200', () => {
     const { client } = await setup({ kind: 'bad-seed', value: '4294967294' });
     expect(await client.generate(req('core', 3))).toMatchObject({ seed: 4294967294, warnings: [] });
   });
+
+  it("a v1 engine's largest seed is its seed, not a warning", async () => {
+    const { client } = await setup({ kind: 'bad-seed', value: '4294967295' }, { accept: 'json' });
+    expect(await client.generate(req('stable-diffusion-v1-6', 3))).toMatchObject({ seed: 4294967295, warnings: [] });
+  });
 });
 
 describe('Retry-After', () => {

@@ -4,7 +4,7 @@
  * defaults of its own (they would hide the environment), and `resolveSetting` layers
  * flag → environment → default for every command the same way.
  */
-import { ASPECT_RATIOS, MODEL_IDS, OUTPUT_FORMATS, STYLE_PRESETS } from '../models.js';
+import { ASPECT_RATIOS, MODEL_IDS, OUTPUT_FORMATS, SEED_MAX, STYLE_PRESETS } from '../models.js';
 import {
   parseChoice,
   parseDecimal,
@@ -221,7 +221,7 @@ export const SETTINGS = {
   seed: def({
     flag: '--seed <n>',
     help: 'seed for every prompt without its own',
-    parse: optional(int(0, 4294967295)),
+    parse: optional(int(0, SEED_MAX)),
     default: undefined,
   }),
   maxCredits: def({

@@ -5,6 +5,7 @@
 import { Response } from 'undici';
 import {
   ASPECT_RATIOS,
+  FAMILY_LIMITS,
   OUTPUT_FORMATS,
   SDXL_SIZES,
   STYLE_PRESETS,
@@ -12,6 +13,9 @@ import {
   type OutputFormat,
 } from '../models.js';
 import { errorReply, type ErrorReply, type Family } from './bodies.js';
+
+const V2 = FAMILY_LIMITS.v2beta;
+const V1 = FAMILY_LIMITS.v1;
 
 export const V1_ENGINES = ['stable-diffusion-v1-6', 'stable-diffusion-xl-1024-v1-0'] as const;
 export const SD3_MODELS = ['sd3.5-large', 'sd3.5-large-turbo', 'sd3.5-medium', 'sd3.5-flash'] as const;
@@ -62,13 +66,13 @@ export async function validateV2(
   const errors: string[] = [];
   const prompt = field('prompt');
   if (prompt === undefined || prompt.length === 0) errors.push('prompt: is required');
-  else if (prompt.length > 10000) errors.push('prompt: must be at most 10000 characters');
+  else if (prompt.length > V2.promptMax) errors.push(`prompt: must be at most ${V2.promptMax} characters`);
   const negative = field('negative_prompt');
-  if (negative !== undefined && negative.length > 10000)
-    errors.push('negative_prompt: must be at most 10000 characters');
+  if (negative !== undefined && negative.length > V2.promptMax)
+    errors.push(`negative_prompt: must be at most ${V2.promptMax} characters`);
   const seedStr = field('seed');
   const seed = seedStr === undefined || seedStr === '' ? 0 : Number(seedStr);
-  if (!isInt(seed, 0, 4294967294)) errors.push('seed: must be an integer between 0 and 4294967294');
+  if (!isInt(seed, 0, V2.seedMax)) errors.push(`seed: must be an integer between 0 and ${V2.seedMax}`);
   const ar = field('aspect_ratio');
   if (ar !== undefined && !(ASPECT_RATIOS as readonly string[]).includes(ar))
     errors.push(`aspect_ratio: ${oneOf(ASPECT_RATIOS)}`);
@@ -149,7 +153,7 @@ export function validateV1(
   const samples = num('samples', 1);
   if (!isInt(samples, 1, 10)) return bad('samples: must be an integer between 1 and 10');
   const seed = num('seed', 0);
-  if (!isInt(seed, 0, 4294967295)) return bad('seed: must be an integer between 0 and 4294967295');
+  if (!isInt(seed, 0, V1.seedMax)) return bad(`seed: must be an integer between 0 and ${V1.seedMax}`);
   if (o.style_preset !== undefined && !(STYLE_PRESETS as readonly string[]).includes(String(o.style_preset))) {
     return bad(`style_preset: ${oneOf(STYLE_PRESETS)}`);
   }

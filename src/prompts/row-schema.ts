@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { NAME, NAME_RULE } from '../names.js';
 import type { PromptProblem } from '../errors.js';
-import { ASPECT_RATIOS, MODEL_IDS, OUTPUT_FORMATS, STYLE_PRESETS } from '../models.js';
+import { ASPECT_RATIOS, MODEL_IDS, OUTPUT_FORMATS, PROMPT_MAX, SEED_MAX, STYLE_PRESETS } from '../models.js';
 
 /** The columns a prompt line may set, in every format. */
 export const ROW_KEYS = [
@@ -39,8 +39,6 @@ export interface ParseResult {
   problems: PromptProblem[];
 }
 
-export const PROMPT_MAX = 10000;
-export const SEED_MAX = 4294967295;
 export const SAMPLES_MAX = 100;
 
 function shown(input: unknown): string {

@@ -168,11 +168,16 @@ export function createStabilityClient(opts: StabilityClientOptions): StabilityCl
         },
         signal,
       );
-      return parseV1Success(res.headers, res.body, { seed: req.seed, format: 'png', redact });
+      return parseV1Success(res.headers, res.body, { seed: req.seed, format: 'png', seedMax: info.seedMax, redact });
     }
     const accept = opts.accept === 'json' ? 'application/json' : 'image/*';
     const res = await callOk({ method: 'POST', path: info.path, headers: { accept }, body: buildV2Form(req) }, signal);
-    return parseV2Success(res.headers, res.body, { seed: req.seed, format: req.params.output_format, redact });
+    return parseV2Success(res.headers, res.body, {
+      seed: req.seed,
+      format: req.params.output_format,
+      seedMax: info.seedMax,
+      redact,
+    });
   }
 
   async function getBalance(signal?: AbortSignal): Promise<number> {

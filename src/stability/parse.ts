@@ -10,14 +10,13 @@ import { excerpt, header, malformedResponse } from './classify.js';
 import { checkImage } from './image-check.js';
 import { ApiFinishReason, type FinishReason, type GenerateResult, type HeaderMap, type ImageMime } from './types.js';
 
-/** The largest seed the API takes (v2beta's bound; v1 allows one more, which we never send). */
-export const MAX_SEED = 4294967294;
-
 export interface ParseContext {
   /** The seed asked for: recorded when the answer's seed is missing or unusable. */
   seed: number;
   /** The format asked for: the claim when the answer does not say which image type it sends. */
   format: OutputFormat;
+  /** The largest seed the model takes: a larger one in the answer cannot be the image's seed. */
+  seedMax: number;
   redact: Redact;
 }
 
@@ -70,9 +69,9 @@ function checkedSeed(value: unknown, where: string, ctx: ParseContext, warnings:
   let n: number | undefined;
   if (typeof value === 'number') n = value;
   else if (typeof value === 'string' && /^\s*\d{1,10}\s*$/.test(value)) n = Number(value);
-  if (n !== undefined && Number.isInteger(n) && n >= 0 && n <= MAX_SEED) return n;
+  if (n !== undefined && Number.isInteger(n) && n >= 0 && n <= ctx.seedMax) return n;
   const shown = value === undefined ? 'missing' : excerpt(JSON.stringify(value) ?? String(value), 40, ctx.redact);
-  warnings.push(`${where} ${shown} is not a seed (0…${MAX_SEED}); recorded the requested seed ${ctx.seed}`);
+  warnings.push(`${where} ${shown} is not a seed (0…${ctx.seedMax}); recorded the requested seed ${ctx.seed}`);
   return ctx.seed;
 }
 
