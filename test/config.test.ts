@@ -203,4 +203,20 @@ describe('every environment variable, through the real command line', () => {
       expect(r.stderr).toMatch(re);
     }
   });
+
+  it('numbers in the flags of retry and mock-api are read by the same parser, before any connection', async () => {
+    // Nothing listens on port 1: a flag checked only after connecting would exit 3, not 2.
+    const env = cliEnv({ REDIS_URL: 'redis://127.0.0.1:1' });
+    const cases: Array<[string[], RegExp]> = [
+      [['retry', '--batch', 'b', '--max-credits', ''], /--max-credits: "" must be a number ≥ 0/],
+      [['retry', '--batch', 'b', '--max-credits', '0x10'], /--max-credits: "0x10" must be a number ≥ 0/],
+      [['mock-api', '--balance', '1e3'], /--balance: "1e3" must be a number ≥ 0/],
+      [['mock-api', '--fail-rate', '0x1'], /--fail-rate: "0x1" must be a number from 0 to 1/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await runCli(args, env, 20_000);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr).toMatch(re);
+    }
+  });
 });

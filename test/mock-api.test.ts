@@ -484,6 +484,10 @@ describe('mock-api CLI options', () => {
     { failRate: '2' },
     { balance: '-1' },
     { imageBytes: 'big' },
+    { balance: '0x10' },
+    { failRate: '1e-1' },
+    { lockout: '' },
+    { latency: '1-2-3' },
     { apiKey: '' },
     { fault: 'explode' },
   ])('rejects %j', (raw) => {

@@ -2,6 +2,7 @@
  * `nightshift mock-api` option strings → MockApiOptions. Pure: commander hands us strings
  * (and `true` for bare flags); host and port are wired by the command itself.
  */
+import { parseDecimal, parseInteger, parseRate, parseSeconds, type NumberBounds } from '../config/parse.js';
 import { UsageError } from '../errors.js';
 import { FAULT_NAMES } from './hostile.js';
 import type { MockApiOptions } from './types.js';
@@ -20,12 +21,19 @@ function str(raw: MockApiCliInput, key: string): string | undefined {
 
 const flag = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-function num(raw: MockApiCliInput, key: string, check: (n: number) => boolean, what: string): number | undefined {
+function num(raw: MockApiCliInput, key: string, b: NumberBounds): number | undefined {
   const s = str(raw, key);
-  if (s === undefined) return undefined;
-  const n = s === '' ? NaN : Number(s);
-  if (!Number.isFinite(n) || !check(n)) throw new UsageError(`--${flag(key)} ${s}: expected ${what}`);
-  return n;
+  return s === undefined ? undefined : parseDecimal(s, `--${flag(key)}`, b);
+}
+
+/** `MS` or `MIN-MAX`, whole milliseconds. */
+function parseLatency(s: string): number | [number, number] {
+  const parts = s.split('-');
+  if (parts.length > 2) throw new UsageError(`--latency ${s}: expected MS or MIN-MAX (milliseconds)`);
+  const [lo, hi] = parts.map((p) => parseInteger(p, '--latency', { min: 0 })) as [number, number | undefined];
+  if (hi === undefined) return lo;
+  if (hi < lo) throw new UsageError(`--latency ${s}: MAX must not be below MIN`);
+  return [lo, hi];
 }
 
 /** `1500000`, `1.5m`, `1500k` (k = 1024, m = 1024²). */
@@ -41,36 +49,23 @@ export function parseMockApiOptions(raw: MockApiCliInput): MockApiOptions {
   const out: MockApiOptions = {};
 
   const latency = str(raw, 'latency');
-  if (latency !== undefined) {
-    const m = /^(\d+)(?:\s*-\s*(\d+))?$/.exec(latency);
-    if (!m) throw new UsageError(`--latency ${latency}: expected MS or MIN-MAX (milliseconds)`);
-    const lo = Number(m[1]);
-    const hi = m[2] === undefined ? undefined : Number(m[2]);
-    if (hi !== undefined && hi < lo) throw new UsageError(`--latency ${latency}: MAX must not be below MIN`);
-    out.latencyMs = hi === undefined ? lo : [lo, hi];
-  }
+  if (latency !== undefined) out.latencyMs = parseLatency(latency);
 
   const rate = str(raw, 'rate');
-  const lockout = num(raw, 'lockout', (n) => n >= 0, 'seconds (>= 0)');
+  const lockout = str(raw, 'lockout');
   const retryAfter = raw.retryAfter === true || raw.retryAfter === 'true';
   if (rate !== undefined || lockout !== undefined || retryAfter) {
-    let limit = DEFAULT_RATE;
-    if (rate !== undefined) {
-      const m = /^(\d+)\s*\/\s*(\d+(?:\.\d+)?)$/.exec(rate);
-      if (!m || Number(m[1]) < 1 || Number(m[2]) <= 0)
-        throw new UsageError(`--rate ${rate}: expected COUNT/SECONDS, e.g. 150/10`);
-      limit = { count: Number(m[1]), windowMs: Math.round(Number(m[2]) * 1000) };
-    }
+    const limit = rate === undefined ? DEFAULT_RATE : parseRate(rate, '--rate');
     out.rateLimit = {
       ...limit,
-      lockoutMs: lockout === undefined ? DEFAULT_LOCKOUT_MS : Math.round(lockout * 1000),
+      lockoutMs: lockout === undefined ? DEFAULT_LOCKOUT_MS : parseSeconds(lockout, '--lockout'),
       retryAfter,
     };
   }
 
-  const failRate = num(raw, 'failRate', (n) => n >= 0 && n <= 1, 'a probability between 0 and 1');
+  const failRate = num(raw, 'failRate', { min: 0, max: 1 });
   if (failRate !== undefined) out.failRate = failRate;
-  const balance = num(raw, 'balance', (n) => n >= 0, 'credits (>= 0)');
+  const balance = num(raw, 'balance', { min: 0 });
   if (balance !== undefined) out.balance = balance;
 
   const apiKey = str(raw, 'apiKey');

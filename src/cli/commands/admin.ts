@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig, settingsOf } from '../../config.js';
 import { apiKeyId } from '../../billing/rate-limiter.js';
+import { parseDecimal } from '../../config/parse.js';
 import { UsageError } from '../../errors.js';
 import { openQueueContext, redisUrlOf } from '../../ops/context.js';
 import { common, withSettings } from '../options.js';
@@ -114,12 +115,12 @@ export function adminCommands(program: Command): void {
     .option('--max-credits <n>', "raise the batch's budget to at least N first (never lowers it)")
     .action(async (o: Record<string, unknown>) => {
       if (o.maxCredits !== undefined && o.batch === undefined) throw new UsageError('--max-credits needs --batch');
+      // Checked before connecting: a mistyped budget is a usage error whether or not Redis is up.
+      const credits =
+        o.maxCredits === undefined ? undefined : parseDecimal(String(o.maxCredits), '--max-credits', { min: 0 });
       await withContext(o, async (ctx, config) => {
-        if (o.maxCredits !== undefined) {
-          const n = Number(o.maxCredits);
-          if (!Number.isFinite(n) || n < 0)
-            throw new UsageError(`--max-credits: "${String(o.maxCredits)}" must be a number ≥ 0`);
-          const budget = await ctx.ledger.raiseBudget(String(o.batch), n);
+        if (credits !== undefined) {
+          const budget = await ctx.ledger.raiseBudget(String(o.batch), credits);
           process.stdout.write(`budget of batch ${String(o.batch)}: ${budget} credits\n`);
         }
         const n = await retryFailed(ctx, config, {
