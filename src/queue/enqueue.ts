@@ -3,7 +3,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { EnvironmentError, PromptFileError, StorageError, UsageError } from '../errors.js';
-import { checkName } from '../names.js';
+import { checkName, nameFrom } from '../names.js';
 import { buildJob, creditsOf, identifyJobs, type JobIdentities } from './plan.js';
 import type { JobData } from './job-data.js';
 import { loadPromptFilesOrThrow } from '../prompts/load.js';
@@ -70,10 +70,7 @@ export interface EnqueueRedis {
 }
 
 export function defaultBatchName(file: string): string {
-  const base = basename(file, extname(file))
-    .replace(/[^A-Za-z0-9._-]+/g, '-')
-    .replace(/^[^A-Za-z0-9]+/, '');
-  return base.slice(0, 64) || 'batch';
+  return nameFrom(basename(file, extname(file))) ?? 'batch';
 }
 
 /** The batch's jobs sorted by what Redis and the disk already know of them. */
