@@ -24,10 +24,10 @@ import {
   spawnCli,
   spawnTs,
   table,
-  tempDir,
   type BenchResult,
   type Child,
 } from './lib.js';
+import { tempDir } from '../test/helpers/temp.js';
 
 interface Figures {
   what: string;
@@ -52,7 +52,7 @@ async function measure(start: (prefix: string) => Child, what: string, redis: Re
 
 export async function run(): Promise<BenchResult> {
   const n = envInt('BENCH_ENQUEUE_PROMPTS', 100_000);
-  const tmp = await tempDir('enq');
+  const tmp = await tempDir('nsbench-enq-');
   const redis = new Redis(redisUrl());
   try {
     const list = prompts(n, 'enqueue');

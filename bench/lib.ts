@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -17,6 +17,7 @@ import { openQueueContext, type QueueContext } from '../src/ops/context.js';
 import { enqueuePromptFiles, type EnqueueSummary } from '../src/queue/enqueue.js';
 import type { GenerationDefaults } from '../src/prompts/types.js';
 import { cleanupPrefix } from '../test/helpers/redis.js';
+import { tempDir } from '../test/helpers/temp.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const BIN = join(ROOT, 'bin/nightshift.js');
@@ -42,11 +43,6 @@ export function benchPrefix(name: string): string {
 
 // The same clean-up the tests use: SCAN for the prefix, DEL what it finds.
 export { cleanupPrefix };
-
-export async function tempDir(name: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(os.tmpdir(), `nsbench-${name}-`));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
-}
 
 export interface Child {
   proc: ChildProcess;
@@ -218,7 +214,7 @@ export async function benchSetup(
   ownsMock = true,
 ): Promise<BenchSetup> {
   const prefix = benchPrefix(name);
-  const tmp = await tempDir(name);
+  const tmp = await tempDir(`nsbench-${name}-`);
   const ctx = await openBench(prefix, queue, tmp.dir, mock.url);
   return {
     prefix,

@@ -27,9 +27,9 @@ import {
   sampleMemory,
   spawnCli,
   table,
-  tempDir,
   type BenchResult,
 } from './lib.js';
+import { tempDir } from '../test/helpers/temp.js';
 
 interface Figures {
   what: string;
@@ -94,7 +94,7 @@ async function measure(o: { file: string; out: string; n: number; what: string }
 
 export async function run(): Promise<BenchResult> {
   const n = envInt('BENCH_ON_DISK_IMAGES', 100_000);
-  const tmp = await tempDir('disk');
+  const tmp = await tempDir('nsbench-disk-');
   const redis = new Redis(redisUrl());
   try {
     const file = join(tmp.dir, 'prompts.txt');

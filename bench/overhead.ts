@@ -31,8 +31,8 @@ import {
   spawnCli,
   spawnTs,
   table,
-  tempDir,
 } from './lib.js';
+import { tempDir } from '../test/helpers/temp.js';
 
 interface Figures {
   what: string;
@@ -123,7 +123,7 @@ async function nightshift({ mock, jobs, concurrency, watch }: PipelineRun, logLe
 
 async function bare(mode: 'noop' | 'http', { mock, jobs, concurrency, watch }: PipelineRun) {
   const prefix = benchPrefix(`ov-${mode}`);
-  const tmp = await tempDir(`ov-${mode}`);
+  const tmp = await tempDir(`nsbench-ov-${mode}-`);
   const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
   const queue = new Queue('bare', { connection: redis, prefix });
   try {

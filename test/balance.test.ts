@@ -5,7 +5,8 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startMockApi, type MockApi } from '../src/mock-api/server.js';
 import { apiKeyId } from '../src/billing/rate-limiter.js';
 import { batchIndexKey, limiterKeys } from '../src/redis/keys.js';
-import { cliEnv, runCli, tempDir } from './helpers/cli.js';
+import { cliEnv, runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 import { freePort } from '../src/redis/private.js';
 

@@ -10,7 +10,8 @@ import { startMockApi, type MockApi } from '../src/mock-api/server.js';
 import { readManifest } from '../src/output/manifest.js';
 import { createBatchState } from '../src/queue/batch-state.js';
 import { createLedger } from '../src/billing/ledger.js';
-import { cliEnv, runCli, tempDir } from './helpers/cli.js';
+import { cliEnv, runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 
 const KEY = 'sk-identity-test';

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startMockApi, type MockApi } from '../src/mock-api/server.js';
 import { readManifest } from '../src/output/manifest.js';
-import { cliEnv, runCli, startCli, tempDir } from './helpers/cli.js';
+import { cliEnv, runCli, startCli } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 import { sleep } from './helpers/wait.js';
 

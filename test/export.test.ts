@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
@@ -11,13 +11,14 @@ import { EnvironmentError, UsageError } from '../src/errors.js';
 import { checkExportOptions, exportBatch, type ExportOptions } from '../src/ops/export.js';
 import { settingsOf } from '../src/config.js';
 import type { ManifestRecord } from '../src/output/record.js';
-import { makeJob, makeRecord, makeTempDir, tinyPng, writeSidecar } from './output-fixtures.js';
+import { makeJob, makeRecord, tinyPng, writeSidecar } from './output-fixtures.js';
+import { tempDir, type TempDir } from './helpers/temp.js';
 
-let tmp: Awaited<ReturnType<typeof makeTempDir>>;
+let tmp: TempDir;
 let batch: string;
 let originals: Map<string, Buffer>;
 beforeEach(async () => {
-  tmp = await makeTempDir();
+  tmp = await tempDir('nightshift-output-');
   batch = join(tmp.dir, 'out', 'night');
   originals = new Map();
 });
@@ -159,12 +160,12 @@ describe('export imagefolder', () => {
     'copies when the export is on another filesystem',
     async () => {
       await makeBatch();
-      const to = await mkdtemp('/dev/shm/nightshift-export-');
+      const to = await tempDir('nightshift-export-', '/dev/shm');
       try {
-        const s = await exportBatch(batch, opts('imagefolder', to));
+        const s = await exportBatch(batch, opts('imagefolder', to.dir));
         expect(s).toMatchObject({ exported: 3, linked: 0, copied: 3 });
       } finally {
-        await rm(to, { recursive: true, force: true });
+        await to.cleanup();
       }
     },
   );

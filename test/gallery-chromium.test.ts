@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { buildReport, type ReportSummary } from '../src/ops/report.js';
 import { PAGE_SIZE } from '../src/output/gallery-assets.js';
 import type { ManifestRecord } from '../src/output/record.js';
 import { makeJob, makeRecord, tinyPng } from './output-fixtures.js';
+import { tempDir, type TempDir } from './helpers/temp.js';
 
 /**
  * The gallery as a person sees it: a batch on disk → buildReport → index.html opened from
@@ -80,6 +80,7 @@ async function writeBatch(out: string): Promise<{ succeeded: number; filtered: n
 }
 
 describe.skipIf(!available && !process.env.CI)('gallery in Chromium', () => {
+  let tmp: TempDir | undefined;
   let out: string;
   let ctx: BrowserContext;
   let page: Page;
@@ -88,7 +89,8 @@ describe.skipIf(!available && !process.env.CI)('gallery in Chromium', () => {
   const errors: string[] = [];
 
   beforeAll(async () => {
-    out = await mkdtemp(join(tmpdir(), 'nightshift-gallery-'));
+    tmp = await tempDir('nightshift-gallery-');
+    out = tmp.dir;
     expected = await writeBatch(out);
     report = await buildReport(out, { api: 'https://api.stability.ai', batch: BATCH });
     ctx = await chromium.launchPersistentContext(join(out, 'chromium-profile'), {
@@ -116,7 +118,7 @@ describe.skipIf(!available && !process.env.CI)('gallery in Chromium', () => {
 
   afterAll(async () => {
     await ctx?.close();
-    if (out) await rm(out, { recursive: true, force: true });
+    await tmp?.cleanup();
   });
 
   it('makes one 256 px WebP thumbnail per image, and keeps them on the next report', async () => {

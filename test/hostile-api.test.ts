@@ -10,7 +10,8 @@ import { startMockApi, type MockApi, type MockApiOptions } from '../src/mock-api
 import { readManifest } from '../src/output/manifest.js';
 import { apiKeyId } from '../src/billing/rate-limiter.js';
 import { limiterKeys } from '../src/redis/keys.js';
-import { cliEnv, runCli, startCli, tempDir } from './helpers/cli.js';
+import { cliEnv, runCli, startCli } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 import { until } from './helpers/wait.js';
 

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startMockApi, type MockApi } from '../src/mock-api/server.js';
 import type { Fault } from '../src/mock-api/types.js';
-import { cliEnv, runCli, startCli, tempDir } from './helpers/cli.js';
+import { cliEnv, runCli, startCli } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 
 const FAST = ['--backoff', '0.01', '--breaker-threshold', '1000', '--rate', '1000/1', '--concurrency', '4'];

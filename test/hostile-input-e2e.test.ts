@@ -10,7 +10,8 @@ import { createWriteStream } from 'node:fs';
 import { symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv, tempDir } from './helpers/cli.js';
+import { cliEnv } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 import { longParametersPng, mkfifo, zTXtBombPng } from './helpers/hostile-files.js';
 import { runMeasured } from './helpers/measure.js';
 

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ESLint } from 'eslint';
 import { describe, expect, it } from 'vitest';
-import { ROOT, tempDir } from './helpers/cli.js';
+import { ROOT } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 
 const run = promisify(execFile);
 

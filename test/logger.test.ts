@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.js';
 import { MIN_RUN } from '../src/secrets.js';
-import { tempDir } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 
 const KEY = `sk-${randomBytes(30).toString('base64url').slice(0, 40)}`;
 const PASSWORD = 'redis-pw-0123456789';

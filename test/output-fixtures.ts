@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import type { JobData } from '../src/queue/job-data.js';
 import type { ManifestRecord } from '../src/output/record.js';
@@ -11,11 +8,6 @@ import { resolveInBatch, sidecarPathFor } from '../src/output/paths.js';
 import { sidecarText } from '../src/output/sidecar.js';
 
 /** Shared helpers of the test/output-*.test.ts files. */
-
-export async function makeTempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'nightshift-output-'));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
-}
 
 /** A chunk built with zlib's own CRC, independent of src/png/crc32.ts. */
 export function pngChunk(type: string, data: Buffer): Buffer {

@@ -7,7 +7,8 @@ import { formatDuration } from '../src/durations.js';
 import { escapeHtml, jsonForScript } from '../src/output/html.js';
 import { thumbPathFor } from '../src/output/thumbnails.js';
 import type { ManifestRecord } from '../src/output/record.js';
-import { makeJob, makeRecord, makeTempDir } from './output-fixtures.js';
+import { makeJob, makeRecord } from './output-fixtures.js';
+import { tempDir } from './helpers/temp.js';
 
 const EVIL = `<script>alert("pwned")</script> it's a "quoted" & <b>bold</b> \u2028 prompt`;
 const EVIL_MSG = `<img src=x onerror="alert(1)"> '</script><script>alert(2)</script>`;
@@ -188,7 +189,7 @@ describe('writeGallery', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   beforeEach(async () => {
-    ({ dir, cleanup } = await makeTempDir());
+    ({ dir, cleanup } = await tempDir('nightshift-output-'));
   });
   afterEach(() => cleanup());
 

@@ -7,7 +7,8 @@ import { EnvironmentError, StorageError, UsageError } from '../src/errors.js';
 import { writeFileAtomic } from '../src/output/atomic.js';
 import { appendManifest, readManifest, rebuildFromDisk } from '../src/output/manifest.js';
 import { checkBatchFolder, openLogFileSafely } from '../src/output/safe-dirs.js';
-import { makeJob, makeRecord, makeTempDir, writeSidecar } from './output-fixtures.js';
+import { makeJob, makeRecord, writeSidecar } from './output-fixtures.js';
+import { tempDir } from './helpers/temp.js';
 import { mkfifo } from './helpers/hostile-files.js';
 
 let dir: string;
@@ -17,7 +18,7 @@ let elsewhere: string;
 let out: string;
 let batch: string;
 beforeEach(async () => {
-  ({ dir, cleanup } = await makeTempDir());
+  ({ dir, cleanup } = await tempDir('nightshift-output-'));
   elsewhere = path.join(dir, 'elsewhere');
   out = path.join(dir, 'out');
   batch = path.join(out, 'b');

@@ -16,7 +16,8 @@ import {
   rebuildFromDisk,
 } from '../src/output/manifest.js';
 import { listSidecars, readSidecar } from '../src/output/sidecar.js';
-import { makeJob, makeRecord, makeTempDir, saveImage, tinyPng, writeSidecar } from './output-fixtures.js';
+import { makeJob, makeRecord, saveImage, tinyPng, writeSidecar } from './output-fixtures.js';
+import { tempDir } from './helpers/temp.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -38,7 +39,7 @@ async function wholeLines(file: string): Promise<ManifestRecord[]> {
 let dir: string;
 let cleanup: () => Promise<void>;
 beforeEach(async () => {
-  ({ dir, cleanup } = await makeTempDir());
+  ({ dir, cleanup } = await tempDir('nightshift-output-'));
 });
 afterEach(() => cleanup());
 

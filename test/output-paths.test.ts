@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { StorageError, UsageError } from '../src/errors.js';
 import { cleanStaleTemps, writeFileAtomic } from '../src/output/atomic.js';
 import { batchDir, imageFileName, resolveInBatch, sidecarPathFor, slugify } from '../src/output/paths.js';
-import { makeTempDir } from './output-fixtures.js';
+import { tempDir } from './helpers/temp.js';
 
 // Fault injection for writeFileAtomic: when on, writes to temp files stop halfway with an
 // errno, as a disk filling up does. (Tests run as root, so permissions cannot make writes fail.)
@@ -163,7 +163,7 @@ describe('writeFileAtomic', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   beforeEach(async () => {
-    ({ dir, cleanup } = await makeTempDir());
+    ({ dir, cleanup } = await tempDir('nightshift-output-'));
   });
   afterEach(async () => {
     fault.code = null;

@@ -10,16 +10,8 @@ const addPngTextChunks = (png: Buffer, entries: Record<string, string>) => Buffe
 import { formatParameters, parseParameters } from '../src/metadata/parameters.js';
 import type { ParametersJob } from '../src/metadata/parameters.js';
 import { findExistingImage } from '../src/output/image-writer.js';
-import {
-  listChunks,
-  makeJob,
-  makeRecord,
-  makeTempDir,
-  pngChunk,
-  saveImage,
-  tinyPng,
-  writeSidecar,
-} from './output-fixtures.js';
+import { listChunks, makeJob, makeRecord, pngChunk, saveImage, tinyPng, writeSidecar } from './output-fixtures.js';
+import { tempDir } from './helpers/temp.js';
 
 describe('crc32', () => {
   it('matches the standard check value and zlib', () => {
@@ -173,7 +165,7 @@ describe('saveImage and findExistingImage', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   beforeEach(async () => {
-    ({ dir, cleanup } = await makeTempDir());
+    ({ dir, cleanup } = await tempDir('nightshift-output-'));
   });
   afterEach(() => cleanup());
 

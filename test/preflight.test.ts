@@ -6,7 +6,8 @@ import { PromptFileError } from '../src/errors.js';
 import { runPreflight } from '../src/prompts/preflight.js';
 import type { PromptSpec } from '../src/prompts/types.js';
 import { enqueuePromptFiles, type EnqueueOptions } from '../src/queue/enqueue.js';
-import { cliEnv, runCli, tempDir } from './helpers/cli.js';
+import { cliEnv, runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
 beforeEach(async () => {

@@ -1,10 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach } from 'vitest';
 import { formatProblem } from '../src/errors.js';
 import { loadPromptFiles, type LoadOptions, type LoadResult } from '../src/prompts/load.js';
 import type { GenerationDefaults } from '../src/prompts/types.js';
+import { useTempDir } from './helpers/temp.js';
 
 export interface Fixtures {
   /** Writes a fixture file into this test's temp dir and returns its path. */
@@ -20,15 +19,9 @@ export interface Fixtures {
 
 /** A fresh temp dir per test, removed afterwards. */
 export function useFixtures(): Fixtures {
-  let dir = '';
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'nightshift-prompts-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir('nightshift-prompts-');
   const write = async (name: string, content: string | Uint8Array): Promise<string> => {
-    const file = join(dir, name);
+    const file = join(dir(), name);
     await writeFile(file, content);
     return file;
   };

@@ -1,19 +1,19 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { formatProblem } from '../src/errors.js';
 import { loadPromptFiles, type LoadOptions } from '../src/prompts/load.js';
 import { ROOT } from './helpers/cli.js';
+import { tempDir, type TempDir } from './helpers/temp.js';
 
 let dir = '';
+let tmp: TempDir | undefined;
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'nightshift-wildcards-'));
+  tmp = await tempDir('nightshift-wildcards-');
+  dir = tmp.dir;
 });
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+afterEach(() => tmp?.cleanup());
 
 /** Writes files (paths relative to the temp dir, folders made as needed). */
 async function files(tree: Record<string, string>): Promise<void> {

@@ -1,7 +1,8 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cliEnv, runCli, tempDir } from './helpers/cli.js';
+import { cliEnv, runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 import { redisAnswers } from '../src/redis/connect.js';
 
 describe('run without a Redis', () => {

@@ -4,7 +4,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/errors.js';
 import { startMockApi, type MockApi } from '../src/mock-api/server.js';
 import { estimateBatch, formatEstimate, parseWindow, windowSecondsLeft, windowState } from '../src/queue/window.js';
-import { cliEnv, runCli, tempDir } from './helpers/cli.js';
+import { cliEnv, runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 
 const local = (h: number, m: number, s = 0, day = 15) => new Date(2026, 5, day, h, m, s);

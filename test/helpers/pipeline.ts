@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeEach } from 'vitest';
 import type { Redis } from 'ioredis';
 import { startMockApi, type MockApi, type MockApiOptions } from '../../src/mock-api/server.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './redis.js';
-import { tempDir } from './cli.js';
+import { tempDir } from './temp.js';
 
 export const silent = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 

@@ -1,8 +1,6 @@
 /** A private redis-server per test: its own free port and its own --dir, stoppable and restartable. */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { freePort, spawnRedisServer, type RedisServerProcess } from '../../src/redis/private.js';
+import { tempDir } from './temp.js';
 
 export interface TestRedisServer {
   url: string;
@@ -21,7 +19,7 @@ export async function startRedisServer(
   extraArgs: string[] = ['--appendonly', 'yes', '--appendfsync', 'always'],
   opts: { password?: string } = {},
 ): Promise<TestRedisServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'nightshift-redis-'));
+  const { dir, cleanup } = await tempDir('nightshift-redis-');
   const port = await freePort();
   let server: RedisServerProcess | null = null;
   const start = async () => {
@@ -41,7 +39,7 @@ export async function startRedisServer(
     start,
     async destroy() {
       await stop();
-      await rm(dir, { recursive: true, force: true });
+      await cleanup();
     },
   };
 }

@@ -3,12 +3,13 @@
  * filesystem every namespace sees), its own fake API on the bridge, `work` processes in every
  * namespace, and `enqueue`/`status` run from the host side as a user would.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { startMockApi, type MockApi, type MockApiOptions } from '../../src/mock-api/server.js';
 import { cliEnv, runCli, type CliResult } from '../helpers/cli.js';
 import { cleanupPrefix, randomPrefix } from '../helpers/redis.js';
+import { tempDir } from '../helpers/temp.js';
 import { sleep, until } from '../helpers/wait.js';
 import { startHostWorker, type BridgeRedis, type HostWorker } from './fleet.js';
 import type { NetHost, Network } from './netns.js';
@@ -83,7 +84,7 @@ export async function imagesOnDisk(batchDir: string): Promise<string[]> {
 
 export async function startBatchRun(fleet: Fleet, o: BatchRunOptions): Promise<BatchRun> {
   const { net, redis } = fleet;
-  const out = await mkdtemp(join(net.dir, `${o.tag}-`));
+  const { dir: out, cleanup: removeOut } = await tempDir(`${o.tag}-`, net.dir);
   const prefix = randomPrefix();
   const queue = `hosts-${o.tag}`;
   const mock = await startMockApi({ ...o.mock, host: net.bridgeIp, port: 0 });
@@ -138,7 +139,7 @@ export async function startBatchRun(fleet: Fleet, o: BatchRunOptions): Promise<B
       for (const w of workers) await w.stop('SIGKILL');
       await mock.close();
       await cleanupPrefix(redis.client, prefix);
-      await rm(out, { recursive: true, force: true });
+      await removeOut();
     },
   };
 }

@@ -5,11 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { BIN, ROOT, type CliResult } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 import { sleep } from '../helpers/wait.js';
 import type { NetHost, Network } from './netns.js';
 
@@ -43,7 +43,7 @@ function exited(child: ChildProcess): Promise<void> {
  */
 export async function startBridgeRedis(net: Network): Promise<BridgeRedis> {
   const ip = net.bridgeIp;
-  const dir = await mkdtemp(join(net.dir, 'redis-'));
+  const { dir, cleanup } = await tempDir('redis-', net.dir);
   const port = await freePortOn(ip);
   const password = randomBytes(12).toString('hex');
   const child = spawn(
@@ -66,7 +66,7 @@ export async function startBridgeRedis(net: Network): Promise<BridgeRedis> {
     client?.disconnect();
     child.kill('SIGKILL');
     await exited(child);
-    await rm(dir, { recursive: true, force: true });
+    await cleanup();
   };
   const deadline = Date.now() + 15_000;
   for (;;) {
