@@ -17,10 +17,9 @@ import { openQueueContext, type QueueContext } from '../src/ops/context.js';
 import { enqueuePromptFiles, type EnqueueSummary } from '../src/queue/enqueue.js';
 import type { GenerationDefaults } from '../src/prompts/types.js';
 import { cleanupPrefix } from '../test/helpers/redis.js';
+import { cliEnv, collect, ROOT, startCli, type CliResult } from '../test/helpers/cli.js';
 import { tempDir } from '../test/helpers/temp.js';
 
-export const ROOT = resolve(import.meta.dirname, '..');
-export const BIN = join(ROOT, 'bin/nightshift.js');
 export const silent = pino({ level: 'silent' });
 
 export function redisUrl(): string {
@@ -48,48 +47,22 @@ export interface Child {
   proc: ChildProcess;
   startedAt: number;
   /** Resolves at exit with the code, wall time and captured output (stdout only when piped). */
-  result: Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number; stdout: string; stderr: string }>;
+  result: Promise<CliResult>;
 }
 
-function track(proc: ChildProcess, startedAt: number): Child {
-  let stdout = '';
-  let stderr = '';
-  proc.stdout?.on('data', (d) => (stdout += d));
-  proc.stderr?.on('data', (d) => (stderr = (stderr + d).slice(-20_000)));
-  const result = new Promise<Awaited<Child['result']>>((res) => {
-    proc.on('exit', (code, signal) => {
-      const ms = Date.now() - startedAt;
-      setTimeout(() => res({ code, signal, ms, stdout, stderr }), 20);
-    });
-  });
-  return { proc, startedAt, result };
-}
-
-/** Env for a child nightshift: no developer settings leak in; the fake API and a bench key. */
+/**
+ * Env for a child nightshift, as the tests build it (no developer settings leak in), with this
+ * machine's Redis, no inherited Node options and a user's progress interval.
+ */
 export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of [
-    'STABILITY_API_KEY',
-    'STABILITY_API_HOST',
-    'API_HOST',
-    'NIGHTSHIFT_QUEUE',
-    'NIGHTSHIFT_OUT',
-    'NIGHTSHIFT_PREFIX',
-    'NODE_OPTIONS',
-  ])
-    delete env[k];
-  return { ...env, REDIS_URL: redisUrl(), ...extra };
+  return cliEnv({ NODE_OPTIONS: undefined, NIGHTSHIFT_PROGRESS_INTERVAL: undefined, REDIS_URL: redisUrl(), ...extra });
 }
 
 /** `node bin/nightshift.js <args>`; stdout is discarded unless asked for (pino at info writes a line per job). */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv, opts: { captureStdout?: boolean } = {}): Child {
   const startedAt = Date.now();
-  const proc = spawn(process.execPath, [BIN, ...args], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', opts.captureStdout ? 'pipe' : 'ignore', 'pipe'],
-  });
-  return track(proc, startedAt);
+  const proc = startCli(args, env, { stdout: opts.captureStdout ? 'pipe' : 'ignore' });
+  return { proc, startedAt, result: proc.result };
 }
 
 /** A TypeScript file of ours in its own process, loaded through tsx like the CLI is. */
@@ -100,7 +73,7 @@ export function spawnTs(file: string, args: string[], env: NodeJS.ProcessEnv = c
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return track(proc, startedAt);
+  return { proc, startedAt, result: collect(proc, startedAt) };
 }
 
 /** Kills the child if it has not exited within `ms` (a hung benchmark must not hang `npm run bench`). */

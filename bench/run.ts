@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { fmt, machine, printResult, redisUrl, ROOT, type BenchResult } from './lib.js';
+import { fmt, machine, printResult, redisUrl, type BenchResult } from './lib.js';
+import { ROOT } from '../test/helpers/cli.js';
 
 const BENCHES: Record<string, () => Promise<{ run: () => Promise<BenchResult> }>> = {
   'rate-limit': () => import('./rate-limit.js'),

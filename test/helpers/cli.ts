@@ -9,6 +9,8 @@ export interface CliResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** Milliseconds from the start to the exit (before the pipes drained). */
+  ms: number;
 }
 
 /** Env for a child nightshift: its own prefix and queue, never the developer's key or host. */
@@ -27,23 +29,43 @@ export function cliEnv(extra: Record<string, string | undefined>): NodeJS.Proces
   return { ...env, NIGHTSHIFT_PROGRESS_INTERVAL: '1000', ...extra };
 }
 
+export interface CliStart {
+  /** Working directory; the repository by default. */
+  cwd?: string;
+  /** Whether stdout is kept (pino at info writes a line per job); it is by default. */
+  stdout?: 'pipe' | 'ignore';
+  /** A command the CLI runs under, with its own arguments (GNU time, say). */
+  wrapper?: readonly string[];
+}
+
+/** `node bin/nightshift.js args` as a child process; `result` settles once it exited. */
 export function startCli(
   args: string[],
   env: NodeJS.ProcessEnv,
-  cwd = ROOT,
+  opts: CliStart = {},
 ): ChildProcess & { result: Promise<CliResult> } {
-  const child = spawn(process.execPath, [BIN, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [cmd, ...pre] = [...(opts.wrapper ?? []), process.execPath];
+  const startedAt = Date.now();
+  const child = spawn(cmd!, [...pre, BIN, ...args], {
+    env,
+    cwd: opts.cwd ?? ROOT,
+    stdio: ['ignore', opts.stdout ?? 'pipe', 'pipe'],
+  });
+  return Object.assign(child, { result: collect(child, startedAt) });
+}
+
+/** Gathers a child's output; resolves at its exit, once the pipes have drained. */
+export function collect(child: ChildProcess, startedAt = Date.now()): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
-  const result = new Promise<CliResult>((res) => {
-    child.on('exit', (code, signal) => {
-      // Let the pipes drain.
-      setTimeout(() => res({ code, signal, stdout, stderr }), 20);
+  child.stdout?.on('data', (d) => (stdout += d));
+  child.stderr?.on('data', (d) => (stderr += d));
+  return new Promise<CliResult>((res) => {
+    child.once('exit', (code, signal) => {
+      const ms = Date.now() - startedAt;
+      setTimeout(() => res({ code, signal, stdout, stderr, ms }), 20);
     });
   });
-  return Object.assign(child, { result });
 }
 
 export async function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<CliResult> {

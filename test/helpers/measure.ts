@@ -2,8 +2,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
-import { BIN, ROOT, type CliResult } from './cli.js';
+import { startCli, type CliResult } from './cli.js';
 
 export interface Measured extends CliResult {
   seconds: number;
@@ -20,14 +19,7 @@ const TIME = '/usr/bin/time';
 export async function runMeasured(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<Measured> {
   const report = join(env.TMPDIR ?? '/tmp', `nightshift-time-${process.pid}-${Date.now()}.txt`);
   const useTime = existsSync(TIME);
-  const cmd = useTime ? TIME : process.execPath;
-  const argv = useTime ? ['-f', '%e %M', '-o', report, process.execPath, BIN, ...args] : [BIN, ...args];
-  const started = process.hrtime.bigint();
-  const child = spawn(cmd, argv, { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
+  const child = startCli(args, env, { wrapper: useTime ? [TIME, '-f', '%e %M', '-o', report] : [] });
   let sampledKiB = 0;
   const sampler = useTime
     ? null
@@ -37,21 +29,16 @@ export async function runMeasured(args: string[], env: NodeJS.ProcessEnv, timeou
           .catch(() => {});
       }, 10);
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
-    child.on('exit', (c, s) => setTimeout(() => res({ code: c, signal: s }), 20)),
-  );
+  const result = await child.result;
   clearTimeout(timer);
   if (sampler) clearInterval(sampler);
-  const wall = Number(process.hrtime.bigint() - started) / 1e9;
-  if (!useTime) return { code, signal, stdout, stderr, seconds: wall, peakMiB: sampledKiB / 1024 };
+  const wall = result.ms / 1000;
+  if (!useTime) return { ...result, seconds: wall, peakMiB: sampledKiB / 1024 };
   // GNU time exits with the child's status and writes its figures last (after any "exited with" line).
   const [secs, kib] = (await readFile(report, 'utf8').catch(() => '')).trim().split('\n').at(-1)!.split(' ');
   await rm(report, { force: true });
   return {
-    code,
-    signal,
-    stdout,
-    stderr,
+    ...result,
     seconds: Number(secs) || wall,
     peakMiB: Number(kib ?? 0) / 1024,
   };

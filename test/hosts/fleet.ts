@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { BIN, ROOT, type CliResult } from '../helpers/cli.js';
+import { BIN, collect, ROOT, type CliResult } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
 import { sleep } from '../helpers/wait.js';
 import type { NetHost, Network } from './netns.js';
@@ -107,23 +107,20 @@ export function startHostWorker(net: Network, host: NetHost, opts: { args: strin
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
+  // Read as it arrives: the result only comes at exit.
+  let seen = '';
   let saved = 0;
   child.stdout!.on('data', (d: Buffer) => {
     const text = d.toString();
     saved += text.split('"image saved"').length - 1;
-    stdout += text;
+    seen += text;
   });
-  child.stderr!.on('data', (d: Buffer) => (stderr += d));
-  const result = new Promise<CliResult>((resolve) => {
-    child.once('exit', (code, signal) => setTimeout(() => resolve({ code, signal, stdout, stderr }), 20));
-  });
+  const result = collect(child);
   const w: HostWorker = {
     host,
     child,
     result,
-    started: () => stdout.includes('"worker started"'),
+    started: () => seen.includes('"worker started"'),
     saved: () => saved,
     async stop(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
