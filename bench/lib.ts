@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import type { Queue } from 'bullmq';
 import { loadConfig } from '../src/config.js';
+import { parseInteger } from '../src/config/parse.js';
 import { openQueueContext, type QueueContext } from '../src/ops/context.js';
 import { enqueuePromptFiles, type EnqueueSummary } from '../src/queue/enqueue.js';
 import type { GenerationDefaults } from '../src/prompts/types.js';
@@ -30,9 +31,7 @@ export function redisUrl(): string {
 export function envInt(name: string, def: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}="${raw}" must be a positive integer`);
-  return n;
+  return parseInteger(raw, name, { min: 1 });
 }
 
 /** A prefix with its own hash tag, one per benchmark run, never shared with tests or users. */
