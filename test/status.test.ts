@@ -58,6 +58,25 @@ describe('status', () => {
     expect(j.rate!.used_in_window).toBe(6);
   });
 
+  it('--batch with a name no batch has is a usage error, not an empty batch', async () => {
+    await t.p.enqueue(['one prompt'], { batch: 'known' });
+    const env = cliEnv({
+      NIGHTSHIFT_PREFIX: t.prefix,
+      REDIS_URL: redisUrl(),
+      STABILITY_API_KEY: 'sk-test',
+      STABILITY_API_HOST: t.mock.url,
+    });
+    const known = await runCli(['status', '--json', '--queue', 'q', '--batch', 'known'], env);
+    expect(known.code, known.stderr).toBe(0);
+    expect((JSON.parse(known.stdout) as { batches: object }).batches).toHaveProperty('known');
+    const typo = await runCli(['status', '--queue', 'q', '--batch', 'knwon'], env);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('there is no batch "knwon"');
+    // Another API's batch of that name is another batch.
+    const mock = await runCli(['status', '--queue', 'q', '--batch', 'known', '--mock'], env);
+    expect(mock.code).toBe(2);
+  });
+
   it('says so when concurrency rather than the rate limit bounds throughput, and gives an ETA', async () => {
     // Two finished jobs give a throughput; five more hang, so both slots stay busy with a backlog behind them.
     await t.p.enqueue(['quick one', 'quick two'], { batch: 'quick' });

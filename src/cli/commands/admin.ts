@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { loadConfig, settingsOf } from '../../config.js';
+import { loadConfig, settingsOf, type Config } from '../../config.js';
 import { apiKeyId } from '../../billing/rate-limiter.js';
 import { parseDecimal } from '../../config/parse.js';
 import { UsageError } from '../../errors.js';
-import { openQueueContext, redisUrlOf } from '../../ops/context.js';
+import { openQueueContext, redisUrlOf, type QueueContext } from '../../ops/context.js';
 import { common, withSettings } from '../options.js';
 import { queueStatus, formatStatus } from '../../ops/status.js';
 import { buildReport, reportNotes } from '../../ops/report.js';
@@ -24,6 +24,16 @@ async function withContext<T>(
   }
 }
 
+/**
+ * A mistyped `--batch` must not read as an empty batch. `--watch` may start before the batch is
+ * enqueued, so it is not checked there.
+ */
+async function requireKnownBatch(ctx: QueueContext, config: Config, batch: string): Promise<void> {
+  if ((await ctx.state.batches()).includes(batch)) return;
+  const hint = config.mock ? '' : ' (a batch run with --mock needs --mock)';
+  throw new UsageError(`--batch: there is no batch ${JSON.stringify(batch)} for API ${config.api.identity}${hint}`);
+}
+
 export function adminCommands(program: Command): void {
   // --rate: the workers' shared limit, to show how much of it is used (the same default as `work`).
   withSettings(common(program.command('status').description('counts for the queue and per batch')), [
@@ -34,6 +44,7 @@ export function adminCommands(program: Command): void {
   ]).action(async (o: Record<string, unknown>) => {
     const rate = settingsOf(o)('rate');
     await withContext(o, async (ctx, config) => {
+      if (o.batch !== undefined && !o.watch) await requireKnownBatch(ctx, config, String(o.batch));
       // The limiter is keyed by a hash of the API key; without a key (or --mock) there is nothing to look up.
       const key = config.mock ? 'mock' : config.api.key;
       const opts = {
