@@ -256,6 +256,16 @@ describe('export is repeatable and stays in its folders', () => {
     expect((await readdir(to)).sort()).toEqual(['.nightshift-export.json', '00000.tar', '00001.tar']);
   });
 
+  it('a repeat export in another format leaves no empty folder of the first', async () => {
+    await makeBatch();
+    const to = join(tmp.dir, 'ds');
+    await exportBatch(batch, opts('imagefolder', to));
+    await exportBatch(batch, opts('captions', to));
+    const left = await readdir(to);
+    expect(left).not.toContain('train');
+    expect(left.filter((f) => f.endsWith('.txt'))).toHaveLength(3);
+  });
+
   it('refuses a bad batch name, a missing batch, a folder holding other files, and a target inside the batch', async () => {
     await makeBatch();
     const base = { includeFiltered: false, shardSize: 1000 };

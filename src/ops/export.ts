@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { lstat, open, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { lstat, open, readdir, readFile, realpath, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { EnvironmentError, UsageError } from '../errors.js';
@@ -199,8 +199,12 @@ async function previousExport(to: string, batch: string): Promise<string[]> {
   return marker.files;
 }
 
-/** Removes what the last export wrote and this one did not (a shard fewer, a filtered image left out). */
+/**
+ * Removes what the last export wrote and this one did not (a shard fewer, a filtered image left out),
+ * and the folders that leaves empty (`train/` after an imagefolder export is redone as captions).
+ */
 async function removeStale(to: string, previous: readonly string[], keep: ReadonlySet<string>): Promise<void> {
+  const emptied = new Set<string>();
   for (const rel of previous) {
     if (keep.has(rel)) continue;
     let abs: string;
@@ -210,5 +214,8 @@ async function removeStale(to: string, previous: readonly string[], keep: Readon
       continue;
     }
     await rm(abs, { force: true });
+    for (let dir = path.dirname(abs); dir.startsWith(`${to}${path.sep}`); dir = path.dirname(dir)) emptied.add(dir);
   }
+  // Deepest first; a folder still holding something stays.
+  for (const dir of [...emptied].sort((a, b) => b.length - a.length)) await rmdir(dir).catch(() => {});
 }
