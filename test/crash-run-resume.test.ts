@@ -71,6 +71,7 @@ describe('crash: an interrupted `run`, run again with the same arguments', () =>
     expect(mock.stats.total).toBe(answered()); // they finished before the exit
     const paidFirst = mock.stats.generations.size;
     expect(paidFirst).toBeLessThan(JOBS);
+    expect(first.stdout).toMatch(/interrupted: \d+ job\(s\) of batch resume left queued/);
     // The interrupted run still reports what it has (in-flight requests finished and were recorded).
     expect((await readManifest(join(out, 'resume', 'manifest.jsonl'))).records).toHaveLength(paidFirst);
 

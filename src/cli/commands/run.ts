@@ -133,7 +133,7 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     const workerCode = await handle.done;
     off();
     await settleWithin(target.close(), CLOSE_MS);
-    const left = windowEnded ? (await ctx.state.counts(batch)).pending : 0;
+    const left = windowEnded || interrupted ? (await ctx.state.counts(batch)).pending : 0;
     await ctx.close();
     const report = await buildReport(config.out, ref, openOutput(config));
     if (windowEnded) {
@@ -141,6 +141,12 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
       process.stdout.write(
         `the run window ${wc.window!.text} closed: ${left} job(s) of batch ${batch} left queued; ` +
           `they run in the next window (${next.toTimeString().slice(0, 5)}) with \`nightshift work\` or this same \`run\`\n`,
+      );
+    }
+    if (interrupted && !windowEnded && left > 0) {
+      // The counts below are what is on disk; without this line an interrupted batch reads as a small one.
+      process.stdout.write(
+        `interrupted: ${left} job(s) of batch ${batch} left queued; the same \`run\` (or \`nightshift work\`) finishes them\n`,
       );
     }
     const budgetHit = (report.byClass.budget ?? 0) > 0;
