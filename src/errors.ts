@@ -18,6 +18,9 @@ export const ERROR_CLASSES = [
 ] as const;
 export type ErrorClass = (typeof ERROR_CLASSES)[number];
 
+/** The classes a failed job's record may carry: the API's, and those nightshift gives itself. */
+export const RECORD_ERROR_CLASSES = [...ERROR_CLASSES, 'cancelled', 'stalled', 'internal'] as const;
+
 export class NightshiftError extends Error {
   readonly code: string;
   readonly exitCode: number;
@@ -135,7 +138,7 @@ export class StorageError extends NightshiftError {
 
 /** The shape an error takes in the manifest and sidecars. */
 export interface ErrorRecord {
-  class: ErrorClass | 'cancelled' | 'stalled' | 'internal';
+  class: (typeof RECORD_ERROR_CLASSES)[number];
   status: number | null;
   name: string;
   message: string;

@@ -204,7 +204,7 @@ describe('every environment variable, through the real command line', () => {
     }
   });
 
-  it('numbers in the flags of retry and mock-api are read by the same parser, before any connection', async () => {
+  it('the flags of retry, cancel and mock-api are checked by the setting parsers, before any connection', async () => {
     // Nothing listens on port 1: a flag checked only after connecting would exit 3, not 2.
     const env = cliEnv({ REDIS_URL: 'redis://127.0.0.1:1' });
     const cases: Array<[string[], RegExp]> = [
@@ -212,6 +212,9 @@ describe('every environment variable, through the real command line', () => {
       [['retry', '--batch', 'b', '--max-credits', '0x10'], /--max-credits: "0x10" must be a number ≥ 0/],
       [['mock-api', '--balance', '1e3'], /--balance: "1e3" must be a number ≥ 0/],
       [['mock-api', '--fail-rate', '0x1'], /--fail-rate: "0x1" must be a number from 0 to 1/],
+      [['retry', '--class', 'transeint'], /--class: "transeint" must be one of rate_limited, transient/],
+      [['retry', '--batch', '../x'], /--batch: "\.\.\/x" is not a valid batch name/],
+      [['cancel', '--batch', '../x'], /--batch: "\.\.\/x" is not a valid batch name/],
     ];
     for (const [args, re] of cases) {
       const r = await runCli(args, env, 20_000);

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { loadConfig, settingsOf, type Config } from '../../config.js';
 import { apiKeyId } from '../../billing/rate-limiter.js';
-import { parseDecimal } from '../../config/parse.js';
-import { UsageError } from '../../errors.js';
+import { parseChoice, parseDecimal } from '../../config/parse.js';
+import { RECORD_ERROR_CLASSES, UsageError } from '../../errors.js';
+import { checkName } from '../../names.js';
 import { openQueueContext, redisUrlOf, type QueueContext } from '../../ops/context.js';
 import { common, withSettings } from '../options.js';
 import { queueStatus, formatStatus } from '../../ops/status.js';
@@ -114,6 +115,7 @@ export function adminCommands(program: Command): void {
   common(program.command('cancel').description("remove a batch's waiting and delayed jobs (in-flight ones finish)"))
     .requiredOption('--batch <name>', 'the batch')
     .action(async (o: Record<string, unknown>) => {
+      checkName(String(o.batch), '--batch', 'batch');
       await withContext(o, async (ctx, config) => {
         const n = await cancelBatch(ctx, config, String(o.batch));
         process.stdout.write(`cancelled ${n} jobs of batch ${String(o.batch)}\n`);
@@ -126,7 +128,11 @@ export function adminCommands(program: Command): void {
     .option('--max-credits <n>', "raise the batch's budget to at least N first (never lowers it)")
     .action(async (o: Record<string, unknown>) => {
       if (o.maxCredits !== undefined && o.batch === undefined) throw new UsageError('--max-credits needs --batch');
-      // Checked before connecting: a mistyped budget is a usage error whether or not Redis is up.
+      // Checked before connecting: a mistyped flag is a usage error whether or not Redis is up, and a
+      // class no failure can have would put nothing back without a word.
+      if (o.batch !== undefined) checkName(String(o.batch), '--batch', 'batch');
+      const errorClass =
+        o.class === undefined ? undefined : parseChoice(RECORD_ERROR_CLASSES)(String(o.class), '--class');
       const credits =
         o.maxCredits === undefined ? undefined : parseDecimal(String(o.maxCredits), '--max-credits', { min: 0 });
       await withContext(o, async (ctx, config) => {
@@ -136,7 +142,7 @@ export function adminCommands(program: Command): void {
         }
         const n = await retryFailed(ctx, config, {
           batch: o.batch as string | undefined,
-          errorClass: o.class as string | undefined,
+          errorClass,
         });
         process.stdout.write(`${n} failed jobs put back\n`);
       });
