@@ -302,6 +302,22 @@ describe('ids', () => {
     const r = await fx.load('p.jsonl', jsonl({ prompt: 'a', id: 'x' }, { prompt: 'b', id: 'x' }));
     expect(r.messages).toEqual([`${r.file}:2: id: duplicate id "x" (first used at ${r.file}:1)`]);
   });
+
+  it('a line with variants holds its id too: another line may not reuse it', async () => {
+    const after = await fx.load(
+      'a.jsonl',
+      jsonl({ prompt: 'a {red|blue} cat', id: 'x' }, { prompt: 'a dog', id: 'x' }),
+    );
+    expect(after.messages).toEqual([`${after.file}:2: id: duplicate id "x" (first used at ${after.file}:1)`]);
+    const before = await fx.load(
+      'b.jsonl',
+      jsonl({ prompt: 'a dog', id: 'x' }, { prompt: 'a {red|blue} cat', id: 'x' }),
+    );
+    expect(before.messages).toEqual([`${before.file}:2: id: duplicate id "x" (first used at ${before.file}:1)`]);
+    const fine = await fx.load('c.jsonl', jsonl({ prompt: 'a {red|blue} cat', id: 'x' }, { prompt: 'a dog', id: 'y' }));
+    expect(fine.messages).toEqual([]);
+    expect(fine.specs.map((s) => s.id)).toEqual(['x.1', 'x.2', 'y']);
+  });
 });
 
 describe('loadPromptFilesOrThrow', () => {

@@ -30,6 +30,12 @@ export function expandRow(
   const { file, line, row, resolved } = g;
   const problems: PromptProblem[] = [];
   const many = planned.count > 1n;
+  // A line's id names the line, whether it makes one prompt or many: two lines may not share one.
+  if (many && row.id !== undefined) {
+    const first = ids.get(row.id);
+    if (first !== undefined) return [duplicateId(g, row.id, first)];
+    ids.set(row.id, `${file}:${line}`);
+  }
   const count = formatCount(planned.count);
   let n = 0;
   for (const prompt of planned.prompts()) {
@@ -49,12 +55,7 @@ export function expandRow(
     if (id !== undefined) {
       const first = ids.get(id);
       if (first !== undefined) {
-        problems.push({
-          file,
-          line,
-          field: 'id',
-          message: `duplicate id ${JSON.stringify(id)} (first used at ${first})`,
-        });
+        problems.push(duplicateId(g, id, first));
         continue;
       }
       ids.set(id, `${file}:${line}`);
@@ -70,4 +71,13 @@ export function expandRow(
   }
   // One line of a thousand variants should not print a thousand near-identical problems.
   return problems.slice(0, 3);
+}
+
+function duplicateId(g: GoodRow, id: string, first: string): PromptProblem {
+  return {
+    file: g.file,
+    line: g.line,
+    field: 'id',
+    message: `duplicate id ${JSON.stringify(id)} (first used at ${first})`,
+  };
 }
