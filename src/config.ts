@@ -107,12 +107,16 @@ export function debugEnabled(env: Env = process.env): boolean {
   }
 }
 
+/** Mock runs get their own queue so placeholder jobs never mix with paid ones. */
+function queueOf(flags: Flags, get: SettingGetter): string {
+  const base = get('queue');
+  return flags.queue === undefined && get('mock') ? `${base}-mock` : base;
+}
+
 export function loadConfig(flags: Flags, env: Env = process.env): Config {
   const get = settingsFrom(flags, env);
   const mock = get('mock');
-  const baseQueue = get('queue');
-  // Mock runs get their own queue so placeholder jobs never mix with paid ones.
-  const queue = flags.queue === undefined && mock ? `${baseQueue}-mock` : baseQueue;
+  const queue = queueOf(flags, get);
   checkName(queue, '--queue', 'queue');
   // BullMQ keys a queue's jobs under `<prefix>:<queue>:…`, nightshift its own state under `<prefix>:ns:…`.
   if (queue === 'ns') throw new UsageError('--queue: "ns" is reserved for nightshift\'s own keys; pick another name');
@@ -332,7 +336,8 @@ export function describeSettings(keys: readonly SettingKey[], flags: Flags, env:
   const get = settingsFrom(flags, env);
   return keys.map((key) => {
     const source = sourceOf(key, flags, env);
-    const raw: unknown = get(key);
+    // The queue a command would use, as loadConfig works it out (with --mock its own).
+    const raw: unknown = key === 'queue' ? queueOf(flags, get) : get(key);
     let value: unknown = raw;
     if (SECRET_SETTINGS.has(key)) value = raw === undefined ? null : '[set]';
     else if (URL_SETTINGS.has(key) && raw !== undefined) value = printableUrl(raw);

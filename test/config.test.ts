@@ -182,6 +182,18 @@ describe('every environment variable, through the real command line', () => {
     expect(d.logLevel).toMatchObject({ value: 'info', source: 'default' });
   });
 
+  it('shows the queue a command would use: with --mock its own', async () => {
+    const show = async (args: string[], env: Record<string, string> = {}) => {
+      const r = await runCli(['config', 'work', ...args, '--json'], cliEnv(env));
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as Record<string, { value: unknown }>).queue!.value;
+    };
+    expect(await show(['--mock'])).toBe('nightshift-mock');
+    expect(await show(['--mock'], { NIGHTSHIFT_QUEUE: 'q-env' })).toBe('q-env-mock');
+    expect(await show(['--mock', '--queue', 'mine'])).toBe('mine');
+    expect(await show([])).toBe('nightshift');
+  });
+
   it('refuses bad values with exit 2 naming the flag or variable', async () => {
     const cases: Array<[string[], Record<string, string>, RegExp]> = [
       [['enqueue', 'prompts/anime-sunset.txt', '--mock', '--width', '0x400', '--dry-run'], {}, /--width: "0x400"/],
