@@ -99,6 +99,18 @@ describe('status', () => {
     expect(formatStatus(s)).toContain('hint: concurrency');
   });
 
+  it("shows the workers' rate limit unless --rate says otherwise", async () => {
+    await t.p.startWorker({ rate: '7/3' });
+    const def = { ...rate, count: 150, windowMs: 10_000 };
+    const s = await until('the worker registered', async () => {
+      const st = await queueStatus(t.p.ctx, { rate: def, rateIsDefault: true });
+      return st.workers.length > 0 ? st : null;
+    });
+    expect(s.rate).toMatchObject({ count: 7, window_s: 3 });
+    // A limit given to status itself is the one shown.
+    expect((await queueStatus(t.p.ctx, { rate: def })).rate).toMatchObject({ count: 150, window_s: 10 });
+  });
+
   it('says when every worker waits for its run window, and when it opens', async () => {
     const hhmm = (ms: number) => new Date(Date.now() + ms).toTimeString().slice(0, 5);
     // A window that opens in two hours: the worker starts but takes nothing.

@@ -221,6 +221,7 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
       ...instruments.concurrency(),
       api,
       key_id: keyId,
+      rate: { count: wc.rate.count, window_ms: wc.rate.windowMs },
       ...(wc.window && windowNow
         ? { window: { text: wc.window.text, open: windowNow.open, changes_at: windowNow.changesAt.toISOString() } }
         : {}),

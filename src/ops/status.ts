@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { QueueContext } from './context.js';
 import { formatDuration } from '../durations.js';
 import type { PauseRecord } from '../queue/pause.js';
@@ -21,6 +22,11 @@ export interface StatusOptions {
    * workers' registered key is used otherwise. Absent: no rate figures.
    */
   rate?: { keyId?: string; count: number; windowMs: number };
+  /**
+   * True when `rate` is only the default (no `--rate`, no environment): the limit a live worker of
+   * that key registered is then the one shown, since the workers may have been given another.
+   */
+  rateIsDefault?: boolean;
   /** Minutes of finished jobs the throughput is averaged over. Default 5. */
   throughputMinutes?: number;
 }
@@ -116,7 +122,8 @@ export async function queueStatus(ctx: QueueContext, opts: StatusOptions): Promi
   const workerKeys = [...new Set(workers.flatMap((w) => (w.key_id ? [w.key_id] : [])))];
   const ownKey = opts.rate?.keyId;
   const rateKey = ownKey ?? workerKeys[0];
-  const rate = opts.rate && rateKey ? await rateFigures(ctx, { ...opts.rate, keyId: rateKey }) : null;
+  const limit = opts.rateIsDefault ? (registeredRate(workers, rateKey) ?? opts.rate) : opts.rate;
+  const rate = limit && rateKey ? await rateFigures(ctx, { ...limit, keyId: rateKey }) : null;
   const s: QueueStatus = {
     queue: queueName,
     paused: await ctx.queue.isPaused(),
@@ -133,6 +140,17 @@ export async function queueStatus(ctx: QueueContext, opts: StatusOptions): Promi
   };
   s.hints = hintsFor(s);
   return s;
+}
+
+const registeredRateSchema = z.object({ count: z.number().int().positive(), window_ms: z.number().positive() });
+
+/** The rate limit the newest live worker of this key registered, if one did. */
+function registeredRate(workers: WorkerEntry[], keyId: string | undefined): { count: number; windowMs: number } | null {
+  for (const w of workers) {
+    const r = registeredRateSchema.safeParse(w.rate);
+    if (w.key_id === keyId && r.success) return { count: r.data.count, windowMs: r.data.window_ms };
+  }
+  return null;
 }
 
 /** How much of the shared limit was used lately, as the limiter itself counts it. */

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig, settingsOf, type Config } from '../../config.js';
+import { describeSettings, loadConfig, settingsOf, type Config } from '../../config.js';
 import { apiKeyId } from '../../billing/rate-limiter.js';
 import { parseChoice, parseDecimal } from '../../config/parse.js';
 import { RECORD_ERROR_CLASSES, UsageError } from '../../errors.js';
@@ -44,6 +44,7 @@ export function adminCommands(program: Command): void {
     'rate',
   ]).action(async (o: Record<string, unknown>) => {
     const rate = settingsOf(o)('rate');
+    const rateIsDefault = describeSettings(['rate'], o)[0]!.source === 'default';
     await withContext(o, async (ctx, config) => {
       if (o.batch !== undefined && !o.watch) await requireKnownBatch(ctx, config, String(o.batch));
       // The limiter is keyed by a hash of the API key; without a key (or --mock) there is nothing to look up.
@@ -53,6 +54,7 @@ export function adminCommands(program: Command): void {
         output: openOutput(config),
         ...(o.batch !== undefined ? { batch: String(o.batch) } : {}),
         rate: { ...rate, ...(key ? { keyId: apiKeyId(key) } : {}) },
+        rateIsDefault,
       };
       for (;;) {
         const s = await queueStatus(ctx, opts);
