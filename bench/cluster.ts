@@ -30,8 +30,8 @@ import {
   redisUrl,
   spawnCli,
   table,
-  tempDir,
 } from './lib.js';
+import { tempDir } from '../test/helpers/temp.js';
 
 const JOBS = envInt('BENCH_CLUSTER_JOBS', 1000);
 const CONCURRENCY = 16;
@@ -55,7 +55,7 @@ async function enqueue(t: Target, env: NodeJS.ProcessEnv, dir: string, lines: st
 /** Jobs/s of one worker process taking the whole batch. */
 async function throughput(t: Target, mock: MockApi): Promise<{ what: string; jobsPerS: number; spanMs: number }> {
   const prefix = benchPrefix('cluster');
-  const tmp = await tempDir('cluster');
+  const tmp = await tempDir('nsbench-cluster-');
   const env = childEnv({ STABILITY_API_HOST: mock.url, STABILITY_API_KEY: BENCH_KEY, NIGHTSHIFT_PREFIX: prefix });
   delete env.REDIS_URL;
   const conn = createRedis(t.url, { lazyConnect: false });
@@ -85,7 +85,7 @@ async function timedStatus(t: Target, env: NodeJS.ProcessEnv): Promise<number> {
 async function failover(cluster: TestRedisCluster, t: Target): Promise<Array<[string, string]>> {
   const mock = await startMockApi({ latencyMs: 200 });
   const prefix = benchPrefix('cluster-fo');
-  const tmp = await tempDir('cluster-fo');
+  const tmp = await tempDir('nsbench-cluster-fo-');
   const env = childEnv({ STABILITY_API_HOST: mock.url, STABILITY_API_KEY: BENCH_KEY, NIGHTSHIFT_PREFIX: prefix });
   delete env.REDIS_URL;
   const jobs = Math.min(JOBS, 400);

@@ -23,9 +23,9 @@ import {
   redisUrl,
   spawnCli,
   table,
-  tempDir,
   type BenchResult,
 } from './lib.js';
+import { tempDir } from '../test/helpers/temp.js';
 
 type Counts = Record<'PUT' | 'GET' | 'HEAD' | 'LIST' | 'DELETE', number>;
 const zero = (): Counts => ({ PUT: 0, GET: 0, HEAD: 0, LIST: 0, DELETE: 0 });
@@ -73,7 +73,7 @@ async function cli(args: string[], env: NodeJS.ProcessEnv, what: string): Promis
 
 export async function run(): Promise<BenchResult> {
   const n = envInt('BENCH_S3_JOBS', 300);
-  const tmp = await tempDir('s3');
+  const tmp = await tempDir('nsbench-s3-');
   const redis = new Redis(redisUrl());
   await mkdir(join(tmp.dir, 's3'));
   const s3 = new S3rver({

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startMockApi, type MockApi } from '../src/mock-api/server.js';
-import { cliEnv, runCli, tempDir, type CliResult } from './helpers/cli.js';
+import { cliEnv, runCli, type CliResult } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 import {
   getObject,

@@ -9,7 +9,7 @@ import { StorageError } from '../src/errors.js';
 import { findExistingImage } from '../src/output/image-writer.js';
 import { batchStore } from '../src/output/storage/open.js';
 import { s3Output } from '../src/output/storage/s3-store.js';
-import { tempDir } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 import { listAll, loadS3rver, S3RVER_CREDENTIALS, startS3, type TestS3 } from './helpers/s3.js';
 
 const loaded = await loadS3rver();
