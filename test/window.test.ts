@@ -43,6 +43,15 @@ describe('run windows: when jobs are taken', () => {
     const late = estimateBatch({ jobs: 172_800, rate: { count: 150, windowMs: 10_000 }, window: w, now: local(5, 0) });
     expect(late.fits).toBe(false);
     expect(formatEstimate(late, true)).toMatch(/leaves 2\.0 h — more than the window/);
+    const evening = estimateBatch({
+      jobs: 1500,
+      rate: { count: 150, windowMs: 10_000 },
+      window: w,
+      now: local(19, 30),
+    });
+    expect(formatEstimate(evening, false)).toBe(
+      '1500 jobs: about 2 min at 15 images/s; the window 22:00-07:00 opens in 2.5 h and gives 9.0 h',
+    );
   });
 });
 
@@ -100,7 +109,7 @@ describe('run windows, as real processes against the fake API', () => {
       env(),
     );
     expect(r.code, r.stderr + r.stdout).toBe(0);
-    expect(r.stdout).toMatch(/6 jobs: about 1 s at 15 images\/s; the window .* gives/);
+    expect(r.stdout).toMatch(/6 jobs: about 1 s at 15 images\/s; the window .* opens in \d+ s and gives/);
     expect(generations.length).toBe(6);
     expect(Math.min(...generations)).toBeGreaterThanOrEqual(opensAt);
     const manifest = (await readFile(join(tmp.dir, 'night', 'manifest.jsonl'), 'utf8')).trim().split('\n');

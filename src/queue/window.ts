@@ -81,6 +81,8 @@ export interface BatchEstimate {
   window_seconds: number | null;
   /** Null without a window. */
   fits: boolean | null;
+  /** Seconds until a closed window opens; 0 while open, null without a window. */
+  opens_in_seconds: number | null;
 }
 
 /** How long `jobs` take at the rate limit, and whether that fits the run window. */
@@ -93,6 +95,7 @@ export function estimateBatch(o: {
   const perSecond = o.rate.count / (o.rate.windowMs / 1000);
   const seconds = o.jobs / perSecond;
   const left = o.window ? windowSecondsLeft(o.window, o.now) : null;
+  const state = o.window ? windowState(o.window, o.now) : null;
   return {
     jobs: o.jobs,
     per_second: Math.round(perSecond * 100) / 100,
@@ -100,6 +103,8 @@ export function estimateBatch(o: {
     window: o.window?.text ?? null,
     window_seconds: left === null ? null : Math.round(left),
     fits: left === null ? null : seconds <= left,
+    opens_in_seconds:
+      state === null ? null : state.open ? 0 : Math.round((state.changesAt.getTime() - o.now.getTime()) / 1000),
   };
 }
 
@@ -108,5 +113,9 @@ export function formatEstimate(e: BatchEstimate, open: boolean): string {
   const base = `${e.jobs} jobs: about ${formatDuration(e.seconds * 1000, 'rough')} at ${e.per_second} images/s`;
   if (e.window === null || e.window_seconds === null) return base;
   const verdict = e.fits ? '' : ' — more than the window: the rest waits for the next one';
-  return `${base}; the window ${e.window} ${open ? 'leaves' : 'gives'} ${formatDuration(e.window_seconds * 1000, 'rough')}${verdict}`;
+  const span = formatDuration(e.window_seconds * 1000, 'rough');
+  // A closed window: say when the work starts, not only how long the night is.
+  const when =
+    open || !e.opens_in_seconds ? 'leaves' : `opens in ${formatDuration(e.opens_in_seconds * 1000, 'rough')} and gives`;
+  return `${base}; the window ${e.window} ${when} ${span}${verdict}`;
 }
