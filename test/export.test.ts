@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
@@ -264,6 +264,18 @@ describe('export is repeatable and stays in its folders', () => {
     const left = await readdir(to);
     expect(left).not.toContain('train');
     expect(left.filter((f) => f.endsWith('.txt'))).toHaveLength(3);
+  });
+
+  it('a batch of the same name from another API (another folder) does not replace the export', async () => {
+    await makeBatch();
+    const to = join(tmp.dir, 'ds');
+    await exportBatch(batch, opts('captions', to));
+    const mockBatch = join(tmp.dir, 'out', 'mock', 'night');
+    await cp(batch, mockBatch, { recursive: true });
+    await expect(exportBatch(mockBatch, opts('captions', to))).rejects.toThrow(
+      /holds the export of batch night \(from .*out\/night\)/,
+    );
+    expect((await readdir(to)).filter((f) => f.endsWith('.txt'))).toHaveLength(3);
   });
 
   it('refuses a bad batch name, a missing batch, a folder holding other files, and a target inside the batch', async () => {

@@ -67,7 +67,13 @@ export interface ExportSummary {
 }
 
 const MARKER = '.nightshift-export.json';
-const markerSchema = z.object({ batch: z.string(), format: z.string(), files: z.array(z.string()) });
+// `source` is the batch folder: a mock and a real batch of one name are different batches.
+const markerSchema = z.object({
+  batch: z.string(),
+  source: z.string().optional(),
+  format: z.string(),
+  files: z.array(z.string()),
+});
 
 /** Exports the batch in `batchDir` (which must exist) as `opts` says. */
 export async function exportBatch(batchDir: string, opts: ExportOptions): Promise<ExportSummary> {
@@ -76,7 +82,7 @@ export async function exportBatch(batchDir: string, opts: ExportOptions): Promis
   if (opts.to === root || opts.to.startsWith(`${root}${path.sep}`)) {
     throw new UsageError(`--to: ${opts.to} is inside the batch folder; export somewhere else`);
   }
-  const previous = await previousExport(opts.to, opts.batch);
+  const previous = await previousExport(opts.to, { batch: opts.batch, source: root });
   const { records } = await rebuildFromDisk(root);
   const leftOut = { filtered: 0, failed: 0, missing: 0 };
   const samples: Sample[] = [];
@@ -93,7 +99,7 @@ export async function exportBatch(batchDir: string, opts: ExportOptions): Promis
   const written = await writeFormat(opts, samples);
   const files = [...written.files].sort();
   await removeStale(opts.to, previous, new Set(files));
-  const marker = { batch: opts.batch, format: opts.format, files };
+  const marker = { batch: opts.batch, source: root, format: opts.format, files };
   await writeFileAtomic(path.join(opts.to, MARKER), `${JSON.stringify(marker, null, 1)}\n`, { fsync: false });
   return {
     batch: opts.batch,
@@ -174,7 +180,7 @@ async function checkedImage(root: string, rel: string): Promise<string | null> {
 }
 
 /** The files an earlier export of this batch wrote to `to`; refuses a folder holding anything else. */
-async function previousExport(to: string, batch: string): Promise<string[]> {
+async function previousExport(to: string, of: { batch: string; source: string }): Promise<string[]> {
   let entries: string[];
   try {
     if (!(await stat(to)).isDirectory()) throw new UsageError(`--to: ${to} is not a folder`);
@@ -193,8 +199,9 @@ async function previousExport(to: string, batch: string): Promise<string[]> {
   if (marker === null) {
     throw new UsageError(`--to: ${to} is not empty and holds no earlier export; give a new or empty folder`);
   }
-  if (marker.batch !== batch) {
-    throw new UsageError(`--to: ${to} holds the export of batch ${marker.batch}; give another folder`);
+  if (marker.batch !== of.batch || (marker.source !== undefined && marker.source !== of.source)) {
+    const from = marker.source ? ` (from ${marker.source})` : '';
+    throw new UsageError(`--to: ${to} holds the export of batch ${marker.batch}${from}; give another folder`);
   }
   return marker.files;
 }
