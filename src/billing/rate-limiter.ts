@@ -5,11 +5,16 @@
  * BullMQ's own limiter is a fixed window counting job starts; the API judges a strict sliding window
  * and answers one excess request with a 60 s lockout, so we keep a sorted set of grant times in Redis
  * and decide each grant atomically in one Lua script.
+ *
+ * A worker that cannot send now is not told to poll: it reserves the exact time of its slot (on
+ * Redis' clock), sleeps until then, confirms and sends, so grants follow the window without wake-up
+ * jitter. A slot not used (the job aborted, a lockout began, shutdown) is given back for the next asker.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { loadScript, type LuaScript } from '../redis/scripts.js';
+import { loadScript } from '../redis/scripts.js';
 import { limiterKeys } from '../redis/keys.js';
+import { CONFIRM, GIVE_BACK, LOCKOUT, PEEK, SLOT } from './rate-scripts.js';
 
 export interface RateLimiterOptions {
   /** The shared Redis connection (ioredis). */
@@ -24,11 +29,11 @@ export interface RateLimiterOptions {
   windowMs: number;
   /** Extra milliseconds added to the window; see below. Default: defaultMarginMs(windowMs). */
   marginMs?: number;
-  /** Clock in epoch milliseconds, for tests. Without it the script uses Redis `TIME`. */
+  /** Clock in epoch milliseconds, for tests. Without it the scripts use Redis `TIME`. */
   now?: () => number;
   /** Cancellable sleep, for tests. Must reject (or return) when the signal aborts. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  /** Source of randomness in [0, 1) for the wake-up jitter, for tests. Default Math.random. */
+  /** Source of randomness in [0, 1) for the jitter of lockout polls, for tests. Default Math.random. */
   random?: () => number;
   /** Space grants evenly (one per (windowMs+marginMs)/count). Default true. */
   spread?: boolean;
@@ -36,18 +41,43 @@ export interface RateLimiterOptions {
 
 export type AcquireResult = { granted: true } | { granted: false; waitMs: number; reason: 'window' | 'lockout' };
 
+/**
+ * A reserved slot: the request may leave `waitMs` from when it was reserved (0: now), once confirmed;
+ * or a lockout that lasts `waitMs` more, during which nothing is reserved.
+ */
+export type Slot = { kind: 'slot'; at: number; waitMs: number; member: string } | { kind: 'lockout'; waitMs: number };
+
+/** The arguments of the `rateSlot` Lua function, for a script that takes a slot among other steps. */
+export interface SlotRequest {
+  /** grants, lockout, free. */
+  keys: [string, string, string];
+  /** now ('' = Redis TIME), count, span, gap, member, idle ttl: in rateSlot's order after the keys. */
+  args: [string | number, number, number, number, string, number];
+  /** Turns the script's rateSlot result into a Slot. */
+  parse(raw: unknown): Slot;
+}
+
 export interface RateLimiter {
-  /** Takes a slot now if one is free; otherwise says how long to wait and why. */
+  /** Takes a slot now if one is free; otherwise says how long to wait and why. Never books ahead. */
   tryAcquire(): Promise<AcquireResult>;
+  /** Books the next slot, now or ahead; during a lockout books nothing and says how long it lasts. */
+  reserve(): Promise<Slot>;
   /**
-   * Waits until a slot is taken. Call it right before the request leaves: the window counts from the
-   * grant, and no grant is made during a 429 lockout. Rejects with `signal.reason` when aborted.
+   * Sleeps until the slot is due, confirms it (a lockout may have voided it: then waits and books
+   * again) and returns when the request may leave. Aborted, it gives the slot back and rejects with
+   * `signal.reason`.
    */
+  waitFor(slot: Slot, signal?: AbortSignal): Promise<void>;
+  /** Gives an unused slot back so the next asker takes it. */
+  giveBack(slot: Slot): Promise<void>;
+  /** reserve() then waitFor(): call it right before the request leaves. */
   acquire(signal?: AbortSignal): Promise<void>;
+  /** What a combined script needs to book a slot with `rateSlot` (mode 'reserve'). */
+  slotRequest(): SlotRequest;
   /** Locks every worker using this key out for `ms` (after a 429). Never shortens a longer lockout. */
   lockout(ms: number): Promise<void>;
   lockoutRemainingMs(): Promise<number>;
-  /** Grants inside the current (margin-extended) window. */
+  /** Grants inside the current (margin-extended) window, up to now: slots booked ahead not counted. */
   inWindow(): Promise<number>;
 }
 
@@ -64,87 +94,12 @@ export function apiKeyId(apiKey: string): string {
   return createHash('sha256').update(apiKey).digest('hex').slice(0, 16);
 }
 
-/** Longest single sleep in acquire(): a lockout set (or a window freed) elsewhere is noticed within it. */
+/** Longest single sleep during a lockout: a lockout lifted (or extended) elsewhere is noticed within it. */
 const MAX_SLEEP_MS = 1000;
-/** Spread wake-ups so hundreds of waiters don't hit Redis in the same millisecond for one free slot. */
+/** Spread lockout polls so hundreds of waiters don't hit Redis in the same millisecond when it ends. */
 const JITTER_MS = 25;
 /** Idle limiters vanish this long after their window would have emptied. */
 const IDLE_TTL_MS = 60_000;
-
-// Every script takes ARGV[1] = the caller's clock, or '' to use Redis TIME (see nowMs).
-
-/**
- * KEYS: grants (zset), lockout (string holding the lockout's end time), last grant time.
- * ARGV: now, count, span (= windowMs + marginMs), unique member suffix, idle ttl, min gap.
- * Result: {1, now} granted, or {0, waitMs, reason}.
- */
-const ACQUIRE: LuaScript = {
-  name: 'nsRateAcquire',
-  numberOfKeys: 3,
-  uses: ['nowMs'],
-  lua: `
-local now = nowMs(ARGV[1])
-local untilMs = tonumber(redis.call('GET', KEYS[2]))
-if untilMs and untilMs > now then
-  return {0, untilMs - now, 'lockout'}
-end
-local count = tonumber(ARGV[2])
-local span = tonumber(ARGV[3])
-local gap = tonumber(ARGV[6])
-local last = tonumber(redis.call('GET', KEYS[3]))
-if last and last <= now and now < last + gap then
-  return {0, last + gap - now, 'window'}
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - span)
-local n = redis.call('ZCARD', KEYS[1])
-if n < count then
-  redis.call('ZADD', KEYS[1], now, now .. '-' .. ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], span + tonumber(ARGV[5]))
-  redis.call('SET', KEYS[3], now, 'PX', span + tonumber(ARGV[5]))
-  return {1, now}
-end
--- A slot frees when the grant that pushes us to the limit leaves the window (n > count only if
--- another worker runs with a larger count on the same key).
-local entry = redis.call('ZRANGE', KEYS[1], n - count, n - count, 'WITHSCORES')
-return {0, tonumber(entry[2]) + span - now, 'window'}
-`,
-};
-
-/**
- * KEYS: lockout. ARGV: now, ms. Result: the lockout remaining, in ms.
- * The value is the end time so an injected clock works too; PX only cleans up.
- */
-const LOCKOUT: LuaScript = {
-  name: 'nsRateLockout',
-  numberOfKeys: 1,
-  uses: ['nowMs'],
-  lua: `
-local now = nowMs(ARGV[1])
-local ms = tonumber(ARGV[2])
-local cur = tonumber(redis.call('GET', KEYS[1]))
-if cur and cur >= now + ms then
-  return cur - now
-end
-redis.call('SET', KEYS[1], now + ms, 'PX', ms)
-return ms
-`,
-};
-
-/** KEYS: grants, lockout. ARGV: now, span. Result: {grants in window, lockout remaining ms}. */
-const PEEK: LuaScript = {
-  name: 'nsRatePeek',
-  numberOfKeys: 2,
-  uses: ['nowMs'],
-  lua: `
-local now = nowMs(ARGV[1])
-local span = tonumber(ARGV[2])
-local inWindow = redis.call('ZCOUNT', KEYS[1], '(' .. (now - span), '+inf')
-local untilMs = tonumber(redis.call('GET', KEYS[2]))
-local remaining = 0
-if untilMs and untilMs > now then remaining = untilMs - now end
-return {inWindow, remaining}
-`,
-};
 
 function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -161,8 +116,25 @@ function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
-  const { redis, prefix, keyId, count, windowMs } = opts;
+type Raw = [number, number, number];
+
+/** rateSlot's result as a Slot: booked (now or ahead) or a lockout. */
+function toSlot(raw: unknown, member: string): Slot | { kind: 'later'; waitMs: number } {
+  const [status, at, now] = (raw as Raw).map(Number) as Raw;
+  if (status === 2) return { kind: 'lockout', waitMs: Math.max(1, at - now) };
+  if (status === 0) return { kind: 'later', waitMs: Math.max(1, at - now) };
+  return { kind: 'slot', at, waitMs: Math.max(0, at - now), member };
+}
+
+interface Settings {
+  count: number;
+  span: number;
+  gap: number;
+}
+
+/** Validates the options; returns the enforced span (window + margin) and the spacing of grants. */
+function settingsOf(opts: RateLimiterOptions): Settings {
+  const { count, windowMs } = opts;
   // The API counts a request in the window where it *arrives*. Between taking a slot here and the
   // request reaching the API lies a variable delay (event loop, connection setup, TLS, network), so two
   // requests granted exactly windowMs apart can arrive less than windowMs apart. Enforcing
@@ -175,64 +147,102 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   // Grants are also spaced evenly (one per span/count): a burst of `count` requests opening
   // connections at once arrives spread out by the machine's load, which a steady stream avoids;
   // the best throughput stays count / span.
-  const gapMs = opts.spread === false ? 0 : Math.floor(span / count);
+  return { count, span, gap: opts.spread === false ? 0 : Math.floor(span / count) };
+}
+
+export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
+  const { redis } = opts;
+  const { count, span, gap } = settingsOf(opts);
   const sleep = opts.sleep ?? defaultSleep;
   const random = opts.random ?? Math.random;
   const clock = () => (opts.now ? Math.floor(opts.now()) : '');
-
-  const { grants: grantsKey, lockout: lockoutKey, last: lastKey } = limiterKeys(prefix, keyId);
+  const keys = limiterKeys(opts.prefix, opts.keyId);
   // Members must be unique even for grants in the same millisecond from different processes.
-  const member = randomBytes(6).toString('hex');
+  const id = randomBytes(6).toString('hex');
   let seq = 0;
-
-  const acquireScript = loadScript(redis, ACQUIRE);
+  const nextMember = () => `${id}-${(seq = (seq + 1) % Number.MAX_SAFE_INTEGER)}`;
+  const slotScript = loadScript(redis, SLOT);
+  const confirmScript = loadScript(redis, CONFIRM);
+  const giveBackScript = loadScript(redis, GIVE_BACK);
   const lockoutScript = loadScript(redis, LOCKOUT);
   const peekScript = loadScript(redis, PEEK);
 
+  const slot = (member: string, mode: 'now' | 'reserve') =>
+    slotScript(keys.grants, keys.lockout, keys.free, clock(), count, span, member, IDLE_TTL_MS, gap, mode);
+
   async function tryAcquire(): Promise<AcquireResult> {
-    seq = (seq + 1) % Number.MAX_SAFE_INTEGER;
-    const r = (await acquireScript(
-      grantsKey,
-      lockoutKey,
-      lastKey,
-      clock(),
-      count,
-      span,
-      `${member}-${seq}`,
-      IDLE_TTL_MS,
-      gapMs,
-    )) as [number, number, string?];
-    if (r[0] === 1) return { granted: true };
-    return { granted: false, waitMs: Math.max(1, Number(r[1])), reason: r[2] === 'lockout' ? 'lockout' : 'window' };
+    const s = toSlot(await slot(nextMember(), 'now'), '');
+    if (s.kind === 'slot') return { granted: true };
+    return { granted: false, waitMs: s.waitMs, reason: s.kind === 'lockout' ? 'lockout' : 'window' };
   }
 
-  async function acquire(signal?: AbortSignal): Promise<void> {
-    for (;;) {
+  async function reserve(): Promise<Slot> {
+    const member = nextMember();
+    return toSlot(await slot(member, 'reserve'), member) as Slot;
+  }
+
+  async function giveBack(s: Slot): Promise<void> {
+    if (s.kind === 'slot') await giveBackScript(keys.grants, keys.free, clock(), s.member, IDLE_TTL_MS);
+  }
+
+  /** After sleeping until a slot: due (waitMs 0), not yet, or replaced (a lockout voided it). */
+  async function confirm(s: Slot & { kind: 'slot' }): Promise<Slot> {
+    const [status, at, now] = ((await confirmScript(keys.grants, keys.lockout, clock(), s.member)) as Raw).map(
+      Number,
+    ) as Raw;
+    if (status === 1) return { ...s, waitMs: 0 };
+    if (status === 0) return { ...s, waitMs: Math.max(1, at - now) };
+    if (status === 2) return { kind: 'lockout', waitMs: Math.max(1, at - now) };
+    return reserve();
+  }
+
+  async function sleepFor(s: Slot, signal?: AbortSignal): Promise<void> {
+    const ms = s.kind === 'lockout' ? Math.min(s.waitMs, MAX_SLEEP_MS) + Math.floor(random() * JITTER_MS) : s.waitMs;
+    try {
+      await sleep(ms, signal);
       signal?.throwIfAborted();
-      const r = await tryAcquire();
-      if (r.granted) return;
-      const jitter = Math.floor(random() * JITTER_MS);
-      await sleep(Math.min(r.waitMs, MAX_SLEEP_MS) + jitter, signal);
+    } catch (err) {
+      await giveBack(s).catch(() => {});
+      throw err;
     }
   }
 
-  async function lockout(ms: number): Promise<void> {
-    const whole = Math.ceil(ms);
-    if (!(whole > 0)) return;
-    await lockoutScript(lockoutKey, clock(), whole);
+  async function waitFor(first: Slot, signal?: AbortSignal): Promise<void> {
+    let s = first;
+    for (;;) {
+      if (s.kind === 'slot' && s.waitMs === 0) return;
+      await sleepFor(s, signal);
+      s = s.kind === 'lockout' ? await reserve() : await confirm(s);
+    }
   }
 
   async function peek(): Promise<[number, number]> {
-    const r = (await peekScript(grantsKey, lockoutKey, clock(), span)) as [number, number];
+    const r = (await peekScript(keys.grants, keys.lockout, clock(), span)) as [number, number];
     return [Number(r[0]), Number(r[1])];
   }
 
   return {
     tryAcquire,
-    acquire,
-    lockout,
+    reserve,
+    waitFor,
+    giveBack,
+    async acquire(signal) {
+      signal?.throwIfAborted();
+      await waitFor(await reserve(), signal);
+    },
+    slotRequest() {
+      const member = nextMember();
+      return {
+        keys: [keys.grants, keys.lockout, keys.free],
+        args: [clock(), count, span, gap, member, IDLE_TTL_MS],
+        parse: (raw) => toSlot(raw, member) as Slot,
+      };
+    },
+    async lockout(ms) {
+      const whole = Math.ceil(ms);
+      if (whole > 0) await lockoutScript(keys.lockout, keys.grants, keys.free, clock(), whole);
+    },
     lockoutRemainingMs: async () => (await peek())[1],
-
     inWindow: async () => (await peek())[0],
   };
 }

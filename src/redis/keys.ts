@@ -112,12 +112,12 @@ export function jobKeys(prefix: string, ref: BatchRef, jobId: string) {
 export function limiterKeys(prefix: string, keyId: string) {
   const base = `${ns(prefix)}:rl:${keyId}`;
   return {
-    /** Sorted set of grant times. */
+    /** Sorted set of grant times, and of slots reserved ahead (member: who holds it). */
     grants: `${base}:grants`,
     /** String: when the 429 lockout ends (epoch ms). */
     lockout: `${base}:lockout`,
-    /** String: the last grant's time. */
-    last: `${base}:last`,
+    /** Sorted set of reserved slot times given back unused, to be taken again first. */
+    free: `${base}:free`,
   };
 }
 

@@ -23,6 +23,41 @@ local function nowMs(clock)
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 `,
+  /**
+   * rateSlot(grants, lockout, free, now, count, span, gap, member, ttl, mode): the next slot of a
+   * sliding window of `count` per `span` ms, at most one per `gap` ms, none before a lockout ends.
+   * Slots are only ever appended after the last one (so every window stays within `count`), except
+   * that a slot given back (in `free`) is taken again first: it was part of a valid schedule.
+   * mode 'reserve' books the slot even when it lies ahead; mode 'now' books it only when it is now.
+   * Result: {1, at, now} booked for `at`, {0, at, now} not booked (the next slot is at `at`), or
+   * {2, end, now} during a lockout; `now` is the clock used, so callers wait `at - now` on Redis' clock.
+   */
+  rateSlot: `
+local function rateSlot(kGrants, kLock, kFree, now, count, span, gap, member, ttl, mode)
+  local untilMs = tonumber(redis.call('GET', kLock))
+  if untilMs and untilMs > now then return {2, untilMs, now} end
+  redis.call('ZREMRANGEBYSCORE', kGrants, '-inf', now - span)
+  redis.call('ZREMRANGEBYSCORE', kFree, '-inf', '(' .. now)
+  local at = now
+  local free = redis.call('ZRANGE', kFree, 0, 0, 'WITHSCORES')
+  if free[1] then
+    at = tonumber(free[2])
+  else
+    local last = redis.call('ZRANGE', kGrants, -1, -1, 'WITHSCORES')
+    if last[1] and tonumber(last[2]) + gap > at then at = tonumber(last[2]) + gap end
+    local n = redis.call('ZCARD', kGrants)
+    if n >= count then
+      local e = redis.call('ZRANGE', kGrants, n - count, n - count, 'WITHSCORES')
+      if tonumber(e[2]) + span > at then at = tonumber(e[2]) + span end
+    end
+  end
+  if at > now and mode ~= 'reserve' then return {0, at, now} end
+  if free[1] then redis.call('ZREM', kFree, free[1]) end
+  redis.call('ZADD', kGrants, at, member)
+  redis.call('PEXPIRE', kGrants, at - now + span + ttl)
+  return {1, at, now}
+end
+`,
 } as const;
 
 export type LuaInclude = keyof typeof INCLUDES;
