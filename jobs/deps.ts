@@ -5,6 +5,7 @@ import type { RateLimiter } from '../src/billing/rate-limiter.js';
 import type { CircuitBreaker } from '../src/billing/breaker.js';
 import type { Inflight } from '../src/billing/inflight.js';
 import type { Stash } from '../src/billing/stash.js';
+import type { JobSteps } from '../src/billing/job-steps.js';
 import type { StabilityClient } from '../src/stability/client.js';
 import type { PauseReason } from '../src/queue/pause.js';
 import type { BatchStore } from '../src/output/storage/types.js';
@@ -30,11 +31,13 @@ export interface ProcessorSettings {
 export interface ProcessorDeps {
   logger: Logger;
   client: Pick<StabilityClient, 'generate'>;
-  limiter: Pick<RateLimiter, 'acquire' | 'lockout'>;
+  limiter: Pick<RateLimiter, 'waitFor' | 'lockout'>;
   ledger: Pick<Ledger, 'reserve' | 'settle' | 'addMaybeBilled'>;
-  state: Pick<BatchState, 'setState' | 'doneFile'>;
+  state: Pick<BatchState, 'setState'>;
   breaker: Pick<CircuitBreaker, 'recordFailure' | 'recordSuccess'>;
   inflight: Inflight;
+  /** The paid job's Redis work in two round trips: before the request and after its record. */
+  steps: JobSteps;
   stash: Stash;
   batchDir: (batch: string) => string;
   /** Where a batch's output goes; default: its folder (`batchDir`). */

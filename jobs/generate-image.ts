@@ -1,10 +1,10 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { JobData } from '../src/queue/job-data.js';
 import type { ProcessorDeps } from './deps.js';
-import type { Claim } from '../src/billing/inflight.js';
 import { jobContext, type JobContext } from './context.js';
-import { findFinished, reuseFinished } from './on-disk.js';
-import { claimToSend, ownerOf, send } from './send.js';
+import { findOwnImage, reuseFinished } from './on-disk.js';
+import { ownerOf } from './owner.js';
+import { claimToSend, send } from './send.js';
 import { writePaid } from './write.js';
 import { handleError, type BreakerFeed } from './errors.js';
 
@@ -30,10 +30,9 @@ export function createGenerateProcessor(deps: ProcessorDeps) {
     const ctx = jobContext(deps, job, token, signal);
     try {
       if (ctx.data.api !== deps.settings.api) return await leaveForItsApi(deps, ctx);
-      // Independent lookups, done together: every round trip here is latency added to every job.
-      const [finished, stashed] = await Promise.all([findFinished(deps, ctx), deps.stash.get(ctx.ref)]);
-      if (finished) return await reuseFinished(deps, ctx, finished);
-      if (stashed) return await writePaid(deps, ctx, { image: stashed, fromStash: true });
+      // The disk first (no Redis); the done record and the stash are looked at by the claim's script.
+      const own = await findOwnImage(ctx);
+      if (own) return await reuseFinished(deps, ctx, own);
       return await payAndWrite(deps, ctx, feed);
     } catch (err) {
       throw await handleError({ deps, ctx, feed }, err);
@@ -58,37 +57,36 @@ async function payAndWrite(
   feed: BreakerFeed & { success(): void },
 ): Promise<GenerateResult> {
   const owner = ownerOf(deps, ctx);
-  const claim = await claimToSend(deps, ctx, owner);
+  const cleared = await claimToSend(deps, ctx, owner);
+  if ('result' in cleared) return cleared.result;
   const keepAlive = setInterval(
     () => void deps.inflight.renew(ctx.ref, owner).catch(() => {}),
     deps.settings.inflightRenewMs,
   );
+  let answered = false;
+  let finished = false;
   try {
-    const late = await doneSinceLooked(deps, ctx, claim);
-    if (late) return late;
-    const image = await send(deps, ctx);
+    const image = await send(deps, ctx, cleared);
+    answered = true;
     feed.success();
-    return await writePaid(deps, ctx, { image, fromStash: false });
+    return await writePaid(deps, ctx, {
+      image,
+      fromStash: false,
+      answered: { owner, onFinished: () => (finished = true) },
+    });
   } finally {
     clearInterval(keepAlive);
-    await deps.inflight.release(ctx.ref, owner).catch(() => {});
+    if (!finished) await closeUnfinished(deps, ctx, { owner, answered });
   }
 }
 
 /**
- * A copy of the job on another queue may have finished (or been paid for) between this one's look
- * at the disk and its claim: the claim says so, and then nothing is sent.
+ * The record did not complete (the request failed, or its image waits in the stash): book what the
+ * API answered and release the claim, so the next attempt may send (or write) it.
  */
-async function doneSinceLooked(deps: ProcessorDeps, ctx: JobContext, claim: Claim): Promise<GenerateResult | null> {
-  if (!claim.finished && !claim.stashed) return null;
-  const [finished, stashed] = await Promise.all([
-    claim.finished ? findFinished(deps, ctx) : null,
-    claim.stashed ? deps.stash.get(ctx.ref) : null,
-  ]);
-  if (!finished && !stashed) return null;
-  await deps.ledger.settle(ctx.data.batch, ctx.data.credits, 'unbilled');
-  if (finished) return reuseFinished(deps, ctx, finished);
-  return writePaid(deps, ctx, { image: stashed!, fromStash: true });
+async function closeUnfinished(deps: ProcessorDeps, ctx: JobContext, o: { owner: string; answered: boolean }) {
+  if (o.answered) await deps.ledger.settle(ctx.data.batch, ctx.data.credits, 'billed').catch(() => {});
+  await deps.inflight.release(ctx.ref, o.owner).catch(() => {});
 }
 
 /**

@@ -1,6 +1,6 @@
 import { StorageError } from '../src/errors.js';
 import type { StashedImage } from '../src/billing/stash.js';
-import { recordFinal } from '../src/output/finalize.js';
+import { recordFinal, type FinalizeDeps } from '../src/output/finalize.js';
 import { prepareImage } from '../src/output/image-writer.js';
 import { finalJob, type JobContext } from './context.js';
 import type { ProcessorDeps } from './deps.js';
@@ -24,7 +24,7 @@ export class UnsavedImageError extends Error {
 export async function writePaid(
   deps: ProcessorDeps,
   ctx: JobContext,
-  paid: { image: StashedImage; fromStash: boolean },
+  paid: { image: StashedImage; fromStash: boolean; answered?: Answered },
 ): Promise<GenerateResult> {
   const { image } = paid;
   const status = image.finishReason === 'CONTENT_FILTERED' ? 'filtered' : 'succeeded';
@@ -32,7 +32,7 @@ export async function writePaid(
     const saved = prepareImage(ctx.dir, { ...ctx.data, id: ctx.ref.id }, image.bytes, image);
     // The image and its sidecar go to disk together; a failure of either keeps the bytes.
     await recordFinal(
-      deps,
+      paid.answered ? finishingDeps(deps, ctx, paid.answered) : deps,
       finalJob(ctx),
       {
         status,
@@ -52,6 +52,35 @@ export async function writePaid(
   if (paid.fromStash) await deps.stash.del(ctx.ref).catch(() => {});
   ctx.log.info({ file: ctx.data.file, status, seed: image.seed }, 'image saved');
   return { status, file: ctx.data.file };
+}
+
+/** A request this attempt sent and the API answered: its claim and credits close with the record. */
+export interface Answered {
+  owner: string;
+  /** Called once the record is complete: the ledger, the claim and the batch state are settled. */
+  onFinished(): void;
+}
+
+/**
+ * The last step of the record (the batch state) also books the credits billed and releases the
+ * claim and its sent mark, in the same round trip: the record and the ledger agree.
+ */
+function finishingDeps(deps: ProcessorDeps, ctx: JobContext, answered: Answered): FinalizeDeps {
+  return {
+    ...deps,
+    state: {
+      async setState(_batch, _id, state, file) {
+        await deps.steps.finish(ctx.ref, {
+          credits: ctx.data.credits,
+          mode: 'paid',
+          owner: answered.owner,
+          state,
+          ...(file !== undefined ? { file } : {}),
+        });
+        answered.onFinished();
+      },
+    },
+  };
 }
 
 async function keepUnsaved(

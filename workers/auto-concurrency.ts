@@ -11,7 +11,7 @@ import type { ConcurrencyController, ConcurrencyState } from './concurrency.js';
  * second. The processor itself is untouched: the observations come from wrapping what it is given.
  */
 export interface AutoConcurrency {
-  limiter<L extends Pick<RateLimiter, 'acquire'>>(limiter: L): L;
+  limiter<L extends Pick<RateLimiter, 'acquire' | 'waitFor'>>(limiter: L): L;
   client(client: StabilityClient): StabilityClient;
   processor(p: Processor<JobData>): Processor<JobData>;
   current(): ConcurrencyState;
@@ -48,6 +48,11 @@ export function startAutoConcurrency(o: AutoConcurrencyOptions): AutoConcurrency
       async acquire(signal?: AbortSignal) {
         const t0 = o.now();
         await limiter.acquire(signal);
+        o.controller.onGrant(o.now() - t0);
+      },
+      async waitFor(slot, signal?: AbortSignal) {
+        const t0 = o.now();
+        await limiter.waitFor(slot, signal);
         o.controller.onGrant(o.now() - t0);
       },
     }),

@@ -15,12 +15,13 @@ import { createQueue } from '../src/queue/queue.js';
 import { queuePrefix } from '../src/redis/keys.js';
 import { createWorkerRegistry } from '../src/queue/worker-registry.js';
 import { createControl, type Control } from '../src/queue/pause.js';
-import { createRateLimiter, apiKeyId } from '../src/billing/rate-limiter.js';
+import { createRateLimiter, apiKeyId, type RateLimiter } from '../src/billing/rate-limiter.js';
 import { createLedger } from '../src/billing/ledger.js';
 import { createBatchState } from '../src/queue/batch-state.js';
 import { createCircuitBreaker } from '../src/billing/breaker.js';
 import { createInflight } from '../src/billing/inflight.js';
 import { createStash } from '../src/billing/stash.js';
+import { createJobSteps } from '../src/billing/job-steps.js';
 import { batchDir } from '../src/output/paths.js';
 import { batchStore, openOutput } from '../src/output/storage/open.js';
 import type { OutputRoot } from '../src/output/storage/types.js';
@@ -98,7 +99,7 @@ interface DepsContext {
   opts: StartWorkerOptions;
   redis: Redis;
   control: Control;
-  limiter: ProcessorDeps['limiter'];
+  limiter: ProcessorDeps['limiter'] & Pick<RateLimiter, 'slotRequest'>;
   state: ProcessorDeps['state'];
   breaker: ProcessorDeps['breaker'];
   workerId: string;
@@ -123,6 +124,7 @@ function processorDeps(c: DepsContext): ProcessorDeps {
     state,
     breaker,
     inflight: createInflight({ redis, prefix, api, ttlMs: inflightTtl }),
+    steps: createJobSteps({ redis, prefix, api, claimTtlMs: inflightTtl, limiter }),
     stash: createStash({ redis, prefix, api }),
     batchDir: (batch) => batchDir(config.out, { api, batch }),
     storeFor: (batch) => batchStore(output, { api, batch }),

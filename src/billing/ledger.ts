@@ -42,13 +42,13 @@ export interface Ledger {
 
 const MICRO = 1_000_000;
 
-function toMicro(credits: number): number {
+export function toMicro(credits: number): number {
   if (!Number.isFinite(credits) || credits < 0)
     throw new RangeError(`credits must be a finite number >= 0, got ${credits}`);
   return Math.round(credits * MICRO);
 }
 
-const fromMicro = (micro: number): number => micro / MICRO;
+export const fromMicro = (micro: number): number => micro / MICRO;
 
 /**
  * KEYS: ledger hash. ARGV: micro-credits.
@@ -70,23 +70,13 @@ return {1}
 `,
 };
 
-/**
- * KEYS: ledger hash. ARGV: micro-credits, outcome (billed | maybe_billed | unbilled). Result: 1.
- * A settle without a reservation (or twice) never drives reserved below zero.
- */
+/** KEYS: ledger hash. ARGV: micro-credits, outcome (billed | maybe_billed | unbilled). Result: 1. */
 const SETTLE: LuaScript = {
   name: 'nsLedgerSettle',
   numberOfKeys: 1,
+  uses: ['ledgerSettle'],
   lua: `
-local credits = tonumber(ARGV[1])
-local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved')) or 0
-local release = math.min(reserved, credits)
-if release > 0 then redis.call('HINCRBY', KEYS[1], 'reserved', -release) end
-if ARGV[2] == 'billed' then
-  redis.call('HINCRBY', KEYS[1], 'billed', credits)
-elseif ARGV[2] == 'maybe_billed' then
-  redis.call('HINCRBY', KEYS[1], 'maybe_billed', credits)
-end
+ledgerSettle(KEYS[1], ARGV[1], ARGV[2])
 return 1
 `,
 };

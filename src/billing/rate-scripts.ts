@@ -21,7 +21,7 @@ return rateSlot(KEYS[1], KEYS[2], KEYS[3], nowMs(ARGV[1]), tonumber(ARGV[2]), to
 
 /**
  * KEYS: grants, lockout. ARGV: now, member.
- * Result: {1, at, now} the slot is this holder's and due; {0, at, now} it is not due yet; {2, end, now}
+ * Result: {1, at, now} the slot is this holder's and due (booked again at now if it woke late); {0, at, now} it is not due yet; {2, end, now}
  * a lockout runs (the slot is dropped); {3, 0, now} the slot is void (a lockout took it).
  */
 export const CONFIRM: LuaScript = {
@@ -38,6 +38,8 @@ if untilMs and untilMs > now then
   redis.call('ZREM', KEYS[1], ARGV[2])
   return {2, untilMs, now}
 end
+-- A late wake-up (a busy event loop) sends later than booked: the window counts the real time.
+if at < now then redis.call('ZADD', KEYS[1], 'XX', now, ARGV[2]) end
 return {1, at, now}
 `,
 };

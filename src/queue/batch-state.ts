@@ -59,34 +59,13 @@ export interface BatchState {
 
 /**
  * KEYS: states, counts, index, done. ARGV: batch, then (jobId, state, file or '') triples.
- * Result: how many job ids were new to the batch.
- * Registers the batch in the index (first registration time, from Redis so all machines agree).
- * counts holds total and one field per final state; pending is derived, so it needs no field.
+ * Result: how many job ids were new to the batch (see batchSetStates).
  */
 const SET_STATES: LuaScript = {
   name: 'nsBatchSetStates',
   numberOfKeys: 4,
-  uses: ['nowMs'],
-  lua: `
-redis.call('ZADD', KEYS[3], 'NX', nowMs(''), ARGV[1])
-local added = 0
-for i = 2, #ARGV, 3 do
-  local id, new, file = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local old = redis.call('HGET', KEYS[1], id)
-  if old ~= new then
-    redis.call('HSET', KEYS[1], id, new)
-    if not old then
-      added = added + 1
-      redis.call('HINCRBY', KEYS[2], 'total', 1)
-    elseif old ~= 'pending' then
-      redis.call('HINCRBY', KEYS[2], old, -1)
-    end
-    if new ~= 'pending' then redis.call('HINCRBY', KEYS[2], new, 1) end
-  end
-  if file ~= '' then redis.call('HSET', KEYS[4], id, file) end
-end
-return added
-`,
+  uses: ['nowMs', 'batchSetStates'],
+  lua: `return batchSetStates(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV, 2)`,
 };
 
 /** KEYS: meta, index. ARGV: batch, then field, value pairs. Result: 1. */

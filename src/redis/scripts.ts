@@ -58,6 +58,51 @@ local function rateSlot(kGrants, kLock, kFree, now, count, span, gap, member, tt
   return {1, at, now}
 end
 `,
+  /**
+   * ledgerSettle(ledger, micro, outcome): releases a reservation of `micro` (never below zero, so a
+   * settle without one, or twice, is harmless) and books it as 'billed', 'maybe_billed' or nothing.
+   */
+  ledgerSettle: `
+local function ledgerSettle(kLedger, micro, outcome)
+  local credits = tonumber(micro)
+  local reserved = tonumber(redis.call('HGET', kLedger, 'reserved')) or 0
+  local release = math.min(reserved, credits)
+  if release > 0 then redis.call('HINCRBY', kLedger, 'reserved', -release) end
+  if outcome == 'billed' then
+    redis.call('HINCRBY', kLedger, 'billed', credits)
+  elseif outcome == 'maybe_billed' then
+    redis.call('HINCRBY', kLedger, 'maybe_billed', credits)
+  end
+end
+`,
+  /**
+   * batchSetStates(states, counts, index, done, batch, list, from): records (jobId, state, file or '')
+   * triples from list[from] on; returns how many job ids were new to the batch. Registers the batch
+   * in the index (first registration time, from Redis so all machines agree). counts holds total and
+   * one field per final state; pending is derived, so it needs no field. Needs nowMs.
+   */
+  batchSetStates: `
+local function batchSetStates(kStates, kCounts, kIndex, kDone, batch, list, from)
+  redis.call('ZADD', kIndex, 'NX', nowMs(''), batch)
+  local added = 0
+  for i = from, #list, 3 do
+    local id, new, file = list[i], list[i + 1], list[i + 2]
+    local old = redis.call('HGET', kStates, id)
+    if old ~= new then
+      redis.call('HSET', kStates, id, new)
+      if not old then
+        added = added + 1
+        redis.call('HINCRBY', kCounts, 'total', 1)
+      elseif old ~= 'pending' then
+        redis.call('HINCRBY', kCounts, old, -1)
+      end
+      if new ~= 'pending' then redis.call('HINCRBY', kCounts, new, 1) end
+    end
+    if file ~= '' then redis.call('HSET', kDone, id, file) end
+  end
+  return added
+end
+`,
 } as const;
 
 export type LuaInclude = keyof typeof INCLUDES;

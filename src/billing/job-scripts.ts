@@ -1,0 +1,80 @@
+/**
+ * The two scripts a paid job runs: one before its request, one after its image is recorded. Each
+ * does in one round trip what separate calls to the claims, the ledger, the limiter and the batch
+ * state did, with the same rules (and the same Lua functions for the shared parts).
+ */
+import type { LuaScript } from '../redis/scripts.js';
+
+/**
+ * KEYS: claim, sent mark, the batch's done hash, the job's stash, ledger, then the limiter's grants,
+ * lockout and free slots.
+ * ARGV: owner, claim ttl (ms), job id, the job's own file, '1' to pass over the done record,
+ * micro-credits, sent mark ttl (s), then rateSlot's now, count, span, gap, member, idle ttl.
+ * Result, with nothing changed unless it says so:
+ * - {'done', file}: a worker recorded saving the job's image as `file` (not its own file name);
+ * - {'stashed'}: its paid bytes wait to be written;
+ * - {'held', pttl}: another owner is sending it;
+ * - {'budget', outcome, budget, committed}: over the budget; the claim is dropped again;
+ * - {outcome, slot status, at, now}: claimed ('claimed', or 'orphan' when a previous sender died with
+ *   its request out: counted as possibly billed), credits reserved, sent mark set, and a rate slot
+ *   booked (rateSlot's result).
+ * A sender records the job done (or stashes its bytes) before it releases its claim, so a claim
+ * taken after that release always sees it.
+ */
+export const BEGIN: LuaScript = {
+  name: 'nsJobBegin',
+  numberOfKeys: 8,
+  uses: ['nowMs', 'rateSlot'],
+  lua: `
+if ARGV[5] ~= '1' then
+  local done = redis.call('HGET', KEYS[3], ARGV[3])
+  if done and done ~= ARGV[4] then return {'done', done} end
+end
+if redis.call('EXISTS', KEYS[4]) == 1 then return {'stashed'} end
+local outcome = 'claimed'
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+  if redis.call('DEL', KEYS[2]) == 1 then
+    outcome = 'orphan'
+    redis.call('HINCRBY', KEYS[5], 'maybe_billed', ARGV[6])
+  end
+elseif redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return {'held', redis.call('PTTL', KEYS[1])}
+end
+local h = redis.call('HMGET', KEYS[5], 'billed', 'maybe_billed', 'reserved', 'budget')
+local committed = (tonumber(h[1]) or 0) + (tonumber(h[2]) or 0) + (tonumber(h[3]) or 0)
+local budget = tonumber(h[4])
+if budget and committed + tonumber(ARGV[6]) > budget then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return {'budget', outcome, budget, committed}
+end
+redis.call('HINCRBY', KEYS[5], 'reserved', ARGV[6])
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[7])
+local slot = rateSlot(KEYS[6], KEYS[7], KEYS[8], nowMs(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]),
+  tonumber(ARGV[11]), ARGV[12], tonumber(ARGV[13]), 'reserve')
+return {outcome, slot[1], slot[2], slot[3]}
+`,
+};
+
+/**
+ * KEYS: ledger, claim, sent mark, then the batch's states, counts, index and done hash.
+ * ARGV: micro-credits, mode, owner, batch, job id, state, file.
+ * mode 'paid': this owner's request was answered: book it billed and drop its claim and sent mark.
+ * mode 'reused': the image was found on disk; a sent mark with no live claim means its sender died
+ * after the answer and before this step: book it billed (the image proves it) and drop the mark.
+ * Then records the job's state and file (batchSetStates). Result: 1.
+ */
+export const FINISH: LuaScript = {
+  name: 'nsJobFinish',
+  numberOfKeys: 7,
+  uses: ['nowMs', 'ledgerSettle', 'batchSetStates'],
+  lua: `
+if ARGV[2] == 'paid' then
+  ledgerSettle(KEYS[1], ARGV[1], 'billed')
+  if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2], KEYS[3]) end
+elseif ARGV[2] == 'reused' and redis.call('EXISTS', KEYS[2]) == 0 and redis.call('DEL', KEYS[3]) == 1 then
+  ledgerSettle(KEYS[1], ARGV[1], 'billed')
+end
+batchSetStates(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[4], ARGV, 5)
+return 1
+`,
+};
