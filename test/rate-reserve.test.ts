@@ -115,6 +115,36 @@ describe('reserved slots', () => {
     expect(time.clock.sleeps).toEqual([]);
   });
 
+  it('a holder that wakes late sends then only if the window still holds it there, else books again', async () => {
+    const t0 = 12_000_000;
+    const clock = { t: t0, sleeps: [] as number[] };
+    // This machine wakes every sleeper 700 ms late.
+    const sleep = async (ms: number) => void (clock.sleeps.push(ms), (clock.t += ms + 700));
+    const base: Opts = {
+      keyId: 'late',
+      count: 2,
+      windowMs: 1000,
+      marginMs: 100,
+      spread: false,
+      now: () => clock.t,
+      sleep,
+    };
+    const a = on(r.a, base);
+    await a.acquire();
+    clock.t = t0 + 600;
+    await a.acquire();
+    const [c, d, e] = [await a.reserve(), await a.reserve(), await a.reserve()];
+    expect([c, d, e].map(at)).toEqual([t0 + 1100, t0 + 1700, t0 + 2200]);
+    // Sent at t0 + 1800, c would make three in (t0 + 1200, t0 + 2200]: it books again at the end.
+    await a.waitFor(c);
+    expect(clock.sleeps).toEqual([500, 1000]);
+    expect(clock.t).toBe(t0 + 3500);
+    const grants = limiterKeys(r.prefix, 'late').grants;
+    expect(Number(await r.a.zscore(grants, c.kind === 'slot' ? c.member : ''))).toBe(t0 + 3500);
+    const times = (await r.a.zrange(grants, 0, -1, 'WITHSCORES')).filter((_, i) => i % 2).map(Number);
+    for (const t of times) expect(times.filter((x) => x > t - 1000 && x <= t).length).toBeLessThanOrEqual(2);
+  });
+
   it('a combined script can book through slotRequest with the same rules', async () => {
     const t0 = 11_000_000;
     const a = on(r.a, { keyId: 'combo', count: 1, windowMs: 1000, marginMs: 0, now: () => t0 });

@@ -153,6 +153,7 @@ function settingsOf(opts: RateLimiterOptions): Settings {
 export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   const { redis } = opts;
   const { count, span, gap } = settingsOf(opts);
+  const windowMs = Math.ceil(opts.windowMs);
   const sleep = opts.sleep ?? defaultSleep;
   const random = opts.random ?? Math.random;
   const clock = () => (opts.now ? Math.floor(opts.now()) : '');
@@ -187,11 +188,13 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
 
   /** After sleeping until a slot: due (waitMs 0), not yet, or replaced (a lockout voided it). */
   async function confirm(s: Slot & { kind: 'slot' }): Promise<Slot> {
-    const [status, at, now] = ((await confirmScript(keys.grants, keys.lockout, clock(), s.member)) as Raw).map(
-      Number,
-    ) as Raw;
-    if (status === 1) return { ...s, waitMs: 0 };
-    if (status === 0) return { ...s, waitMs: Math.max(1, at - now) };
+    const raw = await confirmScript(
+      ...[keys.grants, keys.lockout, keys.free, clock(), s.member],
+      ...[windowMs, count, span, gap, IDLE_TTL_MS],
+    );
+    const [status, at, now] = (raw as Raw).map(Number) as Raw;
+    if (status === 1) return { ...s, at, waitMs: 0 };
+    if (status === 0) return { ...s, at, waitMs: Math.max(1, at - now) };
     if (status === 2) return { kind: 'lockout', waitMs: Math.max(1, at - now) };
     return reserve();
   }

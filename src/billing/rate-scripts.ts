@@ -20,14 +20,18 @@ return rateSlot(KEYS[1], KEYS[2], KEYS[3], nowMs(ARGV[1]), tonumber(ARGV[2]), to
 };
 
 /**
- * KEYS: grants, lockout. ARGV: now, member.
- * Result: {1, at, now} the slot is this holder's and due (booked again at now if it woke late); {0, at, now} it is not due yet; {2, end, now}
- * a lockout runs (the slot is dropped); {3, 0, now} the slot is void (a lockout took it).
+ * KEYS: grants, lockout, free. ARGV: now, member, window (without the margin), count, span, gap, idle ttl.
+ * Result: {1, at, now} the slot is this holder's and due; {0, at, now} it is due at `at` (not yet, or
+ * booked again); {2, end, now} a lockout runs (the slot is dropped); {3, 0, now} the slot is void (a
+ * lockout took it).
+ * A holder that wakes late (a busy machine) sends later than booked: the slot moves to now when the
+ * API's window still holds it there (the margin is there for such delays); otherwise it is booked
+ * again at the end of the schedule, so a late wake-up can never crowd a window.
  */
 export const CONFIRM: LuaScript = {
   name: 'nsRateConfirm',
-  numberOfKeys: 2,
-  uses: ['nowMs'],
+  numberOfKeys: 3,
+  uses: ['nowMs', 'rateSlot', 'fitsAt'],
   lua: `
 local now = nowMs(ARGV[1])
 local at = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[2]))
@@ -38,9 +42,18 @@ if untilMs and untilMs > now then
   redis.call('ZREM', KEYS[1], ARGV[2])
   return {2, untilMs, now}
 end
--- A late wake-up (a busy event loop) sends later than booked: the window counts the real time.
-if at < now then redis.call('ZADD', KEYS[1], 'XX', now, ARGV[2]) end
-return {1, at, now}
+if at == now then return {1, at, now} end
+local count = tonumber(ARGV[4])
+if fitsAt(KEYS[1], now, tonumber(ARGV[3]), count, ARGV[2]) then
+  redis.call('ZADD', KEYS[1], 'XX', now, ARGV[2])
+  return {1, now, now}
+end
+redis.call('ZREM', KEYS[1], ARGV[2])
+local s = rateSlot(KEYS[1], KEYS[2], KEYS[3], now, count, tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[2],
+  tonumber(ARGV[7]), 'reserve')
+if s[1] == 2 then return {2, s[2], now} end
+if s[2] > now then return {0, s[2], now} end
+return {1, s[2], now}
 `,
 };
 
