@@ -32,10 +32,10 @@ export interface ProcessorDeps {
   logger: Logger;
   client: Pick<StabilityClient, 'generate'>;
   limiter: Pick<RateLimiter, 'waitFor' | 'lockout'>;
-  ledger: Pick<Ledger, 'reserve' | 'settle' | 'addMaybeBilled'>;
+  ledger: Pick<Ledger, 'settle'>;
   state: Pick<BatchState, 'setState'>;
   breaker: Pick<CircuitBreaker, 'recordFailure' | 'recordSuccess'>;
-  inflight: Inflight;
+  inflight: Pick<Inflight, 'renew' | 'release'>;
   /** The paid job's Redis work in two round trips: before the request and after its record. */
   steps: JobSteps;
   stash: Stash;

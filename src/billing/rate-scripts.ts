@@ -20,13 +20,13 @@ return rateSlot(KEYS[1], KEYS[2], KEYS[3], nowMs(ARGV[1]), tonumber(ARGV[2]), to
 };
 
 /**
- * KEYS: grants, lockout, free. ARGV: now, member, window (without the margin), count, span, gap, idle ttl.
+ * KEYS: grants, lockout, free. ARGV: now, member, window for a late holder, count, span, gap, idle ttl.
  * Result: {1, at, now} the slot is this holder's and due; {0, at, now} it is due at `at` (not yet, or
  * booked again); {2, end, now} a lockout runs (the slot is dropped); {3, 0, now} the slot is void (a
  * lockout took it).
- * A holder that wakes late (a busy machine) sends later than booked: the slot moves to now when the
- * API's window still holds it there (the margin is there for such delays); otherwise it is booked
- * again at the end of the schedule, so a late wake-up can never crowd a window.
+ * A holder that wakes late (a busy machine) sends later than booked: the slot moves to now when a
+ * window of the API's length plus half the margin still holds it there; otherwise it is booked again
+ * at the end of the schedule, so a late wake-up can never crowd a window.
  */
 export const CONFIRM: LuaScript = {
   name: 'nsRateConfirm',
