@@ -155,7 +155,8 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   const { count, span, gap } = settingsOf(opts);
   // A late holder may use half the margin for its own delay; the other half stays for the request's
   // way to the API, which the margin is there for.
-  const lateWindowMs = Math.ceil(opts.windowMs + (span - opts.windowMs) / 2);
+  const lateMs = Math.floor((span - opts.windowMs) / 2);
+  const lateWindowMs = span - lateMs;
   const sleep = opts.sleep ?? defaultSleep;
   const random = opts.random ?? Math.random;
   const clock = () => (opts.now ? Math.floor(opts.now()) : '');
@@ -192,7 +193,7 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   async function confirm(s: Slot & { kind: 'slot' }): Promise<Slot> {
     const raw = await confirmScript(
       ...[keys.grants, keys.lockout, keys.free, clock(), s.member],
-      ...[lateWindowMs, count, span, gap, IDLE_TTL_MS],
+      ...[lateWindowMs, count, span, gap, IDLE_TTL_MS, lateMs],
     );
     const [status, at, now] = (raw as Raw).map(Number) as Raw;
     if (status === 1) return { ...s, at, waitMs: 0 };
