@@ -153,9 +153,9 @@ function settingsOf(opts: RateLimiterOptions): Settings {
 export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   const { redis } = opts;
   const { count, span, gap } = settingsOf(opts);
-  // A late holder may use half the margin for its own delay; the other half stays for the request's
-  // way to the API, which the margin is there for.
-  const lateMs = Math.floor((span - opts.windowMs) / 2);
+  // A late holder may use a quarter of the margin for its own delay; the rest stays for the
+  // request's way to the API, which the margin is there for.
+  const lateMs = Math.floor((span - opts.windowMs) / 4);
   const lateWindowMs = span - lateMs;
   const sleep = opts.sleep ?? defaultSleep;
   const random = opts.random ?? Math.random;

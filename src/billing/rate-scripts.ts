@@ -21,13 +21,13 @@ return rateSlot(KEYS[1], KEYS[2], KEYS[3], nowMs(ARGV[1]), tonumber(ARGV[2]), to
 
 /**
  * KEYS: grants, lockout, free. ARGV: now, member, window for a late holder, count, span, gap, idle ttl,
- * lateness allowed (half the margin).
+ * lateness allowed (a quarter of the margin).
  * Result: {1, at, now} the slot is this holder's and due; {0, at, now} it is due at `at` (not yet, or
  * booked again); {2, end, now} a lockout runs (the slot is dropped); {3, 0, now} the slot is void (a
  * lockout took it).
- * A holder that wakes late (a busy machine) sends later than booked. Up to half the margin late, the
- * slot stands as booked. Later than that, it moves to now when a window of the API's length plus half
- * the margin still holds it there; otherwise it is booked again at the end of the schedule, so a late
+ * A holder that wakes late (a busy machine) sends later than booked. Up to a quarter of the margin late, the
+ * slot stands as booked. Later than that, it moves to now when a window of the API's length plus three
+ * quarters of the margin still holds it there; otherwise it is booked again at the end of the schedule, so a late
  * wake-up can never crowd a window.
  */
 export const CONFIRM: LuaScript = {
@@ -44,7 +44,7 @@ if untilMs and untilMs > now then
   redis.call('ZREM', KEYS[1], ARGV[2])
   return {2, untilMs, now}
 end
--- Late by at most half the margin: still safe against every window, and the booked time stays, so
+-- Late by at most a quarter of the margin: still safe against every window, and the booked time stays, so
 -- small delays do not push the slots booked from this one later.
 if now - at <= tonumber(ARGV[8]) then return {1, at, now} end
 local count = tonumber(ARGV[4])
