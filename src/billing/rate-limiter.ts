@@ -153,10 +153,6 @@ function settingsOf(opts: RateLimiterOptions): Settings {
 export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   const { redis } = opts;
   const { count, span, gap } = settingsOf(opts);
-  // A late holder may use a quarter of the margin for its own delay; the rest stays for the
-  // request's way to the API, which the margin is there for.
-  const lateMs = Math.floor((span - opts.windowMs) / 4);
-  const lateWindowMs = span - lateMs;
   const sleep = opts.sleep ?? defaultSleep;
   const random = opts.random ?? Math.random;
   const clock = () => (opts.now ? Math.floor(opts.now()) : '');
@@ -191,10 +187,7 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
 
   /** After sleeping until a slot: due (waitMs 0), not yet, or replaced (a lockout voided it). */
   async function confirm(s: Slot & { kind: 'slot' }): Promise<Slot> {
-    const raw = await confirmScript(
-      ...[keys.grants, keys.lockout, keys.free, clock(), s.member],
-      ...[lateWindowMs, count, span, gap, IDLE_TTL_MS, lateMs],
-    );
+    const raw = await confirmScript(keys.grants, keys.lockout, clock(), s.member, count, span);
     const [status, at, now] = (raw as Raw).map(Number) as Raw;
     if (status === 1) return { ...s, at, waitMs: 0 };
     if (status === 0) return { ...s, at, waitMs: Math.max(1, at - now) };

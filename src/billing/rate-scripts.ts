@@ -20,20 +20,18 @@ return rateSlot(KEYS[1], KEYS[2], KEYS[3], nowMs(ARGV[1]), tonumber(ARGV[2]), to
 };
 
 /**
- * KEYS: grants, lockout, free. ARGV: now, member, window for a late holder, count, span, gap, idle ttl,
- * lateness allowed (a quarter of the margin).
- * Result: {1, at, now} the slot is this holder's and due; {0, at, now} it is due at `at` (not yet, or
- * booked again); {2, end, now} a lockout runs (the slot is dropped); {3, 0, now} the slot is void (a
- * lockout took it).
- * A holder that wakes late (a busy machine) sends later than booked. Up to a quarter of the margin late, the
- * slot stands as booked. Later than that, it moves to now when a window of the API's length plus three
- * quarters of the margin still holds it there; otherwise it is booked again at the end of the schedule, so a late
- * wake-up can never crowd a window.
+ * KEYS: grants, lockout. ARGV: now, member, count, span.
+ * Result: {1, now, now} the slot is this holder's and it may send now; {0, at, now} not before `at`;
+ * {2, end, now} a lockout runs (the slot is dropped); {3, 0, now} the slot is void (a lockout took it).
+ * The booked time says when to wake; whether to send is decided here, on the real time, as a grant
+ * always was: fewer than `count` grants in the window ending now. A holder that woke late (a busy
+ * machine) may find the window taken by those that woke on time: it waits until one leaves the
+ * window instead of crowding it. Its grant is then recorded at the time it really sends.
  */
 export const CONFIRM: LuaScript = {
   name: 'nsRateConfirm',
-  numberOfKeys: 3,
-  uses: ['nowMs', 'rateSlot', 'fitsAt'],
+  numberOfKeys: 2,
+  uses: ['nowMs'],
   lua: `
 local now = nowMs(ARGV[1])
 local at = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[2]))
@@ -44,20 +42,17 @@ if untilMs and untilMs > now then
   redis.call('ZREM', KEYS[1], ARGV[2])
   return {2, untilMs, now}
 end
--- Late by at most a quarter of the margin: still safe against every window, and the booked time stays, so
--- small delays do not push the slots booked from this one later.
-if now - at <= tonumber(ARGV[8]) then return {1, at, now} end
-local count = tonumber(ARGV[4])
-if fitsAt(KEYS[1], now, tonumber(ARGV[3]), count, ARGV[2]) then
-  redis.call('ZADD', KEYS[1], 'XX', now, ARGV[2])
-  return {1, now, now}
+local count = tonumber(ARGV[3])
+local span = tonumber(ARGV[4])
+-- Grants (and slots due but not yet confirmed) in the window ending now, this one left out.
+local inWindow = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - span), now, 'WITHSCORES')
+local others = {}
+for i = 1, #inWindow, 2 do
+  if inWindow[i] ~= ARGV[2] then others[#others + 1] = tonumber(inWindow[i + 1]) end
 end
-redis.call('ZREM', KEYS[1], ARGV[2])
-local s = rateSlot(KEYS[1], KEYS[2], KEYS[3], now, count, tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[2],
-  tonumber(ARGV[7]), 'reserve')
-if s[1] == 2 then return {2, s[2], now} end
-if s[2] > now then return {0, s[2], now} end
-return {1, s[2], now}
+if #others >= count then return {0, others[#others - count + 1] + span, now} end
+if at < now then redis.call('ZADD', KEYS[1], 'XX', now, ARGV[2]) end
+return {1, now, now}
 `,
 };
 

@@ -59,31 +59,6 @@ local function rateSlot(kGrants, kLock, kFree, now, count, span, gap, member, tt
 end
 `,
   /**
-   * fitsAt(grants, t, window, count, member): true when the slot `member` holds could move to time
-   * `t` with no window of `window` ms (the API's own, without the margin) holding more than `count`.
-   * Every window that holds t ends at t or at a later grant; each must keep room for it.
-   */
-  fitsAt: `
-local function fitsAt(kGrants, t, window, count, member)
-  local es = redis.call('ZRANGEBYSCORE', kGrants, '(' .. (t - window), '(' .. (t + window), 'WITHSCORES')
-  local xs = {}
-  for i = 1, #es, 2 do
-    if es[i] ~= member then xs[#xs + 1] = tonumber(es[i + 1]) end
-  end
-  local first, upto = 1, 0
-  local function fits(x)
-    while upto < #xs and xs[upto + 1] <= x do upto = upto + 1 end
-    while first <= upto and xs[first] <= x - window do first = first + 1 end
-    return upto - first + 2 <= count
-  end
-  if not fits(t) then return false end
-  for i = 1, #xs do
-    if xs[i] > t and not fits(xs[i]) then return false end
-  end
-  return true
-end
-`,
-  /**
    * ledgerSettle(ledger, micro, outcome): releases a reservation of `micro` (never below zero, so a
    * settle without one, or twice, is harmless) and books it as 'billed', 'maybe_billed' or nothing.
    */
