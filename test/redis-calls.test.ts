@@ -76,7 +76,7 @@ describe("nightshift's own Redis calls per job", () => {
       const e = await runCli(['enqueue', file, '--queue', 'q', '--batch', 'b', '--rate', rate], env);
       expect(e.code, e.stderr).toBe(0);
       const mon = await monitor(server.url, prefix);
-      const flags = ['--concurrency', String(concurrency), '--rate', rate, '--rate-margin', '0'];
+      const flags = ['--concurrency', String(concurrency), '--rate', rate, '--rate-margin', '0.1'];
       const w = await runCli(
         ['work', '--exit-when-idle', '--queue', 'q', '--out', join(tmp.dir, 'out'), ...flags],
         env,
