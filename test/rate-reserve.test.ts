@@ -147,6 +147,27 @@ describe('reserved slots', () => {
     expect(clock.t).toBe(t0 + 2800);
   });
 
+  it('spreads holders that all woke late at once: at least half the spacing apart, never a burst', async () => {
+    const t0 = 13_000_000;
+    const clock = { t: t0 };
+    // 5 per 1000 ms, booked 200 ms apart: late holders leave at least 100 ms apart.
+    const base: Opts = { keyId: 'burst', count: 5, windowMs: 1000, marginMs: 0, now: () => clock.t };
+    const a = on(r.a, base);
+    await a.acquire();
+    const [b, c] = [booked(await a.reserve()), booked(await a.reserve())];
+    expect([b.at, c.at]).toEqual([t0 + 200, t0 + 400]);
+    // Both wake at t0 + 450 (a stalled machine); c's holder confirms first.
+    clock.t = t0 + 450;
+    await a.waitFor({ ...c, waitMs: 1 });
+    const sleeps: number[] = [];
+    const late = on(r.b, { ...base, sleep: async (ms: number) => void (sleeps.push(ms), (clock.t += ms)) });
+    await late.waitFor({ ...b, waitMs: 1 });
+    expect(clock.t).toBe(t0 + 550);
+    const grants = limiterKeys(r.prefix, 'burst').grants;
+    expect(Number(await r.a.zscore(grants, c.member))).toBe(t0 + 450);
+    expect(Number(await r.a.zscore(grants, b.member))).toBe(t0 + 550);
+  });
+
   it('a combined script can book through slotRequest with the same rules', async () => {
     const t0 = 11_000_000;
     const a = on(r.a, { keyId: 'combo', count: 1, windowMs: 1000, marginMs: 0, now: () => t0 });

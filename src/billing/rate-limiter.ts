@@ -155,6 +155,8 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   const { count, span, gap } = settingsOf(opts);
   // Lateness below this is timer granularity, not a busy machine: it costs a tenth of the margin at most.
   const lateMs = Math.min(10, Math.floor((span - opts.windowMs) / 10));
+  // Half the booked spacing: a holder a little late does not delay the next one, a burst is spread.
+  const spacing = Math.floor(gap / 2);
   const sleep = opts.sleep ?? defaultSleep;
   const random = opts.random ?? Math.random;
   const clock = () => (opts.now ? Math.floor(opts.now()) : '');
@@ -189,7 +191,7 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
 
   /** After sleeping until a slot: due (waitMs 0), not yet, or replaced (a lockout voided it). */
   async function confirm(s: Slot & { kind: 'slot' }): Promise<Slot> {
-    const raw = await confirmScript(keys.grants, keys.lockout, clock(), s.member, count, span, lateMs);
+    const raw = await confirmScript(keys.grants, keys.lockout, clock(), s.member, count, span, lateMs, spacing);
     const [status, at, now] = (raw as Raw).map(Number) as Raw;
     if (status === 1) return { ...s, at, waitMs: 0 };
     if (status === 0) return { ...s, at, waitMs: Math.max(1, at - now) };

@@ -20,7 +20,8 @@ return rateSlot(KEYS[1], KEYS[2], KEYS[3], nowMs(ARGV[1]), tonumber(ARGV[2]), to
 };
 
 /**
- * KEYS: grants, lockout. ARGV: now, member, count, span, lateness kept unrecorded (ms).
+ * KEYS: grants, lockout. ARGV: now, member, count, span, lateness kept unrecorded (ms), least spacing
+ * between grants (ms).
  * Result: {1, now, now} the slot is this holder's and it may send now; {0, at, now} not before `at`;
  * {2, end, now} a lockout runs (the slot is dropped); {3, 0, now} the slot is void (a lockout took it).
  * The booked time says when to wake; whether to send is decided here, on the real time, as a grant
@@ -51,6 +52,10 @@ for i = 1, #inWindow, 2 do
   if inWindow[i] ~= ARGV[2] then others[#others + 1] = tonumber(inWindow[i + 1]) end
 end
 if #others >= count then return {0, others[#others - count + 1] + span, now} end
+-- Holders that all woke late at once (a stalled machine) still leave spaced, never in a burst.
+local spacing = tonumber(ARGV[6])
+local last = others[#others]
+if spacing > 0 and last and last > now - spacing then return {0, last + spacing, now} end
 -- A few milliseconds late (timer granularity) keeps the booked time, so the slots booked a window
 -- after it need not wait those milliseconds again; later than that, the real time is recorded.
 if now - at > tonumber(ARGV[5]) then redis.call('ZADD', KEYS[1], 'XX', now, ARGV[2]) end
