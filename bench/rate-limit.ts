@@ -159,8 +159,10 @@ export async function run(): Promise<BenchResult> {
     ),
     ...[1, 4].map((workers) => ({ limit: real, workers, marginS: null, jobs: realJobs, concurrency })),
   ];
+  // BENCH_RATE_WORKERS=4 runs only the runs with that many worker processes.
+  const only = process.env.BENCH_RATE_WORKERS?.split(',').map(Number);
   const runs: RateFigures[] = [];
-  for (const spec of specs) {
+  for (const spec of specs.filter((s) => !only || only.includes(s.workers))) {
     const f = await one(spec);
     process.stdout.write(
       `  rate-limit ${limitName(f.limit)}: ${f.workers} worker(s), margin ${f.marginS}s: ${fmt.n(f.recycleRate, 2)}/s, ${f.rateLimited} × 429\n`,
