@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMockApi, type MockApi } from '../src/mock-api/server.js';
-import { cliEnv, runCli, tempDir } from './helpers/cli.js';
+import { cliEnv, runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 import { randomPrefix } from './helpers/redis.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 
