@@ -79,6 +79,19 @@ describe('cluster key layout', () => {
   });
 });
 
+const isKeyArg = (a: string) => /^KEYS\[\d+\]$/.test(a);
+
+/** Shared Lua functions and the positions of their key parameters (named kSomething). */
+function keyParameters(text: string): Map<string, Array<{ name: string; at: number }>> {
+  const out = new Map<string, Array<{ name: string; at: number }>>();
+  for (const m of text.matchAll(/local function (\w+)\(([^)]*)\)/g)) {
+    const params = m[2]!.split(',').map((p, at) => ({ name: p.trim(), at }));
+    const keyParams = params.filter((p) => /^k[A-Z]/.test(p.name));
+    if (keyParams.length > 0) out.set(m[1]!, keyParams);
+  }
+  return out;
+}
+
 async function sourceFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -92,21 +105,36 @@ async function sourceFiles(dir: string): Promise<string[]> {
 describe('Lua scripts', () => {
   it('touch only keys passed in KEYS (a key built inside a script could sit in another slot)', async () => {
     const files = [...(await sourceFiles(join(ROOT, 'src'))), ...(await sourceFiles(join(ROOT, 'jobs')))];
+    const texts = await Promise.all(files.map((f) => readFile(f, 'utf8')));
+    const fragments = keyParameters(texts.join('\n'));
     const bad: string[] = [];
     let calls = 0;
-    for (const f of files) {
-      const text = await readFile(f, 'utf8');
-      // Names bound to KEYS entries by `for i, key in ipairs(KEYS)`.
+    files.forEach((f, i) => {
+      const text = texts[i]!;
+      const where = f.slice(ROOT.length + 1);
+      // Names bound to KEYS entries by `for i, key in ipairs(KEYS)`, and the key parameters of shared
+      // Lua functions (named kSomething: every call must pass them a KEYS entry, checked below).
       const bound = new Set([...text.matchAll(/for\s+\w+\s*,\s*(\w+)\s+in\s+ipairs\(KEYS\)/g)].map((m) => m[1]!));
+      for (const params of fragments.values()) for (const p of params) bound.add(p.name);
       for (const m of text.matchAll(/redis\.(?:p?call)\(\s*'(\w+)'\s*(?:,\s*([^,)]+))?/g)) {
         calls++;
         const [, cmd, first] = m;
         if (cmd === 'TIME') continue;
         const arg = (first ?? '').trim();
-        if (!/^KEYS\[\d+\]$/.test(arg) && !bound.has(arg)) bad.push(`${f.slice(ROOT.length + 1)}: ${cmd} ${arg}`);
+        if (!isKeyArg(arg) && !bound.has(arg)) bad.push(`${where}: ${cmd} ${arg}`);
       }
-    }
+      for (const [name, params] of fragments) {
+        for (const call of text.matchAll(new RegExp(`(?<!function )\\b${name}\\(([^)]*)\\)`, 'g'))) {
+          const line = text.slice(text.lastIndexOf('\n', call.index) + 1, call.index).trim();
+          if (line.startsWith('*') || line.startsWith('--') || line.startsWith('//')) continue; // a comment
+          const args = call[1]!.split(',').map((a) => a.trim());
+          for (const p of params)
+            if (!isKeyArg(args[p.at] ?? '')) bad.push(`${where}: ${name} ${p.name}=${args[p.at]}`);
+        }
+      }
+    });
     expect(calls).toBeGreaterThan(30);
+    expect(fragments.size).toBeGreaterThan(0);
     expect(bad).toEqual([]);
   });
 });
