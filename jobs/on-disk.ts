@@ -1,3 +1,4 @@
+import { DelayedError } from 'bullmq';
 import type { ManifestRecord } from '../src/output/record.js';
 import { findExistingImage } from '../src/output/image-writer.js';
 import { appendRecord } from '../src/output/finalize.js';
@@ -32,13 +33,21 @@ export async function reuseFinished(
   await appendRecord(ctx.store, ctx.dir, record).catch((err: Error) =>
     ctx.log.warn({ err: err.message }, 'cannot append to the manifest; `nightshift report` rebuilds it'),
   );
-  await deps.steps.finish(ctx.ref, {
+  const finished = await deps.steps.finish(ctx.ref, {
     credits: ctx.data.credits,
     mode: 'reused',
     owner: ownerOf(deps, ctx),
     state: record.status as 'succeeded' | 'filtered',
     file: record.file!,
   });
+  if (finished.kind === 'held') {
+    // Its sender may still book it, or died with its claim alive: come back when the claim lapses,
+    // so the image's credits are booked exactly once.
+    const wait = Math.max(1000, finished.remainingMs);
+    ctx.log.info({ waitMs: wait }, 'image on disk but its request is still claimed; waiting for the claim');
+    await ctx.job.moveToDelayed(deps.now() + wait, ctx.token);
+    throw new DelayedError();
+  }
   ctx.log.debug({ file: record.file }, 'image already on disk; not calling the API');
   return { status: record.status, file: record.file, reused: true };
 }

@@ -89,8 +89,15 @@ describe('finish', () => {
     await s.steps.finish(job('dead'), reused);
     expect(await s.ledger.get('b')).toMatchObject({ billed: 3, reserved: 0 });
     await s.steps.begin(job('live'), opts);
-    await s.steps.finish(job('live'), reused);
+    // A live claim: its holder books it (or, dead, its claim lapses first); the reuse waits.
+    const held = await s.steps.finish(job('live'), reused);
+    expect(held).toMatchObject({ kind: 'held' });
+    expect((held as { remainingMs: number }).remainingMs).toBeGreaterThan(0);
     expect(await s.ledger.get('b')).toMatchObject({ billed: 3, reserved: 3 });
+    expect(await s.state.counts('b')).toMatchObject({ succeeded: 1 });
+    await s.steps.finish(job('live'), { ...reused, mode: 'paid', owner: 'w1:t' });
+    expect(await s.steps.finish(job('live'), reused)).toEqual({ kind: 'finished' });
+    expect(await s.ledger.get('b')).toMatchObject({ billed: 6, reserved: 0 });
     expect(await s.state.counts('b')).toMatchObject({ succeeded: 2 });
   });
 });

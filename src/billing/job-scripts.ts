@@ -59,8 +59,11 @@ return {outcome, slot[1], slot[2], slot[3]}
  * KEYS: ledger, claim, sent mark, then the batch's states, counts, index and done hash.
  * ARGV: micro-credits, mode, owner, batch, job id, state, file.
  * mode 'paid': this owner's request was answered: book it billed and drop its claim and sent mark.
- * mode 'reused': the image was found on disk; a sent mark with no live claim means its sender died
- * after the answer and before this step: book it billed (the image proves it) and drop the mark.
+ * mode 'reused': the image was found on disk. A claim another owner still holds means its sender
+ * may be alive and about to book it, or dead with its claim not yet lapsed: nothing is done and the
+ * result is {'held', ms left on the claim} (the job waits and comes back). With no claim, a sent mark
+ * means its sender died after the answer and before this step: book it billed (the image proves it)
+ * and drop the mark.
  * Then records the job's state and file (batchSetStates). Result: 1.
  */
 export const FINISH: LuaScript = {
@@ -71,8 +74,11 @@ export const FINISH: LuaScript = {
 if ARGV[2] == 'paid' then
   ledgerSettle(KEYS[1], ARGV[1], 'billed')
   if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2], KEYS[3]) end
-elseif ARGV[2] == 'reused' and redis.call('EXISTS', KEYS[2]) == 0 and redis.call('DEL', KEYS[3]) == 1 then
-  ledgerSettle(KEYS[1], ARGV[1], 'billed')
+elseif ARGV[2] == 'reused' then
+  local holder = redis.call('GET', KEYS[2])
+  if holder and holder ~= ARGV[3] then return {'held', redis.call('PTTL', KEYS[2])} end
+  if redis.call('DEL', KEYS[3]) == 1 then ledgerSettle(KEYS[1], ARGV[1], 'billed') end
+  if holder then redis.call('DEL', KEYS[2]) end
 end
 batchSetStates(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[4], ARGV, 5)
 return 1

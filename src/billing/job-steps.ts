@@ -13,7 +13,8 @@ import { BEGIN, FINISH } from './job-scripts.js';
  */
 export interface JobSteps {
   begin(job: JobRef, o: BeginOptions): Promise<Begun>;
-  finish(job: JobRef, o: FinishOptions): Promise<void>;
+  /** 'held': a reused image whose claim another owner still holds; nothing was recorded. */
+  finish(job: JobRef, o: FinishOptions): Promise<Finished>;
 }
 
 export interface BeginOptions {
@@ -31,6 +32,8 @@ export type Begun =
   | { kind: 'held'; remainingMs: number }
   | { kind: 'budget'; orphan: boolean; budget: number; committed: number }
   | { kind: 'go'; orphan: boolean; slot: Slot };
+
+export type Finished = { kind: 'finished' } | { kind: 'held'; remainingMs: number };
 
 export interface FinishOptions {
   credits: number;
@@ -71,11 +74,13 @@ export function createJobSteps(opts: {
     },
     async finish(job, o) {
       const k = keysOf(job);
-      await finishScript(
+      const raw = await finishScript(
         ...[k.batch.ledger, k.job.inflight, k.job.sent, k.batch.states, k.batch.counts],
         ...[batchIndexKey(prefix, api), k.batch.done, toMicro(o.credits), o.mode, o.owner],
         ...[job.batch, job.id, o.state, o.file ?? ''],
       );
+      if (Array.isArray(raw) && raw[0] === 'held') return { kind: 'held', remainingMs: Math.max(0, Number(raw[1])) };
+      return { kind: 'finished' };
     },
   };
 }
