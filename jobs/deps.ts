@@ -9,6 +9,7 @@ import type { JobSteps } from '../src/billing/job-steps.js';
 import type { StabilityClient } from '../src/stability/client.js';
 import type { PauseReason } from '../src/queue/pause.js';
 import type { BatchStore } from '../src/output/storage/types.js';
+import type { ThumbnailQueue } from '../src/output/thumbnail-queue.js';
 
 /** Why a worker stops by itself: a person must fix the key, the credits or the batch's engine. */
 export type StopReason = Extract<PauseReason, 'auth' | 'payment' | 'engine'>;
@@ -48,4 +49,6 @@ export interface ProcessorDeps {
   /** A 401/402 or a retired engine: the worker stops and exits 4. */
   onStop: (reason: StopReason, message: string) => void;
   settings: ProcessorSettings;
+  /** Makes each written image's thumbnail in the background; absent: the report makes them all. */
+  thumbnails?: Pick<ThumbnailQueue, 'add'>;
 }

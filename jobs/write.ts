@@ -51,6 +51,7 @@ export async function writePaid(
   }
   if (paid.fromStash) await deps.stash.del(ctx.ref).catch(() => {});
   ctx.log.info({ file: ctx.data.file, status, seed: image.seed }, 'image saved');
+  queueThumbnail(deps, ctx);
   return { status, file: ctx.data.file };
 }
 
@@ -81,6 +82,20 @@ function finishingDeps(deps: ProcessorDeps, ctx: JobContext, answered: Answered)
       },
     },
   };
+}
+
+/** The job is paid and recorded: nothing the thumbnail does may fail or repeat it. */
+function queueThumbnail(deps: ProcessorDeps, ctx: JobContext): void {
+  // A bucket has no local file to read: its thumbnails are made by the report.
+  if (ctx.store.kind !== 'folder') return;
+  try {
+    deps.thumbnails?.add(ctx.dir, ctx.data.file);
+  } catch (err) {
+    ctx.log.warn(
+      { err: err instanceof Error ? err.message : String(err) },
+      'no thumbnail yet; the report will make it',
+    );
+  }
 }
 
 async function keepUnsaved(

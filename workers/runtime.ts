@@ -25,6 +25,7 @@ import { createJobSteps } from '../src/billing/job-steps.js';
 import { batchDir } from '../src/output/paths.js';
 import { batchStore, openOutput } from '../src/output/storage/open.js';
 import type { OutputRoot } from '../src/output/storage/types.js';
+import { createThumbnailQueue, type ThumbnailQueue } from '../src/output/thumbnail-queue.js';
 import type { StabilityClient } from '../src/stability/client.js';
 import { createGenerateProcessor } from '../jobs/generate-image.js';
 import type { ProcessorDeps, StopReason } from '../jobs/deps.js';
@@ -105,6 +106,7 @@ interface DepsContext {
   workerId: string;
   now: () => number;
   output: OutputRoot;
+  thumbnails: ThumbnailQueue;
   /** Stops this worker (a 401/402: exit 4). */
   stop: (exitCode: number) => void;
 }
@@ -129,6 +131,7 @@ function processorDeps(c: DepsContext): ProcessorDeps {
     batchDir: (batch) => batchDir(config.out, { api, batch }),
     storeFor: (batch) => batchStore(output, { api, batch }),
     now,
+    thumbnails: c.thumbnails,
     pauseQueue: async (reason, message) => {
       logger.error({ reason }, `pausing queue ${config.queue}: ${message}`);
       await control.pause(reason, message);
@@ -177,8 +180,10 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((r) => (resolveDone = r));
 
+  const thumbnails = createThumbnailQueue({ logger });
   const deps = processorDeps({
     opts,
+    thumbnails,
     redis,
     control,
     limiter: instruments.limiter,
@@ -238,6 +243,8 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
   ];
 
   const release = async () => {
+    // What is not made yet is left to the report: the end of a batch never waits for thumbnails.
+    await settleWithin(thumbnails.stop(), 2000);
     await instruments.stop();
     await settleWithin(queue.close(), 2000);
     await settleWithin(unregister(), 1000);
