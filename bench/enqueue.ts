@@ -63,7 +63,9 @@ export async function run(): Promise<BenchResult> {
     // The baseline adds exactly what nightshift would: plan here, untimed, and stream the result.
     const { specs } = await loadPromptFilesOrThrow([txt], {}, { maxPrompts: 2 * n });
     const ident = identifyJobs(specs, 'b');
-    const jobs = ident.ids.map((_, i) => buildJob(specs, ident, i, { batch: 'b', api: 'mock', index: i + 1 }));
+    const jobs = ident.ids.map((_, i) =>
+      buildJob(specs[ident.spec[i]!]!, ident, i, { batch: 'b', api: 'mock', index: i + 1 }),
+    );
     const planned = join(tmp.dir, 'planned.jsonl');
     await writeFile(planned, `${jobs.map((j) => JSON.stringify({ id: j.id, data: j.data })).join('\n')}\n`);
 

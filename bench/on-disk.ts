@@ -52,7 +52,7 @@ async function fillBatchFolder(file: string, out: string, n: number): Promise<vo
     ident.ids.map((_, i) => i),
     64,
     async (i) => {
-      const { id, data } = buildJob(specs, ident, i, { batch: 'b', api: 'mock', index: i + 1 });
+      const { id, data } = buildJob(specs[ident.spec[i]!]!, ident, i, { batch: 'b', api: 'mock', index: i + 1 });
       const record = buildRecord(
         { id, attemptsMade: 0, data },
         {

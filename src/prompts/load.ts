@@ -70,18 +70,22 @@ function finish(files: readonly string[], opts: ScanOptions, tally: ScanTally): 
 /**
  * The validating pass: reads, parses and validates every file, expanding variants only to check
  * them, and keeps nothing but counts and problems, so a batch of any size is judged in bounded
- * memory. Pair it with promptSpecChunks to consume the specs in a second pass.
+ * memory. Pair it with promptSpecChunks to consume the specs in a second pass. `look`, when given,
+ * sees each chunk of specs as it passes (and must not keep it): specs stop coming at the first
+ * problem, so what it saw counts only when the result has no problems.
  */
 export async function validatePromptFiles(
   files: readonly string[],
   defaults: GenerationDefaults,
   opts: LoadOptions = {},
+  look?: (chunk: PromptSpec[]) => void,
 ): Promise<Validation> {
   const tally = newTally();
   const checked = checkDefaults(defaults);
   tally.problems.push(...checked.problems);
-  for await (const _chunk of scanPromptFiles(files, checked.defaults, opts, tally)) {
-    // Only the tally matters here: each chunk is dropped as soon as it is made.
+  for await (const chunk of scanPromptFiles(files, checked.defaults, opts, tally)) {
+    // Each chunk is dropped as soon as it is looked at.
+    if (tally.problems.length === 0) look?.(chunk);
   }
   finish(files, opts, tally);
   return { problems: tally.problems, lines: tally.lines, prompts: tally.prompts };
@@ -130,7 +134,11 @@ export async function loadPromptFiles(
   return { specs, problems: [], lines: checked.lines };
 }
 
-/** As loadPromptFiles, but throws PromptFileError (exit 2) when any problem was found. */
+/**
+ * As loadPromptFiles, but throws PromptFileError (exit 2) when any problem was found. For callers
+ * that want every spec at hand (enqueue streams them instead).
+ * @public
+ */
 export async function loadPromptFilesOrThrow(
   files: string[],
   defaults: GenerationDefaults,

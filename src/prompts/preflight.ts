@@ -9,12 +9,16 @@ import type { PromptSpec } from './types.js';
  */
 
 export interface PreflightInput {
+  /** The batch's specs, or (as enqueue streams them) the next chunk of them. */
   specs: readonly PromptSpec[];
-  /** Jobs the batch makes (after samples and collapsing). */
+  /** Jobs the batch makes (after samples and collapsing) up to the end of `specs`. */
   jobs: number;
 }
 
-/** One check over the whole batch; each finding names a file and line (or `<command line>`, 0). */
+/**
+ * One check over the batch, or a chunk of it at a time (a finding repeated for later chunks is kept
+ * once); each finding names a file and line (or `<command line>`, 0).
+ */
 export type PreflightCheck = (input: PreflightInput) => PromptProblem[];
 
 /**
@@ -75,14 +79,22 @@ export interface PreflightResult {
   warnings: string[];
 }
 
-/** Runs the checks; the caller refuses the batch (strict) or prints the warnings. */
+/**
+ * Runs the checks over specs at hand; the caller refuses the batch (strict) or prints the warnings.
+ * @public
+ */
 export function runPreflight(
   input: PreflightInput,
   checks: readonly PreflightCheck[] = DEFAULT_CHECKS,
   maxShown = 20,
 ): PreflightResult {
   const problems = checks.flatMap((check) => check(input));
+  return { problems, warnings: formatPreflight(problems, maxShown) };
+}
+
+/** One line per problem, at most `maxShown`, then how many more. */
+export function formatPreflight(problems: readonly PromptProblem[], maxShown = 20): string[] {
   const warnings = problems.slice(0, maxShown).map(formatProblem);
   if (problems.length > maxShown) warnings.push(`… and ${problems.length - maxShown} more pre-flight warnings`);
-  return { problems, warnings };
+  return warnings;
 }

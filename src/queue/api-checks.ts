@@ -4,8 +4,7 @@
  * cannot be had maps to the exit code a person acts on.
  */
 import { ApiError, EnvironmentError, StoppedError } from '../errors.js';
-import type { PromptSpec } from '../prompts/types.js';
-import type { JobIdentities } from './plan.js';
+import type { PlanPass } from './plan-pass.js';
 import { refuseUnlistedEngines, v1EnginesOf } from './engines.js';
 import type { EnqueueSummary } from './enqueue-summary.js';
 
@@ -18,8 +17,7 @@ export interface ApiChecks {
 }
 
 interface ApiCheckContext {
-  specs: PromptSpec[];
-  ident: JobIdentities;
+  plan: Pick<PlanPass, 'v1Jobs' | 'v1Lines'>;
   /** The jobs about to be added (numbers in the plan). */
   fresh: number[];
   summary: EnqueueSummary;
@@ -28,9 +26,9 @@ interface ApiCheckContext {
 
 /** With a key: the v1 engines the batch uses must be listed, and the balance must cover the estimate. */
 export async function checkWithApi(deps: ApiChecks, c: ApiCheckContext): Promise<void> {
-  const engines = v1EnginesOf(c.specs, c.ident, c.fresh);
+  const engines = v1EnginesOf(c.plan.v1Jobs, c.fresh);
   if (engines.size > 0 && deps.listEngines) {
-    refuseUnlistedEngines(c.specs, engines, await askApi(deps.listEngines, 'listing the engines'));
+    refuseUnlistedEngines(c.plan.v1Lines, engines, await askApi(deps.listEngines, 'listing the engines'));
   }
   if (!deps.getBalance) return;
   c.summary.balance = await askApi(deps.getBalance, 'checking the balance');

@@ -4,40 +4,39 @@
  * serves, and an engine it does not list is refused with the line that asks for it.
  */
 import { PromptFileError, type PromptProblem } from '../errors.js';
-import { MODELS, creditsPerImage, type ModelId } from '../models.js';
-import type { PromptSpec } from '../prompts/types.js';
-import type { JobIdentities } from './plan.js';
+import { creditsPerImage, type ModelId } from '../models.js';
 
 /** The v2beta model suggested instead of a v1 engine the API no longer serves. */
 const SUCCESSOR: ModelId = 'core';
 
-/** The v1 engines the jobs `ns` of `ident` use. */
-export function v1EnginesOf(specs: PromptSpec[], ident: JobIdentities, ns: Iterable<number>): Set<ModelId> {
+/** The v1 engines the jobs `ns` use (`v1Jobs`: the engine of each job on one). */
+export function v1EnginesOf(v1Jobs: ReadonlyMap<number, ModelId>, ns: Iterable<number>): Set<ModelId> {
   const out = new Set<ModelId>();
+  if (v1Jobs.size === 0) return out;
   for (const n of ns) {
-    const model = specs[ident.spec[n]!]!.model;
-    if (MODELS[model].family === 'v1') out.add(model);
+    const model = v1Jobs.get(n);
+    if (model !== undefined) out.add(model);
   }
   return out;
 }
 
-/** Throws a PromptFileError naming every line that asks for an engine missing from `listed`. */
+/** Throws a PromptFileError naming every line (`lines`: by engine) that asks for an engine missing from `listed`. */
 export function refuseUnlistedEngines(
-  specs: PromptSpec[],
+  lines: ReadonlyMap<ModelId, ReadonlyArray<{ file: string; line: number }>>,
   used: ReadonlySet<ModelId>,
   listed: readonly string[],
 ): void {
-  const missing = new Set([...used].filter((m) => !listed.includes(m)));
-  if (missing.size === 0) return;
+  const missing = [...used].filter((m) => !listed.includes(m));
+  if (missing.length === 0) return;
   const price = creditsPerImage(SUCCESSOR, {});
-  const problems: PromptProblem[] = specs
-    .filter((s) => missing.has(s.model))
-    .map((s) => ({
-      file: s.source,
-      line: s.line,
+  const problems: PromptProblem[] = missing
+    .flatMap((model) => (lines.get(model) ?? []).map((at) => ({ ...at, model })))
+    .map(({ file, line, model }) => ({
+      file,
+      line,
       field: 'model',
       message:
-        `the API does not list the v1 engine ${s.model} (it answers 404 once an engine is retired); ` +
+        `the API does not list the v1 engine ${model} (it answers 404 once an engine is retired); ` +
         `use the v2beta model ${SUCCESSOR} instead (--model ${SUCCESSOR}, ${price} credits per image)`,
     }));
   throw new PromptFileError(problems);

@@ -4,16 +4,17 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { EnvironmentError, PromptFileError, StorageError, UsageError } from '../errors.js';
 import { checkName, nameFrom } from '../names.js';
-import { buildJob, creditsOf, identifyJobs, type JobIdentities } from './plan.js';
+import { buildJob, creditsOf, type PlannedJob } from './plan.js';
+import { fingerprint, planCollector, type PlanPass } from './plan-pass.js';
 import type { JobData } from './job-data.js';
-import { loadPromptFilesOrThrow } from '../prompts/load.js';
+import { promptSpecChunks, validatePromptFiles, type LoadOptions } from '../prompts/load.js';
 import type { GenerationDefaults, PromptSpec } from '../prompts/types.js';
 import type { ExpansionOptions } from '../prompts/dynamic/expand.js';
-import { DEFAULT_CHECKS, runPreflight, type PreflightCheck } from '../prompts/preflight.js';
+import { DEFAULT_CHECKS, formatPreflight, type PreflightCheck } from '../prompts/preflight.js';
 import { addJobs, createJobLookup } from './queue.js';
 import type { BatchState } from './batch-state.js';
 import type { Ledger } from '../billing/ledger.js';
-import { batchDir, checkBatchName, slugify } from '../output/paths.js';
+import { batchDir, checkBatchName } from '../output/paths.js';
 import {
   imageNameOf,
   judgeOnDisk,
@@ -22,10 +23,9 @@ import {
   type DiskVerdict,
   type JobOnDisk,
 } from '../output/batch-scan.js';
-import { judgeStored, scanStore } from '../output/object-scan.js';
+import { judgeStored, scanStore, type StoredScan } from '../output/object-scan.js';
 import { batchStore } from '../output/storage/open.js';
 import type { BatchStore, OutputRoot } from '../output/storage/types.js';
-import { outputExtension } from '../models.js';
 import { checkWithApi, type ApiChecks } from './api-checks.js';
 import { budgetWarning, type EnqueueSummary } from './enqueue-summary.js';
 
@@ -85,36 +85,51 @@ interface Partition {
   maxIndex: number;
 }
 
-/** A batch's files, read, validated and expanded into job identities: what enqueue plans to add. */
+/** A batch's files, read and validated into job identities: what enqueue plans to add. */
 interface BatchPlan {
   batch: string;
-  specs: PromptSpec[];
-  ident: JobIdentities;
+  plan: PlanPass;
+  /** The batch folder's listing (null for a dry run: nothing is compared with the disk). */
+  scan: BatchScan | null;
+  dir: string;
+  /** The batch's objects when the output is a bucket; null for a folder. */
+  store: BatchStore | null;
   summary: EnqueueSummary;
 }
 
-async function planBatch(opts: EnqueueOptions, api: string): Promise<BatchPlan> {
+/** What both passes read the files with. */
+function loadOptions(opts: EnqueueOptions, batch: string): LoadOptions {
+  return { maxPrompts: opts.maxJobs, expansion: { ...opts.expansion, seedKey: batch } };
+}
+
+/** The first pass: every line validated, the jobs identified, nothing kept of the specs. */
+async function planBatch(opts: EnqueueOptions, deps: Pick<EnqueueDeps, 'api' | 'out' | 'output'>): Promise<BatchPlan> {
+  const { api, out } = deps;
   if (opts.files.length === 0) throw new UsageError('give at least one prompt file');
   const batch = opts.batch ?? defaultBatchName(opts.files[0]!);
   checkName(batch, '--batch', 'batch');
   checkBatchName({ api, batch });
-  const { specs } = await loadPromptFilesOrThrow(opts.files, opts.defaults, {
-    maxPrompts: opts.maxJobs,
-    expansion: { ...opts.expansion, seedKey: batch },
-  });
-  const ident = identifyJobs(specs, batch);
+  const dir = batchDir(out, { api, batch });
+  // Listed before the pass, so the pass notes which jobs may be on disk while it has their specs.
+  const store = deps.output?.kind === 'objects' ? batchStore(deps.output, { api, batch }) : null;
+  const scan = opts.dryRun ? null : await listBatch(dir, store);
+  const collect = planCollector(batch, opts.preflight ?? DEFAULT_CHECKS, scan);
+  const checked = await validatePromptFiles(opts.files, opts.defaults, loadOptions(opts, batch), collect.look);
+  if (checked.problems.length > 0) throw new PromptFileError(checked.problems);
+  const plan = collect.finish();
+  const { ident } = plan;
   if (ident.ids.length > opts.maxJobs) {
     throw new UsageError(
       `the batch would make ${ident.ids.length} jobs, more than --max-jobs ${opts.maxJobs}; raise --max-jobs or split the file`,
     );
   }
-  const preflight = runPreflight({ specs, jobs: ident.ids.length }, opts.preflight ?? DEFAULT_CHECKS);
-  if (opts.strict && preflight.problems.length > 0) throw new PromptFileError(preflight.problems);
+  const preflight = formatPreflight(plan.preflight);
+  if (opts.strict && plan.preflight.length > 0) throw new PromptFileError(plan.preflight);
   const summary: EnqueueSummary = {
     batch,
     queue: null,
     files: opts.files,
-    prompts: specs.length,
+    prompts: plan.prompts,
     jobs: ident.ids.length,
     collapsed: ident.collapsed,
     added: 0,
@@ -123,35 +138,37 @@ async function planBatch(opts: EnqueueOptions, api: string): Promise<BatchPlan> 
     estimatedCredits: creditsOf(ident),
     balance: null,
     maxCredits: opts.maxCredits ?? null,
-    warnings: [...preflight.warnings],
-    examples: examplesOf(specs),
+    warnings: [...preflight],
+    examples: plan.examples,
     dryRun: opts.dryRun,
   };
-  return { batch, specs, ident, summary };
+  return { batch, plan, scan, dir, store, summary };
 }
 
-/** Parse and validate whole files, expand, then add what is not there yet. Nothing is added if any line is bad. */
+/**
+ * Validate whole files (nothing is added if any line is bad), then read them again and add what is
+ * not there yet, a chunk at a time as the lines are read.
+ */
 export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps): Promise<EnqueueSummary> {
-  const { batch, specs, ident, summary } = await planBatch(opts, deps.api);
+  const planned = await planBatch(opts, deps);
+  const { batch, plan, summary } = planned;
   if (opts.dryRun || !deps.connect) {
     budgetWarning(summary);
     return summary;
   }
   const r = await deps.connect();
   summary.queue = r.queueName;
-  const ref = { api: deps.api, batch };
-  const store = deps.output?.kind === 'objects' ? batchStore(deps.output, ref) : null;
-  const part = await partition(r, ident, { specs, dir: batchDir(deps.out, ref), store });
+  const part = await partition(r, planned);
   summary.present = part.present;
   summary.onDisk = part.onDisk.length;
   summary.estimatedCredits = creditsOf(
-    ident,
+    plan.ident,
     part.fresh.map((f) => f.n),
   );
   budgetWarning(summary);
   if (part.fresh.length > 0) {
     const fresh = part.fresh.map((f) => f.n);
-    await checkWithApi(deps, { specs, ident, fresh, summary, force: opts.force });
+    await checkWithApi(deps, { plan, fresh, summary, force: opts.force });
   }
 
   if (opts.maxCredits !== undefined) await r.ledger.setBudget(batch, opts.maxCredits);
@@ -161,7 +178,10 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
     batch,
     part.onDisk.map((d) => ({ jobId: d.jobId, state: d.state, file: d.file })),
   );
-  await storeJobs(r, { specs, ident, part, batch, api: deps.api });
+  if (part.fresh.length > 0) {
+    const specs = promptSpecChunks(opts.files, opts.defaults, loadOptions(opts, batch));
+    await storeJobs(r, { specs, plan, part, batch, api: deps.api, files: opts.files });
+  }
   summary.added = part.fresh.length;
   const { added, present, onDisk, estimatedCredits: credits } = summary;
   deps.logger.info({ batch, added, present, onDisk, credits }, 'enqueued');
@@ -169,99 +189,129 @@ export async function enqueuePromptFiles(opts: EnqueueOptions, deps: EnqueueDeps
 }
 
 /**
- * One look at the queue (which ids it holds) and one listing of the batch folder (or of the batch's
- * objects); only the sidecars whose name matches a job not in the queue are read.
+ * One look at the queue (which ids it holds), and the sidecars of the jobs the first pass found
+ * may be on disk and the queue does not hold.
  */
-async function partition(
-  r: EnqueueRedis,
-  ident: JobIdentities,
-  o: { specs: PromptSpec[]; dir: string; store: BatchStore | null },
-): Promise<Partition> {
+async function partition(r: EnqueueRedis, b: BatchPlan): Promise<Partition> {
+  const { ident, candidates } = b.plan;
+  const scan = b.scan!;
   const present = await createJobLookup(r.redis, r.queuePrefix, r.queueName).present(ident.ids);
-  const absent = ident.ids.flatMap((id, n) =>
-    present.has(id) ? [] : [{ id, id8: ident.id8s[n]!, slug: slugify(o.specs[ident.spec[n]!]!.prompt), n }],
-  );
-  const { scan, verdicts } = await judgeBatch(o, absent);
+  const absent = candidates.filter((c) => !present.has(c.id));
+  const verdicts = await judgeBatch(b, scan, absent);
+  const ext = new Map(absent.map((c) => [c.n, c.ext]));
   const part: Partition = { present: present.size, onDisk: [], fresh: [], maxIndex: scan.maxIndex };
-  for (const job of absent) {
-    const v = verdicts.get(job.id);
+  for (let n = 0; n < ident.ids.length; n++) {
+    const id = ident.ids[n]!;
+    if (present.has(id)) continue;
+    const v = verdicts.get(id);
     if (v?.kind === 'finished') {
-      part.onDisk.push({ jobId: job.id, state: v.record.status as 'succeeded' | 'filtered', file: v.record.file! });
+      part.onDisk.push({ jobId: id, state: v.record.status as 'succeeded' | 'filtered', file: v.record.file! });
     } else if (v?.kind === 'rerun') {
-      const ext = outputExtension(o.specs[ident.spec[job.n]!]!.params);
-      part.fresh.push({ n: job.n, kept: imageNameOf(v.sidecar, ext) });
+      part.fresh.push({ n, kept: imageNameOf(v.sidecar, ext.get(n)!) });
     } else {
-      part.fresh.push({ n: job.n });
+      part.fresh.push({ n });
     }
   }
   return part;
 }
 
 /** What the batch's folder, or its objects, say about the jobs not in the queue. */
-async function judgeBatch(
-  o: { dir: string; store: BatchStore | null },
-  jobs: JobOnDisk[],
-): Promise<{ scan: BatchScan; verdicts: Map<string, DiskVerdict> }> {
-  if (o.store) {
-    const store = o.store;
-    try {
-      const stored = await scanStore(store);
-      return { scan: stored, verdicts: await judgeStored(store, stored, jobs) };
-    } catch (err) {
-      // Without the bucket's answer nothing can be known paid: add nothing (exit 3, like Redis away).
-      if (!(err instanceof StorageError)) throw err;
-      throw new EnvironmentError(`${err.message}; nothing was enqueued`, { cause: err });
-    }
+function judgeBatch(b: BatchPlan, scan: BatchScan, jobs: JobOnDisk[]): Promise<Map<string, DiskVerdict>> {
+  // With a store, the scan is the store's own listing (listBatch), sizes included.
+  return b.store ? judgeStored(b.store, scan as StoredScan, jobs) : judgeOnDisk(b.dir, scan, jobs);
+}
+
+/** One listing of the batch folder, or of the batch's objects. */
+async function listBatch(dir: string, store: BatchStore | null): Promise<BatchScan> {
+  if (!store) return scanBatch(dir);
+  try {
+    return await scanStore(store);
+  } catch (err) {
+    // Without the bucket's answer nothing can be known paid: add nothing (exit 3, like Redis away).
+    if (!(err instanceof StorageError)) throw err;
+    throw new EnvironmentError(`${err.message}; nothing was enqueued`, { cause: err });
   }
-  const scan = await scanBatch(o.dir);
-  return { scan, verdicts: await judgeOnDisk(o.dir, scan, jobs) };
 }
 
 interface StoreContext {
-  specs: PromptSpec[];
-  ident: JobIdentities;
+  specs: AsyncGenerator<PromptSpec[]>;
+  plan: PlanPass;
   part: Partition;
   batch: string;
   api: string;
+  files: readonly string[];
 }
+
+/** Jobs added per addBulk call. */
+const CHUNK = 500;
+/** addBulk calls in flight at once: Redis works on one while the next is built and sent. */
+const WINDOW = 4;
 
 /**
  * New jobs are numbered after every index on disk and every index already given out (by any queue's
- * enqueue), then built and added a chunk at a time: the next chunk is built while Redis stores the
- * last one, and no more than two are ever in memory.
+ * enqueue), then built from the second pass's specs and added a chunk at a time as the lines are
+ * read, with at most WINDOW chunks waiting on Redis: the specs are never all in memory.
  */
 async function storeJobs(r: EnqueueRedis, c: StoreContext): Promise<void> {
   const numbered = c.part.fresh.filter((f) => !f.kept).length;
   let next = numbered > 0 ? await r.state.reserveIndexes(c.batch, numbered, c.part.maxIndex) : 0;
-  let storing: Promise<void> | null = null;
-  for (let i = 0; i < c.part.fresh.length; i += CHUNK) {
-    const chunk = c.part.fresh.slice(i, i + CHUNK).map((f) => {
-      const where = f.kept ?? { index: next++ };
-      return buildJob(c.specs, c.ident, f.n, { batch: c.batch, api: c.api, ...where });
-    });
-    await storing;
-    storing = (async () => {
-      // Registered before added, so a worker's final state always finds its job registered.
-      await r.state.addJobs(
-        c.batch,
-        chunk.map((j) => j.id),
-      );
-      await addJobs(r.queue, chunk);
-    })();
+  const window = new Set<Promise<void>>();
+  let failed: { err: unknown } | null = null;
+  const store = async (jobs: PlannedJob[]) => {
+    if (window.size >= WINDOW) await Promise.race(window);
+    if (failed) throw failed.err;
+    const p: Promise<void> = storeChunk(r, c.batch, jobs)
+      .catch((err: unknown) => void (failed ??= { err }))
+      .finally(() => window.delete(p));
+    window.add(p);
+  };
+  let pending: PlannedJob[] = [];
+  let fi = 0;
+  let offset = 0;
+  try {
+    for await (const chunk of c.specs) {
+      checkUnchanged(c, chunk, offset);
+      for (; fi < c.part.fresh.length && c.plan.ident.spec[c.part.fresh[fi]!.n]! < offset + chunk.length; fi++) {
+        const f = c.part.fresh[fi]!;
+        const where = f.kept ?? { index: next++ };
+        const spec = chunk[c.plan.ident.spec[f.n]! - offset]!;
+        pending.push(buildJob(spec, c.plan.ident, f.n, { batch: c.batch, api: c.api, ...where }));
+        if (pending.length >= CHUNK) await store(pending.splice(0));
+      }
+      offset += chunk.length;
+    }
+    if (pending.length > 0) await store(pending);
+    pending = [];
+  } finally {
+    await Promise.all(window);
   }
-  await storing;
+  if (failed) throw (failed as { err: unknown }).err;
+  if (offset !== c.plan.prompts) throw changedBetweenPasses(c.files);
 }
 
-/** Jobs built and stored per step. */
-const CHUNK = 1000;
+/** Registered before added, so a worker's final state always finds its job registered. */
+async function storeChunk(r: EnqueueRedis, batch: string, jobs: PlannedJob[]): Promise<void> {
+  await r.state.addJobs(
+    batch,
+    jobs.map((j) => j.id),
+  );
+  await addJobs(r.queue, jobs, CHUNK);
+}
 
-const EXAMPLES = 5;
-
-function examplesOf(specs: readonly PromptSpec[]): string[] {
-  const out = new Set<string>();
-  for (const s of specs) {
-    if (out.size >= EXAMPLES) break;
-    out.add(s.prompt);
+/** The second pass must read what the first judged: a spec that differs stops the enqueue there. */
+function checkUnchanged(c: StoreContext, chunk: readonly PromptSpec[], offset: number): void {
+  for (const [i, spec] of chunk.entries()) {
+    if (c.plan.fingerprints[offset + i] !== fingerprint(spec)) throw changedBetweenPasses(c.files);
   }
-  return [...out];
+}
+
+function changedBetweenPasses(files: readonly string[]): PromptFileError {
+  return new PromptFileError([
+    {
+      file: files.join(', '),
+      line: 0,
+      field: 'file',
+      message: 'changed while it was being enqueued; jobs added before the change stay; run enqueue again',
+    },
+  ]);
 }

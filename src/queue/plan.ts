@@ -73,7 +73,11 @@ export interface JobIdentities {
   collapsed: number;
 }
 
-export function identifyJobs(specs: PromptSpec[], batch: string): JobIdentities {
+/**
+ * Builds the identities of a batch's jobs from its specs, a chunk at a time as they are read, so the
+ * specs themselves need not be kept: `add` takes the next chunk (specs numbered on from the last).
+ */
+export function identityBuilder(batch: string) {
   const seen = new Set<string>();
   const ids: string[] = [];
   const id8s: string[] = [];
@@ -82,45 +86,74 @@ export function identifyJobs(specs: PromptSpec[], batch: string): JobIdentities 
   const seedOf: number[] = [];
   const microOf: number[] = [];
   let collapsed = 0;
-  specs.forEach((spec, k) => {
-    for (let sample = 0; sample < spec.samples; sample++) {
-      const seed = seedFor(batch, spec, sample);
-      const { id, id8 } = jobIdFor(batch, spec, seed, sample);
-      if (seen.has(id)) {
-        collapsed++;
-        continue;
-      }
-      seen.add(id);
-      ids.push(id);
-      id8s.push(id8);
-      specOf.push(k);
-      sampleOf.push(sample);
-      seedOf.push(seed);
-      microOf.push(Math.round(creditsPerImage(spec.model, spec.params) * 1e6));
-    }
-  });
+  let specs = 0;
   return {
-    ids,
-    id8s,
-    spec: Uint32Array.from(specOf),
-    sample: Uint32Array.from(sampleOf),
-    seed: Float64Array.from(seedOf),
-    microCredits: Float64Array.from(microOf),
-    collapsed,
+    /** Adds the jobs of `chunk`; returns the number of its first job (jobs of the chunk follow it). */
+    add(chunk: readonly PromptSpec[]): number {
+      const first = ids.length;
+      for (const spec of chunk) {
+        const k = specs++;
+        for (let sample = 0; sample < spec.samples; sample++) {
+          const seed = seedFor(batch, spec, sample);
+          const { id, id8 } = jobIdFor(batch, spec, seed, sample);
+          if (seen.has(id)) {
+            collapsed++;
+            continue;
+          }
+          seen.add(id);
+          ids.push(id);
+          id8s.push(id8);
+          specOf.push(k);
+          sampleOf.push(sample);
+          seedOf.push(seed);
+          microOf.push(Math.round(creditsPerImage(spec.model, spec.params) * 1e6));
+        }
+      }
+      return first;
+    },
+    /** Jobs so far. */
+    get jobs(): number {
+      return ids.length;
+    },
+    /** The spec (its number among all added) and 8 digits of job `n`. */
+    job(n: number): { spec: number; id: string; id8: string } {
+      return { spec: specOf[n]!, id: ids[n]!, id8: id8s[n]! };
+    },
+    finish(): JobIdentities {
+      seen.clear();
+      return {
+        ids,
+        id8s,
+        spec: Uint32Array.from(specOf),
+        sample: Uint32Array.from(sampleOf),
+        seed: Float64Array.from(seedOf),
+        microCredits: Float64Array.from(microOf),
+        collapsed,
+      };
+    },
   };
 }
 
 /**
- * The payload of job `n` of `ident`, numbered `index` in its batch (the file name starts with it);
- * `file`: the name it already has on disk (a failed job that runs again keeps it).
+ * The identities of every job `specs` make, all specs at hand (enqueue builds them a chunk at a time).
+ * @public
+ */
+export function identifyJobs(specs: readonly PromptSpec[], batch: string): JobIdentities {
+  const b = identityBuilder(batch);
+  b.add(specs);
+  return b.finish();
+}
+
+/**
+ * The payload of job `n` of `ident`, made from its `spec`, numbered `index` in its batch (the file
+ * name starts with it); `file`: the name it already has on disk (a failed job that runs again keeps it).
  */
 export function buildJob(
-  specs: PromptSpec[],
+  spec: PromptSpec,
   ident: JobIdentities,
   n: number,
   opts: { batch: string; api: string; index: number; file?: string },
 ): PlannedJob {
-  const spec = specs[ident.spec[n]!]!;
   const id8 = ident.id8s[n]!;
   const data: JobData = {
     v: 1,

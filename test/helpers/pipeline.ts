@@ -35,7 +35,7 @@ export interface Pipeline {
   config: ReturnType<typeof loadConfig>;
   enqueue(
     lines: string[],
-    opts?: { defaults?: GenerationDefaults; batch?: string; maxCredits?: number; ext?: string },
+    opts?: { defaults?: GenerationDefaults; batch?: string; maxCredits?: number; ext?: string; maxJobs?: number },
   ): Promise<EnqueueSummary>;
   startWorker(flags?: WorkerFlags, apiKey?: string): Promise<WorkerHandle & { client: StabilityClient }>;
   close(): Promise<void>;
@@ -68,7 +68,7 @@ export async function pipeline(opts: {
         {
           files: [file],
           defaults: o.defaults ?? {},
-          maxJobs: 10000,
+          maxJobs: o.maxJobs ?? 10000,
           dryRun: false,
           force: false,
           batch: o.batch ?? 'b',
