@@ -29,8 +29,8 @@ import {
   sampleMemory,
   spawnCli,
   table,
-  tempDir,
 } from './lib.js';
+import { tempDir } from '../test/helpers/temp.js';
 import { Redis } from 'ioredis';
 
 const LIMIT = { count: 150, windowMs: 10_000 };
@@ -83,7 +83,7 @@ export async function run(): Promise<BenchResult> {
   const latencyMs = envInt('BENCH_ORIGINAL_LATENCY_MS', 8000);
   const mock = await startMockApi({ latencyMs, rateLimit: { ...LIMIT, lockoutMs: 60_000 } });
   const prefix = benchPrefix('orig');
-  const tmp = await tempDir('orig');
+  const tmp = await tempDir('nsbench-orig-');
   try {
     const list = prompts(total, 'original');
     const seqMs = await original(mock.url, list.slice(0, seqCount), join(tmp.dir, 'original'));

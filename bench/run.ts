@@ -21,6 +21,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<BenchResult> }>
   'on-disk': () => import('./on-disk.js'),
   cluster: () => import('./cluster.js'),
   s3: () => import('./s3.js'),
+  'auto-concurrency': () => import('./auto-concurrency.js'),
 };
 
 const FILE = join(ROOT, 'bench/RESULTS.md');

@@ -3,6 +3,7 @@ import { checkName } from '../names.js';
 import { UsageError } from '../errors.js';
 import { rebuildFromDisk, type RebuildResult } from '../output/manifest.js';
 import { makeObjectThumbnails, rebuildFromObjects } from '../output/object-rebuild.js';
+import { recordsFromManifest } from '../output/manifest-fast.js';
 import { checkBatchFolder } from '../output/safe-dirs.js';
 import { renderGallery, writeGallery } from '../output/gallery.js';
 import { makeThumbnails, type ThumbnailResult } from '../output/thumbnails.js';
@@ -36,13 +37,20 @@ export interface ReportSummary {
  * name is checked as `enqueue` checks it and the batch folder must exist (UsageError, exit 2),
  * and nothing planted in it is followed (EnvironmentError, exit 3). With an object store for
  * `output` (`--out s3://…`), the same from the batch's objects, and the results uploaded.
+ * `jobs`: the batch's job ids, when the caller knows them (the end of `run`): a manifest with a
+ * whole line for each is used as it is, and the sidecars are read only when it is not.
  */
-export async function buildReport(out: string, ref: BatchRef, output?: OutputRoot): Promise<ReportSummary> {
+export async function buildReport(
+  out: string,
+  ref: BatchRef,
+  opts: { output?: OutputRoot; jobs?: Iterable<string> } = {},
+): Promise<ReportSummary> {
   checkName(ref.batch, '--batch', 'batch');
-  if (output?.kind === 'objects') return buildObjectReport(batchStore(output, ref), ref);
+  if (opts.output?.kind === 'objects') return buildObjectReport(batchStore(opts.output, ref), ref);
   const dir = batchDir(out, ref);
   await checkBatchFolder({ out, dir, mustExist: true });
-  const rebuilt = await rebuildFromDisk(dir);
+  const fast = opts.jobs === undefined ? null : await recordsFromManifest(dir, opts.jobs);
+  const rebuilt = fast ?? (await rebuildFromDisk(dir));
   const thumbs = await makeThumbnails(dir, rebuilt.records);
   const totals = totalsOf(ref.batch, rebuilt.records);
   await writeGallery(dir, rebuilt.records, { thumbs: thumbs.thumbs, ...totals });

@@ -193,6 +193,26 @@ async function checkImage(
   return { ...rec, bytes: h.size, sha256: h.sha256 };
 }
 
+/** A record as its image is on disk (see checkImage); a file path outside images/ is named in `warnings`. */
+export async function checkRecordImage(
+  batchDir: string,
+  rec: ManifestRecord,
+  ctx: { verify: boolean; warnings: string[] },
+): Promise<ManifestRecord> {
+  if (rec.file === null) return rec;
+  // Only a name directly inside images/ (a real folder, checked before): a deeper path could pass
+  // through a planted link to a folder elsewhere, which lstat of the last name would not see.
+  let abs: string;
+  try {
+    if (!IMAGE_FILE.test(rec.file)) throw new Error('not an image path');
+    abs = resolveInBatch(batchDir, rec.file);
+  } catch {
+    ctx.warnings.push(`${rec.id}: file path ${JSON.stringify(rec.file)} is not an image inside the batch folder`);
+    return rec;
+  }
+  return checkImage(abs, rec, ctx);
+}
+
 export async function rebuildFromDisk(batchDir: string, opts: { verify?: boolean } = {}): Promise<RebuildResult> {
   await cleanStaleTemps(batchDir, STALE_TEMP_MS);
   await cleanStaleTemps(path.join(batchDir, IMAGES_DIR), STALE_TEMP_MS);
@@ -210,20 +230,8 @@ export async function rebuildFromDisk(batchDir: string, opts: { verify?: boolean
   }
   for (const m of manifest.records) if (!merged.has(m.id)) merged.set(m.id, m);
 
-  const records = await mapLimit([...merged.values()], 16, async (rec) => {
-    if (rec.file === null) return rec;
-    // Only a name directly inside images/ (a real folder, checked before): a deeper path could pass
-    // through a planted link to a folder elsewhere, which lstat of the last name would not see.
-    let abs: string;
-    try {
-      if (!IMAGE_FILE.test(rec.file)) throw new Error('not an image path');
-      abs = resolveInBatch(batchDir, rec.file);
-    } catch {
-      warnings.push(`${rec.id}: file path ${JSON.stringify(rec.file)} is not an image inside the batch folder`);
-      return rec;
-    }
-    return checkImage(abs, rec, { verify: opts.verify === true, warnings });
-  });
+  const ctx = { verify: opts.verify === true, warnings };
+  const records = await mapLimit([...merged.values()], 16, (rec) => checkRecordImage(batchDir, rec, ctx));
   records.sort(compareRecords);
   await compactManifest(batchDir, records);
   const truncated = manifest.badLines;

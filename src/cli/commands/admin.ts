@@ -71,7 +71,11 @@ export function adminCommands(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .action(async (o: Record<string, unknown>) => {
       const config = loadConfig(o);
-      const r = await buildReport(config.out, { api: config.api.identity, batch: String(o.batch) }, openOutput(config));
+      const r = await buildReport(
+        config.out,
+        { api: config.api.identity, batch: String(o.batch) },
+        { output: openOutput(config) },
+      );
       const { records: _records, ...summary } = r;
       process.stdout.write(
         o.json

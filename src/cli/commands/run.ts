@@ -134,8 +134,13 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     off();
     await settleWithin(target.close(), CLOSE_MS);
     const left = windowEnded || interrupted ? (await ctx.state.counts(batch)).pending : 0;
+    // The batch's jobs, so the report can trust the manifest the workers appended (Redis away: rebuild).
+    const jobs = await ctx.state.states(batch).then(
+      (m) => [...m.keys()],
+      () => undefined,
+    );
     await ctx.close();
-    const report = await buildReport(config.out, ref, openOutput(config));
+    const report = await buildReport(config.out, ref, { output: openOutput(config), ...(jobs ? { jobs } : {}) });
     if (windowEnded) {
       const next = (windowEnded as WindowState).changesAt;
       process.stdout.write(
