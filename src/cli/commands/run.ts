@@ -115,15 +115,18 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     const finished = batchFinishedCheck(ctx, batch);
     for (;;) {
       if (stoppedCode !== null || windowEnded !== null) break;
+      // The last few jobs are watched closely, so the run ends soon after the last answer.
+      let pollMs = 250;
       try {
         const counts = await ctx.state.counts(batch);
         const ledger = await ctx.ledger.get(batch);
         progress.update({ counts, credits: ledger.billed, at: Date.now() });
         if (await finished(counts)) break;
+        if (counts.pending <= 1) pollMs = 50;
       } catch {
         // Redis away for a moment: the worker reconnects; keep waiting.
       }
-      await within(handle.done, 250, undefined);
+      await within(handle.done, pollMs, undefined);
     }
     progress.end();
     // A second signal exits at once: no waiting for requests in flight, no report. The jobs
