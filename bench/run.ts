@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark in sequence (never in parallel: they would measure each other),
  * then bench/RESULTS.md is rewritten between its generated markers; the hand-written analysis
  * around them stays. BENCH_ONLY=rate-limit,overhead runs a subset (the other sections keep their
- * last figures). Sizes: see the BENCH_* variables in each file.
+ * last figures, and their rows in the goals table). Sizes: see the BENCH_* variables in each file.
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -36,6 +36,31 @@ function splice(doc: string, name: string, body: string): string {
   if (a >= 0 && b > a) return doc.slice(0, a) + block + doc.slice(b + close.length);
   const at = doc.indexOf('<!-- analysis -->');
   return at >= 0 ? `${doc.slice(0, at)}${block}\n\n${doc.slice(at)}` : `${doc}\n${block}\n`;
+}
+
+/**
+ * The goals table after this run: a benchmark that ran replaces its rows (in the order of BENCHES),
+ * one that did not keeps the rows of its last run.
+ */
+function goalRows(doc: string, fresh: string[]): string[] {
+  const [open, close] = mark('summary');
+  const a = doc.indexOf(open);
+  const b = doc.indexOf(close);
+  const old =
+    a >= 0 && b > a
+      ? doc
+          .slice(a, b)
+          .split('\n')
+          .filter((l) => /^\| \d+\. /.test(l))
+      : [];
+  const titleOf = (row: string) => row.split(' | ')[0]!.slice(2);
+  const ran = new Set(fresh.map(titleOf));
+  const rows = [...old.filter((r) => !ran.has(titleOf(r))), ...fresh];
+  const order = (row: string) => Number(/^\| (\d+)\./.exec(row)?.[1] ?? 99);
+  return rows
+    .map((r, i) => ({ r, i }))
+    .sort((x, y) => order(x.r) - order(y.r) || x.i - y.i)
+    .map((x) => x.r);
 }
 
 const only = process.env.BENCH_ONLY?.split(',')
@@ -87,11 +112,17 @@ doc = splice(
 const summary = results.flatMap((r) =>
   r.goals.map((g) => `| ${r.title} | ${g.what} | ${g.value} | ${g.goal} | ${g.pass ? 'met' : '**missed**'} |`),
 );
-if (summary.length > 0 && (!only || names.length === Object.keys(BENCHES).length)) {
+if (summary.length > 0) {
   doc = splice(
     doc,
     'summary',
-    ['## Goals', '', '| benchmark | figure | measured | goal | |', '|---|---|---|---|---|', ...summary].join('\n'),
+    [
+      '## Goals',
+      '',
+      '| benchmark | figure | measured | goal | |',
+      '|---|---|---|---|---|',
+      ...goalRows(doc, summary),
+    ].join('\n'),
   );
 }
 for (const r of results) doc = splice(doc, r.name, [`## ${r.title}`, '', ...r.lines].join('\n'));
