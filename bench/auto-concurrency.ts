@@ -134,7 +134,7 @@ export async function run(): Promise<BenchResult> {
       ]),
     ),
     '',
-    'At 30 s the limit needs 450 requests in flight, more than `--max-concurrency` allows by default: the maximum bounds it.',
+    'Little’s law needs = limit × latency requests in flight to use every slot; `--max-concurrency` (256 by default) caps a worker below the 450 that 30 s needs.',
   ];
   const goals = figures.map((f) => ({
     what: `images/s ÷ limit at ${fmt.s(f.latencyMs)} latency`,

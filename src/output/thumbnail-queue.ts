@@ -28,9 +28,20 @@ export interface ThumbnailQueueOptions {
   make?: (dir: string, file: string) => Promise<unknown>;
 }
 
+/**
+ * sharp as a worker uses it: no operation cache (each image is thumbnailed once) and one libvips
+ * thread per image, so thumbnails add little to a worker's memory and leave the cores to the jobs.
+ */
+async function workerSharp(): ReturnType<typeof loadSharp> {
+  const sharp = await loadSharp();
+  sharp.cache(false);
+  sharp.concurrency(1);
+  return sharp;
+}
+
 function defaultMake(): (dir: string, file: string) => Promise<unknown> {
   let sharp: ReturnType<typeof loadSharp> | null = null;
-  return async (dir, file) => makeThumbnail(await (sharp ??= loadSharp()), dir, file);
+  return async (dir, file) => makeThumbnail(await (sharp ??= workerSharp()), dir, file);
 }
 
 export function createThumbnailQueue(opts: ThumbnailQueueOptions): ThumbnailQueue {
