@@ -76,6 +76,8 @@ describe('nightshift run, end to end as a child process', () => {
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toMatch(/added 0, already present 8|added 0, already present \d+/);
     expect(second.stdout).toMatch(/mock API served 0 requests/);
+    // Nothing left to send: no "0 jobs: about 0 s" estimate.
+    expect(second.stdout).not.toMatch(/^0 jobs: about/m);
     expect(await manifest(batchDir)).toEqual(lines);
   });
 

@@ -88,7 +88,8 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     const pending = (await ctx.state.counts(batch)).pending;
     const estimate = estimateBatch({ jobs: pending, rate: wc.rate, window: wc.window, now: new Date() });
     const open = wc.window === null || windowState(wc.window, new Date()).open;
-    if (!e.json) process.stdout.write(`${formatEstimate(estimate, open)}\n`);
+    // Nothing left to send (a rerun): no estimate to give.
+    if (!e.json && pending > 0) process.stdout.write(`${formatEstimate(estimate, open)}\n`);
     let interrupted = false;
     let killed = false;
     const off = onStopSignals(
