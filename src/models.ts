@@ -126,6 +126,8 @@ export const MODELS: Readonly<Record<ModelId, ModelInfo>> = {
 /** The longest prompt and the largest seed any model takes: a line's bounds before its model is known. */
 export const PROMPT_MAX = Math.max(...Object.values(FAMILY_LIMITS).map((l) => l.promptMax));
 export const SEED_MAX = Math.max(...Object.values(FAMILY_LIMITS).map((l) => l.seedMax));
+/** Images per prompt line (`samples`, `--samples`): a typo of 10000 must not buy 10000 images. */
+export const SAMPLES_MAX = 100;
 
 export function isModelId(s: string): s is ModelId {
   return (MODEL_IDS as readonly string[]).includes(s);

@@ -4,7 +4,7 @@
  * defaults of its own (they would hide the environment), and `resolveSetting` layers
  * flag → environment → default for every command the same way.
  */
-import { ASPECT_RATIOS, MODEL_IDS, OUTPUT_FORMATS, SEED_MAX, STYLE_PRESETS } from '../models.js';
+import { ASPECT_RATIOS, MODEL_IDS, OUTPUT_FORMATS, SAMPLES_MAX, SEED_MAX, STYLE_PRESETS } from '../models.js';
 import {
   parseChoice,
   parseDecimal,
@@ -215,7 +215,7 @@ export const SETTINGS = {
   samples: def({
     flag: '--samples <n>',
     help: 'images per prompt (seeds seed, seed+1, …)',
-    parse: optional(int(1, 100)),
+    parse: optional(int(1, SAMPLES_MAX)),
     default: undefined,
   }),
   seed: def({

@@ -1,7 +1,15 @@
 import { z } from 'zod';
 import { NAME, NAME_RULE } from '../names.js';
 import type { PromptProblem } from '../errors.js';
-import { ASPECT_RATIOS, MODEL_IDS, OUTPUT_FORMATS, PROMPT_MAX, SEED_MAX, STYLE_PRESETS } from '../models.js';
+import {
+  ASPECT_RATIOS,
+  MODEL_IDS,
+  OUTPUT_FORMATS,
+  PROMPT_MAX,
+  SAMPLES_MAX,
+  SEED_MAX,
+  STYLE_PRESETS,
+} from '../models.js';
 
 /** The columns a prompt line may set, in every format. */
 export const ROW_KEYS = [
@@ -38,8 +46,6 @@ export interface ParseResult {
   rows: RawRow[];
   problems: PromptProblem[];
 }
-
-export const SAMPLES_MAX = 100;
 
 function shown(input: unknown): string {
   const s = typeof input === 'string' ? JSON.stringify(input) : String(input);
