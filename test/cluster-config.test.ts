@@ -1,21 +1,13 @@
 /** `--redis-cluster` / REDIS_CLUSTER_NODES: how the node list is read, kept secret, and exclusive with --redis. */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { UsageError } from '../src/errors.js';
+import { usageMessage } from './helpers/usage.js';
 import { clusterOptions } from '../src/redis/cluster-connect.js';
 import { isClusterTarget, parseClusterNodes, redactClusterNodes } from '../src/redis/cluster.js';
 import { cliEnv, runCli } from './helpers/cli.js';
 import { redisUrl } from './helpers/redis.js';
 
-const usage = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(UsageError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a UsageError');
-};
+const usage = usageMessage;
 
 describe('--redis-cluster', () => {
   it('reads HOST:PORT lists and URLs; a password on one node is the cluster’s', () => {

@@ -3,18 +3,10 @@ import { checkApiTransport, loadConfig, loadWorkerConfig } from '../src/config.j
 import { parseDecimal, parseInteger, parseRate, parseSeconds } from '../src/config/parse.js';
 import { SETTINGS, type SettingDef, type SettingKey } from '../src/config/settings.js';
 import { normalizeApiHost, parseNotifyUrl } from '../src/config/urls.js';
-import { UsageError } from '../src/errors.js';
+import { usageMessage } from './helpers/usage.js';
 import { cliEnv, runCli } from './helpers/cli.js';
 
-const usage = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(UsageError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a UsageError');
-};
+const usage = usageMessage;
 
 describe('setting parsers', () => {
   it('take plain decimal numbers only, naming the flag otherwise', () => {
