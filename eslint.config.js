@@ -20,6 +20,43 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
     },
   },
+  // Imports point one way: bin and src/cli → workers → jobs → the library in src.
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/cli/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/jobs/*', '**/workers/*', '**/cli/*'],
+              message: 'src/ is the library: it imports no job, worker or command code',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['jobs/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/workers/*', '**/cli/*'], message: 'a job processor imports the library only' }] },
+      ],
+    },
+  },
+  {
+    files: ['workers/**/*.ts'],
+    ignores: ['workers/generate.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/cli/*'], message: 'the worker process imports no command code' }] },
+      ],
+    },
+  },
   {
     // Tests read arbitrary JSON answers field by field.
     files: ['test/**/*.ts'],

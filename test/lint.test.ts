@@ -32,6 +32,20 @@ describe('lint rules', () => {
     ).toEqual([]);
   });
 
+  it('refuses an import against the flow: the library importing a job, a worker or a command', async () => {
+    const hits = async (file: string, code: string) =>
+      (await eslint.lintText(code, { filePath: join(ROOT, file) }))[0]!.messages.map((m) => m.ruleId);
+    const restricted = 'no-restricted-imports';
+    expect(await hits('src/probe.ts', "export { main } from './cli/main.js';\n")).toContain(restricted);
+    expect(await hits('src/ops/probe.ts', "export { startWorker } from '../../workers/runtime.js';\n")).toContain(
+      restricted,
+    );
+    expect(await hits('src/probe.ts', "export { handleError } from '../jobs/errors.js';\n")).toContain(restricted);
+    expect(await hits('jobs/probe.ts', "export { startWorker } from '../workers/runtime.js';\n")).toContain(restricted);
+    expect(await hits('workers/probe.ts', "export { handleError } from '../jobs/errors.js';\n")).toEqual([]);
+    expect(await hits('src/cli/probe.ts', "export { startWorker } from '../../workers/runtime.js';\n")).toEqual([]);
+  });
+
   it('refuses an export that nothing but tests use', async () => {
     const tmp = await tempDir('nightshift-knip-');
     try {
