@@ -72,8 +72,11 @@ export function startConsumer(o: ConsumerOptions): Consumer {
   return {
     lastProgress: () => lastProgress,
     setConcurrency(n) {
-      concurrency = Math.max(1, Math.round(n));
-      worker.concurrency = concurrency;
+      const next = Math.max(1, Math.round(n));
+      const raised = next > concurrency;
+      concurrency = next;
+      worker.concurrency = next;
+      if (raised) wakeLoop(worker);
     },
     hold() {
       if (held) return;
@@ -99,4 +102,13 @@ export function startConsumer(o: ConsumerOptions): Consumer {
     },
     close: (force = false) => worker.close(force),
   };
+}
+
+/**
+ * BullMQ's loop looks at its concurrency again only when a job ends: with every slot busy at 8 s per
+ * image, a raise would wait 8 s to fill, and the ramp to the rate limit would take a minute. An
+ * item settled at once wakes it, as BullMQ's own resume() does (bullmq is pinned to that version).
+ */
+function wakeLoop(w: Worker<JobData>): void {
+  (w as unknown as { mainLoopQueue?: { add(p: Promise<unknown>): void } | null }).mainLoopQueue?.add(Promise.resolve());
 }
