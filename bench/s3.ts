@@ -5,7 +5,7 @@
  * kind) and that the rerun lists the batch once instead of asking per image.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer, request } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -25,6 +25,7 @@ import {
   table,
   type BenchResult,
 } from './lib.js';
+import { forward, S3RVER_CREDENTIALS, startS3 } from '../test/helpers/s3.js';
 import { tempDir } from '../test/helpers/temp.js';
 
 type Counts = Record<'PUT' | 'GET' | 'HEAD' | 'LIST' | 'DELETE', number>;
@@ -38,15 +39,7 @@ async function countingProxy(target: string) {
     const kind = req.method === 'GET' && /[?&]list-type=/.test(req.url ?? '') ? 'LIST' : (req.method as keyof Counts);
     if (kind in counts) counts[kind]++;
     if (process.env.BENCH_S3_TRACE) process.stderr.write(`${req.method} ${req.url}\n`);
-    const fwd = request(
-      { host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers },
-      (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      },
-    );
-    fwd.on('error', () => res.destroy());
-    req.pipe(fwd);
+    forward(req, res, up);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
@@ -76,22 +69,14 @@ export async function run(): Promise<BenchResult> {
   const tmp = await tempDir('nsbench-s3-');
   const redis = new Redis(redisUrl());
   await mkdir(join(tmp.dir, 's3'));
-  const s3 = new S3rver({
-    address: '127.0.0.1',
-    port: 0,
-    silent: true,
-    directory: join(tmp.dir, 's3'),
-    configureBuckets: [{ name: 'bench', configs: [] }],
-  });
-  const { port } = await s3.run();
-  const proxy = await countingProxy(`http://127.0.0.1:${port}`);
+  const s3 = await startS3(S3rver, { dir: join(tmp.dir, 's3'), buckets: ['bench'] });
+  const proxy = await countingProxy(s3.url);
   const prefix = benchPrefix('s3');
   const env = childEnv({
     NIGHTSHIFT_PREFIX: prefix,
     AWS_ENDPOINT_URL_S3: proxy.url,
     AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    ...S3RVER_CREDENTIALS,
   });
   try {
     const file = join(tmp.dir, 'prompts.txt');

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { quietSdkNodeNotice } from '../../src/config.js';
@@ -89,6 +89,19 @@ export interface FaultyProxy {
   close(): Promise<void>;
 }
 
+/** Passes one request on to `upstream` unchanged and streams its answer back. */
+export function forward(req: IncomingMessage, res: ServerResponse, upstream: URL): void {
+  const fwd = request(
+    { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+    (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    },
+  );
+  fwd.on('error', () => res.destroy());
+  req.pipe(fwd);
+}
+
 /**
  * An HTTP proxy in front of the S3 server that answers every `every`-th PUT matching `match` with a
  * 500 (an S3 InternalError) after reading its body, and passes everything else on unchanged.
@@ -113,15 +126,7 @@ export async function startFaultyProxy(target: string, o: { every: number; match
       }
       passed.push(path);
     }
-    const fwd = request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
-    fwd.on('error', () => res.destroy());
-    req.pipe(fwd);
+    forward(req, res, upstream);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
