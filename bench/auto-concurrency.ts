@@ -5,6 +5,7 @@
  * the image requests per second it kept up while sending ÷ the limit, the most requests the fake held
  * at once, and the worker's peak RSS. Sizes: BENCH_AUTO_JOBS (600, or more at long latencies), BENCH_AUTO_LATENCIES (2000,8000,30000).
  */
+import { API_RATE_LIMIT } from '../src/models.js';
 import type { MockRequestRecord } from '../src/mock-api/types.js';
 import { startMockApi } from '../src/mock-api/server.js';
 import {
@@ -25,7 +26,7 @@ import {
   table,
 } from './lib.js';
 
-const LIMIT = { count: 150, windowMs: 10_000 };
+const LIMIT = API_RATE_LIMIT;
 const LIMIT_RATE = LIMIT.count / (LIMIT.windowMs / 1000);
 
 interface Figures {

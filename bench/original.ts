@@ -8,6 +8,7 @@
  * the first image request, and the time from the last answer to the exit.
  * Sizes: BENCH_ORIGINAL_PROMPTS (2000), BENCH_ORIGINAL_LATENCY_MS (8000), BENCH_ORIGINAL_SEQUENTIAL (2).
  */
+import { API_RATE_LIMIT } from '../src/models.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -33,7 +34,7 @@ import {
 import { tempDir } from '../test/helpers/temp.js';
 import { Redis } from 'ioredis';
 
-const LIMIT = { count: 150, windowMs: 10_000 };
+const LIMIT = API_RATE_LIMIT;
 const ENGINE = 'stable-diffusion-v1-6';
 
 /** The tutorial's script, once per prompt, in sequence: any non-200 stops it. */

@@ -6,6 +6,7 @@
  * 1 and 4 processes. The fake runs in this process: it only sees 10–15 requests/s here, so its CPU
  * cannot distort the figures.
  */
+import { API_RATE_LIMIT } from '../src/models.js';
 import { startMockApi } from '../src/mock-api/server.js';
 import {
   BENCH_KEY,
@@ -152,7 +153,7 @@ export async function run(): Promise<BenchResult> {
   const realJobs = envInt('BENCH_RATE_REAL_JOBS', 450);
   const concurrency = envInt('BENCH_RATE_CONCURRENCY', 64);
   const scaled: Limit = { count: COUNT, windowMs: WINDOW_MS };
-  const real: Limit = { count: 150, windowMs: 10_000 };
+  const real: Limit = { ...API_RATE_LIMIT };
   const specs: RunSpec[] = [
     ...[1, 4].flatMap((workers) =>
       [null, 0.1].map((marginS) => ({ limit: scaled, workers, marginS, jobs, concurrency })),

@@ -126,6 +126,9 @@ export const MODELS: Readonly<Record<ModelId, ModelInfo>> = {
 /** The longest prompt and the largest seed any model takes: a line's bounds before its model is known. */
 export const PROMPT_MAX = Math.max(...Object.values(FAMILY_LIMITS).map((l) => l.promptMax));
 export const SEED_MAX = Math.max(...Object.values(FAMILY_LIMITS).map((l) => l.seedMax));
+/** The API's rate limit per key: 150 requests in any 10 s. */
+export const API_RATE_LIMIT = { count: 150, windowMs: 10_000 } as const;
+
 /** Images per prompt line (`samples`, `--samples`): a typo of 10000 must not buy 10000 images. */
 export const SAMPLES_MAX = 100;
 

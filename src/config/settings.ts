@@ -4,7 +4,15 @@
  * defaults of its own (they would hide the environment), and `resolveSetting` layers
  * flag → environment → default for every command the same way.
  */
-import { ASPECT_RATIOS, MODEL_IDS, OUTPUT_FORMATS, SAMPLES_MAX, SEED_MAX, STYLE_PRESETS } from '../models.js';
+import {
+  API_RATE_LIMIT,
+  ASPECT_RATIOS,
+  MODEL_IDS,
+  OUTPUT_FORMATS,
+  SAMPLES_MAX,
+  SEED_MAX,
+  STYLE_PRESETS,
+} from '../models.js';
 import {
   parseChoice,
   parseDecimal,
@@ -296,7 +304,7 @@ export const SETTINGS = {
     env: ['NIGHTSHIFT_RATE'],
     help: 'the shared rate limit per API key',
     parse: parseRate,
-    default: { count: 150, windowMs: 10_000 },
+    default: { ...API_RATE_LIMIT },
     defaultText: '150/10',
   }),
   rateMargin: def({

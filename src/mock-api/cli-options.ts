@@ -4,12 +4,13 @@
  */
 import { parseDecimal, parseInteger, parseRate, parseSeconds, type NumberBounds } from '../config/parse.js';
 import { UsageError } from '../errors.js';
+import { API_RATE_LIMIT } from '../models.js';
 import { FAULT_NAMES } from './hostile.js';
 import type { MockApiOptions } from './types.js';
 
 export type MockApiCliInput = Record<string, string | boolean | undefined>;
 
-const DEFAULT_RATE = { count: 150, windowMs: 10_000 };
+const DEFAULT_RATE = { ...API_RATE_LIMIT };
 const DEFAULT_LOCKOUT_MS = 60_000;
 
 function str(raw: MockApiCliInput, key: string): string | undefined {
