@@ -1,6 +1,7 @@
 import { DelayedError, UnrecoverableError, WaitingError } from 'bullmq';
 import { ApiError, toErrorRecord, type ErrorRecord } from '../src/errors.js';
 import { MODELS } from '../src/models.js';
+import { MAX_RETRY_AFTER_MS } from '../src/stability/classify.js';
 import type { JobContext } from './context.js';
 import type { ProcessorDeps, StopReason } from './deps.js';
 import { finalFailure } from './final.js';
@@ -10,8 +11,6 @@ import { UnsavedImageError } from './write.js';
 export const MAX_RATE_LIMITED = 20;
 /** A paid image that cannot be written delays the job without using an attempt; this bounds how often. */
 export const MAX_STORAGE_DELAYS = 30;
-/** However long a 429's Retry-After asks for, every worker on the key waits at most this long. */
-export const MAX_RETRY_AFTER_MS = 10 * 60_000;
 
 /** What the processor learns from an error, for the breaker: a transient failure, or an answer. */
 export interface BreakerFeed {

@@ -1,6 +1,5 @@
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import { ApiError, type ErrorRecord } from '../src/errors.js';
-import { MODELS } from '../src/models.js';
 import type { StashedImage } from '../src/billing/stash.js';
 import type { Begun } from '../src/billing/job-steps.js';
 import type { Slot } from '../src/billing/rate-limiter.js';
@@ -105,7 +104,7 @@ export async function send(deps: ProcessorDeps, ctx: JobContext, cleared: Cleare
     );
     answered = true;
     for (const w of res.warnings) ctx.log.warn({ requestId: res.requestId }, w);
-    return { bytes: res.bytes, mime: res.mime, seed: checkedSeed(ctx, res.seed), finishReason: res.finishReason };
+    return { bytes: res.bytes, mime: res.mime, seed: res.seed, finishReason: res.finishReason };
   } catch (err) {
     if (!answered) {
       const maybe = err instanceof ApiError && err.maybeBilled;
@@ -113,15 +112,4 @@ export async function send(deps: ProcessorDeps, ctx: JobContext, cleared: Cleare
     }
     throw err;
   }
-}
-
-/** A seed the API returned that is no valid seed is recorded as the one we asked for. */
-function checkedSeed(ctx: JobContext, seed: number): number {
-  // A seed the model does not take cannot be the image's seed.
-  if (Number.isInteger(seed) && seed >= 0 && seed <= MODELS[ctx.data.model].seedMax) return seed;
-  ctx.log.warn(
-    { returnedSeed: String(seed), seed: ctx.data.seed },
-    'the API returned an invalid seed; recording the requested one',
-  );
-  return ctx.data.seed;
 }
