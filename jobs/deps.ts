@@ -11,8 +11,8 @@ import type { PauseReason } from '../src/queue/pause.js';
 import type { BatchStore } from '../src/output/storage/types.js';
 import type { ThumbnailQueue } from '../src/output/thumbnail-queue.js';
 
-/** Why a worker stops by itself: a person must fix the key, the credits or the batch's engine. */
-export type StopReason = Extract<PauseReason, 'auth' | 'payment' | 'engine'>;
+import type { StopReason } from '../src/queue/pause.js';
+export type { StopReason };
 
 /** What the processor acts on: fixed for the worker's life. */
 export interface ProcessorSettings {

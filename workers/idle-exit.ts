@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
-import type { Control } from '../src/queue/pause.js';
+import { STOP_REASONS, type Control } from '../src/queue/pause.js';
 
 export interface IdleExitOptions {
   queue: Queue;
@@ -22,7 +22,7 @@ export function startIdleExit(o: IdleExitOptions): () => void {
       const c = await o.queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
       if ((c.active ?? 0) > 0) return;
       if (isPaused) {
-        const code = paused && ['auth', 'payment', 'engine'].includes(paused.reason) ? 4 : 0;
+        const code = paused && (STOP_REASONS as readonly string[]).includes(paused.reason) ? 4 : 0;
         o.logger.info({ pausedBy: paused?.reason ?? 'manual' }, 'queue is paused and nothing is active; exiting');
         o.onIdle(code);
       } else if ((c.wait ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) === 0) {

@@ -8,6 +8,9 @@ import { queueKeys } from '../redis/keys.js';
  * `manual` (`nightshift pause`).
  */
 export type PauseReason = 'auth' | 'payment' | 'engine' | 'storage' | 'circuit' | 'manual';
+/** Pauses a person must fix (the key, the credits, the batch's engine): a worker stops with exit 4. */
+export const STOP_REASONS = ['auth', 'payment', 'engine'] as const satisfies readonly PauseReason[];
+export type StopReason = (typeof STOP_REASONS)[number];
 
 export interface PauseRecord {
   reason: PauseReason;
