@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { formatProblem } from '../src/errors.js';
 import { loadPromptFiles, type LoadOptions, type LoadResult } from '../src/prompts/load.js';
 import type { GenerationDefaults } from '../src/prompts/types.js';
-import { useTempDir } from './helpers/temp.js';
+import { useTempDir } from './helpers/temp-hooks.js';
 
 export interface Fixtures {
   /** Writes a fixture file into this test's temp dir and returns its path. */
