@@ -133,7 +133,7 @@ export async function run(): Promise<BenchResult> {
     const ratio = rows[1]!.jobsPerS / rows[0]!.jobsPerS;
     return {
       name: 'cluster',
-      title: 'Redis Cluster: throughput against one Redis, and a master failover',
+      title: '10. Redis Cluster: throughput against one Redis, and a master failover',
       lines: [
         `${JOBS} jobs, one worker process, concurrency ${CONCURRENCY}, zero-latency fake; the cluster's six nodes run on this machine.`,
         '',

@@ -51,7 +51,7 @@ function goalRows(doc: string, fresh: string[]): string[] {
       ? doc
           .slice(a, b)
           .split('\n')
-          .filter((l) => /^\| \d+\. /.test(l))
+          .filter((l) => l.startsWith('| ') && !l.startsWith('| benchmark |'))
       : [];
   const titleOf = (row: string) => row.split(' | ')[0]!.slice(2);
   const ran = new Set(fresh.map(titleOf));

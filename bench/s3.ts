@@ -127,7 +127,7 @@ export async function run(): Promise<BenchResult> {
       { what: 'S3 rerun: PUT requests', value: String(rerun.PUT), goal: '0', pass: rerun.PUT === 0 },
     ];
     for (const f of figures) process.stdout.write(`  s3: ${f.what}: ${fmt.s(f.ms)} ${JSON.stringify(f.counts)}\n`);
-    return { name: 's3', title: '8. Object storage (--out s3://…)', lines, goals };
+    return { name: 's3', title: '9. Object storage (--out s3://…)', lines, goals };
   } finally {
     await proxy.close();
     await s3.close();
