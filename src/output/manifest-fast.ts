@@ -1,9 +1,9 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { isTempName, toStorageError } from './atomic.js';
+import { toStorageError } from './atomic.js';
 import { checkRecordImage, compactManifest, manifestPath, readManifest, type RebuildResult } from './manifest.js';
 import { IMAGES_DIR } from './paths.js';
-import { compareRecords, mapLimit } from './sidecar.js';
+import { compareRecords, isSidecarName, mapLimit } from './sidecar.js';
 
 /**
  * The end of `run`: the manifest its workers appended as jobs finished stands for the sidecars when
@@ -30,7 +30,7 @@ async function countSidecars(batchDir: string): Promise<number> {
   const dir = path.join(batchDir, IMAGES_DIR);
   try {
     const names = await readdir(dir);
-    return names.filter((n) => n.endsWith('.json') && !isTempName(n) && !n.startsWith('.')).length;
+    return names.filter(isSidecarName).length;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw toStorageError(err, `cannot list ${dir}`);

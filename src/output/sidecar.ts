@@ -77,6 +77,11 @@ export function compareRecords(a: ManifestRecord, b: ManifestRecord): number {
   return a.index - b.index || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
+/** A file name in `images/` that is a sidecar: not a temp file of a write in progress, not hidden. */
+export function isSidecarName(n: string): boolean {
+  return n.endsWith('.json') && !isTempName(n) && !n.startsWith('.');
+}
+
 /**
  * Every valid sidecar in `<batchDir>/images/`, sorted by index then id. Temp files are
  * ignored; unreadable or invalid sidecars are skipped and named in `warnings`.
@@ -90,7 +95,7 @@ export async function listSidecars(batchDir: string): Promise<{ records: Manifes
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], warnings: [] };
     throw toStorageError(err, `cannot list ${dir}`);
   }
-  const files = names.filter((n) => n.endsWith('.json') && !isTempName(n) && !n.startsWith('.')).sort();
+  const files = names.filter(isSidecarName).sort();
   const warnings: string[] = [];
   const results = await mapLimit(files, 32, async (name) => {
     try {
