@@ -6,6 +6,7 @@
  * so every place that opens a connection from a Redis URL opens the cluster the same way.
  */
 import { UsageError } from '../errors.js';
+import { dropUserinfo } from './url.js';
 
 export interface ClusterNode {
   host: string;
@@ -49,7 +50,7 @@ interface ParsedEntry extends ClusterNode {
 }
 
 function parseUrlEntry(entry: string, name: string): ParsedEntry {
-  const shown = redactEntry(entry);
+  const shown = dropUserinfo(entry);
   let u: URL;
   try {
     u = new URL(entry);
@@ -101,15 +102,11 @@ export function parseClusterSetting(raw: string, name: string): string {
   return raw.trim();
 }
 
-function redactEntry(entry: string): string {
-  return entry.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/).*@/s, '$1');
-}
-
 /** The node list (or a target) safe to print: no user, no password. */
 export function redactClusterNodes(raw: string): string {
   return nodesText(raw)
     .split(',')
-    .map((e) => redactEntry(e.trim()))
+    .map((e) => dropUserinfo(e.trim()))
     .join(',')
     .slice(0, 300);
 }

@@ -14,10 +14,16 @@ export function redactRedisUrl(url: string): string {
     u.password = '';
     return u.toString().replace(/\/$/, '');
   } catch {
-    // Unparsable, so where the userinfo ends is a guess: drop everything up to the last "@" (a raw
-    // "/" or "#" in a password would end the authority early and leave part of it behind).
-    return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/).*@/s, '$1').slice(0, 200);
+    return dropUserinfo(url).slice(0, 200);
   }
+}
+
+/**
+ * A URL's text without anything up to its last "@": for text that does not parse, where the end
+ * of the userinfo is a guess (a raw "/" or "#" in a password would end the authority early).
+ */
+export function dropUserinfo(text: string): string {
+  return text.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/).*@/s, '$1');
 }
 
 export interface RedisUrlParts {
