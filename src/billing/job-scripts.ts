@@ -24,7 +24,7 @@ import type { LuaScript } from '../redis/scripts.js';
 export const BEGIN: LuaScript = {
   name: 'nsJobBegin',
   numberOfKeys: 8,
-  uses: ['nowMs', 'rateSlot'],
+  uses: ['nowMs', 'rateSlot', 'ledgerReserve'],
   lua: `
 if ARGV[5] ~= '1' then
   local done = redis.call('HGET', KEYS[3], ARGV[3])
@@ -40,14 +40,11 @@ if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
 elseif redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {'held', redis.call('PTTL', KEYS[1])}
 end
-local h = redis.call('HMGET', KEYS[5], 'billed', 'maybe_billed', 'reserved', 'budget')
-local committed = (tonumber(h[1]) or 0) + (tonumber(h[2]) or 0) + (tonumber(h[3]) or 0)
-local budget = tonumber(h[4])
-if budget and committed + tonumber(ARGV[6]) > budget then
+local reserved = ledgerReserve(KEYS[5], ARGV[6])
+if reserved[1] == 0 then
   redis.call('DEL', KEYS[1], KEYS[2])
-  return {'budget', outcome, budget, committed}
+  return {'budget', outcome, reserved[2], reserved[3]}
 end
-redis.call('HINCRBY', KEYS[5], 'reserved', ARGV[6])
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[7])
 local slot = rateSlot(KEYS[6], KEYS[7], KEYS[8], nowMs(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]),
   tonumber(ARGV[11]), ARGV[12], tonumber(ARGV[13]), 'reserve')

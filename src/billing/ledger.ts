@@ -57,17 +57,8 @@ export const fromMicro = (micro: number): number => micro / MICRO;
 const RESERVE: LuaScript = {
   name: 'nsLedgerReserve',
   numberOfKeys: 1,
-  lua: `
-local h = redis.call('HMGET', KEYS[1], 'billed', 'maybe_billed', 'reserved', 'budget')
-local committed = (tonumber(h[1]) or 0) + (tonumber(h[2]) or 0) + (tonumber(h[3]) or 0)
-local credits = tonumber(ARGV[1])
-local budget = tonumber(h[4])
-if budget and committed + credits > budget then
-  return {0, budget, committed}
-end
-redis.call('HINCRBY', KEYS[1], 'reserved', credits)
-return {1}
-`,
+  uses: ['ledgerReserve'],
+  lua: `return ledgerReserve(KEYS[1], ARGV[1])`,
 };
 
 /** KEYS: ledger hash. ARGV: micro-credits, outcome (billed | maybe_billed | unbilled). Result: 1. */

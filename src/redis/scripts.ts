@@ -59,6 +59,21 @@ local function rateSlot(kGrants, kLock, kFree, now, count, span, gap, member, tt
 end
 `,
   /**
+   * ledgerReserve(ledger, micro): reserves `micro` unless billed + possibly billed + reserved would
+   * pass the batch's budget. Returns {1} when reserved, else {0, budget, committed}.
+   */
+  ledgerReserve: `
+local function ledgerReserve(kLedger, micro)
+  local h = redis.call('HMGET', kLedger, 'billed', 'maybe_billed', 'reserved', 'budget')
+  local committed = (tonumber(h[1]) or 0) + (tonumber(h[2]) or 0) + (tonumber(h[3]) or 0)
+  local credits = tonumber(micro)
+  local budget = tonumber(h[4])
+  if budget and committed + credits > budget then return {0, budget, committed} end
+  redis.call('HINCRBY', kLedger, 'reserved', credits)
+  return {1}
+end
+`,
+  /**
    * ledgerSettle(ledger, micro, outcome): releases a reservation of `micro` (never below zero, so a
    * settle without one, or twice, is harmless) and books it as 'billed', 'maybe_billed' or nothing.
    */
