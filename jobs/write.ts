@@ -1,6 +1,6 @@
 import { StorageError } from '../src/errors.js';
 import type { StashedImage } from '../src/billing/stash.js';
-import { recordFinal, type FinalizeDeps } from '../src/output/finalize.js';
+import { recordFinal, type RecordFinish } from '../src/output/finalize.js';
 import { prepareImage } from '../src/output/image-writer.js';
 import { finalJob, type JobContext } from './context.js';
 import type { ProcessorDeps } from './deps.js';
@@ -32,7 +32,7 @@ export async function writePaid(
     const saved = prepareImage(ctx.dir, { ...ctx.data, id: ctx.ref.id }, image.bytes, image);
     // The image and its sidecar go to disk together; a failure of either keeps the bytes.
     await recordFinal(
-      paid.answered ? finishingDeps(deps, ctx, paid.answered) : deps,
+      deps,
       finalJob(ctx),
       {
         status,
@@ -44,7 +44,7 @@ export async function writePaid(
         error: null,
         startedAt: ctx.startedAt,
       },
-      { parts: saved.parts },
+      { parts: saved.parts, ...(paid.answered ? { finish: finishPaid(deps, ctx, paid.answered) } : {}) },
     );
   } catch (err) {
     throw await keepUnsaved(deps, ctx, { ...paid, err });
@@ -66,21 +66,16 @@ export interface Answered {
  * The last step of the record (the batch state) also books the credits billed and releases the
  * claim and its sent mark, in the same round trip: the record and the ledger agree.
  */
-function finishingDeps(deps: ProcessorDeps, ctx: JobContext, answered: Answered): FinalizeDeps {
-  return {
-    ...deps,
-    state: {
-      async setState(_batch, _id, state, file) {
-        await deps.steps.finish(ctx.ref, {
-          credits: ctx.data.credits,
-          mode: 'paid',
-          owner: answered.owner,
-          state,
-          ...(file !== undefined ? { file } : {}),
-        });
-        answered.onFinished();
-      },
-    },
+function finishPaid(deps: ProcessorDeps, ctx: JobContext, answered: Answered): RecordFinish {
+  return async (state, file) => {
+    await deps.steps.finish(ctx.ref, {
+      credits: ctx.data.credits,
+      mode: 'paid',
+      owner: answered.owner,
+      state,
+      ...(file !== undefined ? { file } : {}),
+    });
+    answered.onFinished();
   };
 }
 

@@ -6,7 +6,7 @@ import { normalizeRecord, sidecarText } from './sidecar.js';
 import { sidecarPathFor } from './paths.js';
 import { folderStore } from './storage/folder-store.js';
 import type { BatchStore } from './storage/types.js';
-import type { BatchState } from '../queue/batch-state.js';
+import type { BatchState, JobState } from '../queue/batch-state.js';
 
 export interface FinalOutcome {
   status: ManifestRecord['status'];
@@ -78,6 +78,12 @@ export async function appendRecord(store: BatchStore, dir: string, record: Manif
 }
 
 /**
+ * The record's last step, when it must do more than record the batch state: a paid answer books
+ * its credits and releases its claim in the same step.
+ */
+export type RecordFinish = (state: JobState, file: string | undefined) => Promise<void>;
+
+/**
  * Sidecar first (the truth `report` rebuilds from), then the manifest line, then the batch
  * counters (with the image saved, for a copy of the job on another queue), so a crash between
  * steps is repaired by `report`, never lost.
@@ -86,7 +92,7 @@ export async function recordFinal(
   deps: FinalizeDeps,
   job: FinalJob,
   outcome: FinalOutcome,
-  image?: { parts: Buffer[] },
+  image?: { parts: Buffer[]; finish?: RecordFinish },
 ): Promise<ManifestRecord> {
   // Validated and ordered once, for both the sidecar and the manifest line.
   const record = normalizeRecord(buildRecord(job, outcome, deps.now()));
@@ -99,6 +105,7 @@ export async function recordFinal(
   await store.put(image ? [{ key: data.file, data: image.parts }, sidecar] : [sidecar]);
   await appendRecord(store, dir, record);
   const state = outcome.error?.class === 'cancelled' ? 'cancelled' : outcome.status;
-  await deps.state.setState(data.batch, job.id, state, image && outcome.file !== null ? outcome.file : undefined);
+  const file = image && outcome.file !== null ? outcome.file : undefined;
+  await (image?.finish ? image.finish(state, file) : deps.state.setState(data.batch, job.id, state, file));
   return record;
 }
