@@ -5,10 +5,10 @@
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { buildReport } from '../src/ops/report.js';
 import { thumbPathFor } from '../src/output/thumbnails.js';
-import { createThumbnailQueue } from '../src/output/thumbnail-queue.js';
+import { createThumbnailQueue, loopBusy } from '../src/output/thumbnail-queue.js';
 import { silent, usePipeline, waitForBatch } from './helpers/pipeline.js';
 import { until } from './helpers/wait.js';
 
@@ -85,5 +85,50 @@ describe('the thumbnail queue', () => {
     await q.idle();
     expect(made).toEqual(['images/a.png', 'images/b.png']);
     await q.stop();
+  });
+});
+
+describe('thumbnails wait while the worker is busy', () => {
+  it('makes none while busy and catches up once the worker has time again', async () => {
+    vi.useFakeTimers();
+    try {
+      const made: string[] = [];
+      let busy = true;
+      const q = createThumbnailQueue({
+        logger: silent,
+        busy: () => busy,
+        recheckMs: 200,
+        make: async (_d, f) => void made.push(f),
+      });
+      q.add('/nowhere', 'images/a.png');
+      q.add('/nowhere', 'images/b.png');
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(made).toEqual([]);
+      busy = false;
+      await vi.advanceTimersByTimeAsync(200);
+      await q.idle();
+      expect(made).toEqual(['images/a.png', 'images/b.png']);
+      await q.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('drops what is waiting when stopped, leaving it to the report', async () => {
+    const made: string[] = [];
+    const q = createThumbnailQueue({ logger: silent, busy: () => true, make: async (_d, f) => void made.push(f) });
+    q.add('/nowhere', 'images/a.png');
+    await q.stop();
+    await q.idle();
+    expect(made).toEqual([]);
+  });
+
+  it('calls an event loop busy when it spent most of the last window working', async () => {
+    const busy = loopBusy({ windowMs: 100 });
+    const spinUntil = Date.now() + 150;
+    while (Date.now() < spinUntil); // the loop does nothing else meanwhile
+    expect(busy()).toBe(true);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(busy()).toBe(false);
   });
 });

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { loadSharp, makeThumbnail } from './thumbnails.js';
 
@@ -6,7 +7,9 @@ import { loadSharp, makeThumbnail } from './thumbnails.js';
  * when a batch ends and the final report only makes what is missing. It is off the billing path:
  * `add` never throws and never waits, a failure is a log line (the report tries again and shows a
  * "no preview" tile if it fails too), and work that cannot keep up is dropped rather than queued
- * without bound, since the report makes whatever is left.
+ * without bound, since the report makes whatever is left. Thumbnails wait while the worker is busy
+ * (a decode costs more CPU than a whole job at the API's speed): a saturated worker spends its cores
+ * on the images it pays for, and catches up on previews when it has time again.
  */
 
 export interface ThumbnailQueue {
@@ -26,6 +29,30 @@ export interface ThumbnailQueueOptions {
   maxPending?: number;
   /** Makes one thumbnail (tests inject failures); default: sharp, 256 px WebP. */
   make?: (dir: string, file: string) => Promise<unknown>;
+  /** True while thumbnails should wait; default: the event loop was busy more than half of the last 200 ms. */
+  busy?: () => boolean;
+  /** How long to wait before looking again once busy (ms). Default 200. */
+  recheckMs?: number;
+}
+
+/**
+ * Whether this process' event loop was busy for more than `threshold` of the last `windowMs`. At the
+ * API's real latency a worker's loop is nearly idle; it is busy only when answers come faster than
+ * it can write them.
+ */
+export function loopBusy(opts: { threshold?: number; windowMs?: number } = {}): () => boolean {
+  const threshold = opts.threshold ?? 0.5;
+  const windowMs = opts.windowMs ?? 200;
+  let mark = performance.eventLoopUtilization();
+  let busy = false;
+  return () => {
+    const since = performance.eventLoopUtilization(mark);
+    if (since.idle + since.active >= windowMs) {
+      busy = since.utilization > threshold;
+      mark = performance.eventLoopUtilization();
+    }
+    return busy;
+  };
 }
 
 /**
@@ -48,6 +75,9 @@ export function createThumbnailQueue(opts: ThumbnailQueueOptions): ThumbnailQueu
   const make = opts.make ?? defaultMake();
   const limit = Math.max(1, opts.concurrency ?? 1);
   const maxPending = opts.maxPending ?? 1000;
+  const busy = opts.busy ?? loopBusy();
+  const recheckMs = opts.recheckMs ?? 200;
+  let recheck: NodeJS.Timeout | null = null;
   const pending: Array<{ dir: string; file: string }> = [];
   let running = 0;
   let stopped = false;
@@ -59,6 +89,15 @@ export function createThumbnailQueue(opts: ThumbnailQueueOptions): ThumbnailQueu
     waiters = [];
   };
   const pump = () => {
+    if (stopped || pending.length === 0 || running >= limit) return;
+    if (busy()) {
+      // Unref'd: previews waiting for a quiet moment never keep a finished worker alive.
+      recheck ??= setTimeout(() => {
+        recheck = null;
+        pump();
+      }, recheckMs).unref();
+      return;
+    }
     while (!stopped && running < limit && pending.length > 0) {
       const { dir, file } = pending.shift()!;
       running++;
@@ -88,6 +127,7 @@ export function createThumbnailQueue(opts: ThumbnailQueueOptions): ThumbnailQueu
     async stop() {
       stopped = true;
       pending.length = 0;
+      if (recheck) clearTimeout(recheck);
       settle();
       await new Promise<void>((resolve) => (running === 0 ? resolve() : waiters.push(resolve)));
     },
