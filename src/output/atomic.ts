@@ -37,16 +37,41 @@ function tempPathFor(target: string): string {
 /** Folders this process already created: a worker writes thousands of files into a handful of them. */
 const madeDirs = new Set<string>();
 
+/**
+ * Folders kept open for their fsync: a worker renames thousands of files into a handful of folders,
+ * and opening and closing the folder around every fsync costs more than the fsync. Bounded; a folder
+ * that failed a write is dropped (it may have been removed or replaced). A folder replaced without a
+ * failed write keeps its old handle until evicted: only the crash-durability of its renames suffers.
+ */
+const MAX_OPEN_DIRS = 32;
+const openDirs = new Map<string, Promise<FileHandle | null>>();
+
+function dirHandle(dir: string): Promise<FileHandle | null> {
+  let fh = openDirs.get(dir);
+  if (!fh) {
+    // Windows and some network filesystems cannot open a directory: null, and no fsync there.
+    fh = open(dir, 'r').catch(() => null);
+    openDirs.set(dir, fh);
+    if (openDirs.size > MAX_OPEN_DIRS) forgetDir(openDirs.keys().next().value!);
+  }
+  return fh;
+}
+
+function forgetDir(dir: string): void {
+  const fh = openDirs.get(dir);
+  if (!fh) return;
+  openDirs.delete(dir);
+  void fh.then((h) => h?.close()).catch(() => {});
+}
+
 /** fsync a directory so the rename itself survives a power cut. Not possible everywhere: best effort. */
 async function fsyncDir(dir: string): Promise<void> {
-  let fh: FileHandle | undefined;
+  const fh = await dirHandle(dir);
   try {
-    fh = await open(dir, 'r');
-    await fh.sync();
+    await fh?.sync();
   } catch {
-    // Windows and some network filesystems cannot open or sync a directory.
-  } finally {
-    await fh?.close().catch(() => {});
+    // Some filesystems cannot sync a directory; a handle gone bad is opened again next time.
+    forgetDir(dir);
   }
 }
 
@@ -109,6 +134,7 @@ async function writeTemp(target: string, data: FileData, opts: { doSync: boolean
     await rm(tmp, { force: true }).catch(() => {});
     // The folder may be gone or replaced: check again next time.
     for (const k of [...madeDirs]) if (k === dir || k.endsWith(`\0${dir}`)) madeDirs.delete(k);
+    forgetDir(dir);
     throw toStorageError(err, `cannot write ${target}`);
   }
 }

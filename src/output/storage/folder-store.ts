@@ -1,3 +1,4 @@
+import { lstatSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { readRegularFile } from '../../regular-file.js';
@@ -21,7 +22,11 @@ export function folderStore(batchDir: string): BatchStore {
     },
     head: (key) => headFile(batchDir, key),
     async get(key, maxBytes) {
-      const read = await readRegularFile(resolveInBatch(batchDir, key), { maxBytes, noFollow: true });
+      const file = resolveInBatch(batchDir, key);
+      // Nearly every job asks for a sidecar that is not there yet: one synchronous lstat answers that
+      // without a trip through the thread pool or an error object. Whatever is there is read as before.
+      if (absent(file)) return null;
+      const read = await readRegularFile(file, { maxBytes, noFollow: true });
       if (read.ok) return read.bytes;
       if (read.code === 'ENOENT') return null;
       throw Object.assign(new Error(`${key}: ${read.message}`), { code: read.code });
@@ -49,5 +54,14 @@ async function headFile(batchDir: string, key: string): Promise<StoredObject | n
     return st.isFile() ? { key, size: st.size, modifiedMs: st.mtimeMs } : null;
   } catch {
     return null;
+  }
+}
+
+/** True only when nothing is there; any other answer (a link, no permission) is left to the read to judge. */
+function absent(file: string): boolean {
+  try {
+    return lstatSync(file, { throwIfNoEntry: false }) === undefined;
+  } catch {
+    return false;
   }
 }

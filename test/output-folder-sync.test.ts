@@ -1,0 +1,64 @@
+/**
+ * Folders are kept open for their fsync across writes: a folder that is removed or replaced while a
+ * worker runs must not swallow the writes that follow.
+ */
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeFileAtomic, writeFilesAtomic } from '../src/output/atomic.js';
+import { findExistingImage } from '../src/output/image-writer.js';
+import { tempDir } from './helpers/temp.js';
+
+describe('writes into a folder kept open for its fsync', () => {
+  it('keeps every file of many writes finishing together', async () => {
+    const tmp = await tempDir('ns-dirsync-');
+    try {
+      const dir = path.join(tmp.dir, 'images');
+      await Promise.all(
+        Array.from({ length: 64 }, (_, i) =>
+          writeFilesAtomic([
+            { target: path.join(dir, `${i}.png`), data: Buffer.from(`image ${i}`) },
+            { target: path.join(dir, `${i}.json`), data: `{"i":${i}}` },
+          ]),
+        ),
+      );
+      const names = (await readdir(dir)).sort();
+      expect(names).toHaveLength(128);
+      expect(await readFile(path.join(dir, '63.png'), 'utf8')).toBe('image 63');
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  it('writes into a folder made again after it was removed', async () => {
+    const tmp = await tempDir('ns-dirsync-');
+    try {
+      const dir = path.join(tmp.dir, 'images');
+      await writeFileAtomic(path.join(dir, 'a.png'), 'first');
+      await rm(dir, { recursive: true });
+      // The first write after the removal may be refused (the folder is checked again), never lost silently.
+      await writeFileAtomic(path.join(dir, 'b.png'), 'second').catch(() => {});
+      await writeFileAtomic(path.join(dir, 'c.png'), 'third');
+      expect(await readFile(path.join(dir, 'c.png'), 'utf8')).toBe('third');
+      // Removed and made again by someone else: the next write lands in the new folder.
+      await rm(dir, { recursive: true });
+      await mkdir(dir);
+      await writeFileAtomic(path.join(dir, 'd.png'), 'fourth');
+      expect(await readdir(dir)).toEqual(['d.png']);
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  it('finds no image for a job whose sidecar is not there, with or without its folder', async () => {
+    const tmp = await tempDir('ns-dirsync-');
+    try {
+      const job = { id: 'b--0123456789abcdef01234567', file: 'images/00001-x-01234567.png' };
+      expect(await findExistingImage(tmp.dir, job)).toBeNull();
+      await mkdir(path.join(tmp.dir, 'images'));
+      expect(await findExistingImage(tmp.dir, job)).toBeNull();
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+});
