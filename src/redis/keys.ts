@@ -29,14 +29,21 @@ export interface BatchRef {
   batch: string;
 }
 
+const apiTags = new Map<string, string>();
+
 /**
  * The API as it appears in key names: `mock` as it is, a host URL as a short hash of it (a URL's
  * `:` and `/` would make keys ambiguous, and its length would repeat in every key).
  */
 export function apiTag(api: string): string {
-  return api === MOCK_API_IDENTITY
-    ? MOCK_API_IDENTITY
-    : `h${createHash('sha256').update(api).digest('hex').slice(0, 12)}`;
+  if (api === MOCK_API_IDENTITY) return MOCK_API_IDENTITY;
+  // Every key of every job names its API: hash each of the few a process meets once.
+  let tag = apiTags.get(api);
+  if (tag === undefined) {
+    tag = `h${createHash('sha256').update(api).digest('hex').slice(0, 12)}`;
+    if (apiTags.size < 64) apiTags.set(api, tag);
+  }
+  return tag;
 }
 
 /**
