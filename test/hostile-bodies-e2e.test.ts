@@ -4,12 +4,12 @@
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startMockApi, type MockApi } from '../src/mock-api/server.js';
+import { describe, expect, it } from 'vitest';
+import { startMockApi } from '../src/mock-api/server.js';
 import type { Fault } from '../src/mock-api/types.js';
 import { cliEnv, runCli, startCli } from './helpers/cli.js';
-import { tempDir } from './helpers/temp.js';
-import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
+import { redisUrl } from './helpers/redis.js';
+import { useProcessFixture } from './helpers/process-fixture.js';
 
 const FAST = ['--backoff', '0.01', '--breaker-threshold', '1000', '--rate', '1000/1', '--concurrency', '4'];
 
@@ -30,26 +30,12 @@ interface Line {
 }
 
 describe('hostile 200s against a worker process', () => {
-  const redis = newRedis();
-  let prefix: string;
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
-  let mock: MockApi | undefined;
-
-  beforeEach(async () => {
-    prefix = randomPrefix();
-    tmp = await tempDir();
-  });
-  afterEach(async () => {
-    await mock?.close();
-    mock = undefined;
-    await cleanupPrefix(redis, prefix);
-    await tmp.cleanup();
-  });
+  const fx = useProcessFixture();
 
   /** Four jobs, one `work --exit-when-idle` process; its peak RSS sampled until it exits. */
   async function workAgainst(fault: Fault) {
     let generations = 0;
-    mock = await startMockApi({
+    fx.mock = await startMockApi({
       fault: ({ model }) => {
         if (model === '') return undefined;
         generations++;
@@ -57,14 +43,14 @@ describe('hostile 200s against a worker process', () => {
       },
     });
     const env = cliEnv({
-      NIGHTSHIFT_PREFIX: prefix,
+      NIGHTSHIFT_PREFIX: fx.prefix,
       REDIS_URL: redisUrl(),
-      STABILITY_API_HOST: mock.url,
+      STABILITY_API_HOST: fx.mock.url,
       STABILITY_API_KEY: 'sk-hostile-bodies',
     });
-    const file = join(tmp.dir, 'big.txt');
+    const file = join(fx.tmp.dir, 'big.txt');
     await writeFile(file, [1, 2, 3, 4].map((i) => `a lighthouse number ${i}`).join('\n'));
-    const out = join(tmp.dir, 'out');
+    const out = join(fx.tmp.dir, 'out');
     const enq = await runCli(['enqueue', file, '--queue', 'q', '--batch', 'big', '--model', 'core', '--out', out], env);
     expect(enq.code, enq.stderr).toBe(0);
     const child = startCli(['work', '--exit-when-idle', '--queue', 'q', '--out', out, ...FAST], env);
@@ -96,7 +82,7 @@ describe('hostile 200s against a worker process', () => {
         error: { class: 'transient', name: 'response_too_large' },
       });
     expect(images).toEqual([]);
-    expect(mock!.stats.generations.size).toBe(0);
+    expect(fx.mock!.stats.generations.size).toBe(0);
     // Each job used its 5 attempts: a transient failure, retried, and never mistaken for a success.
     expect(generations).toBe(20);
   });

@@ -4,13 +4,13 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startMockApi, type MockApi } from '../src/mock-api/server.js';
+import { describe, expect, it } from 'vitest';
+import { startMockApi } from '../src/mock-api/server.js';
 import { apiKeyId } from '../src/billing/rate-limiter.js';
 import { limiterKeys } from '../src/redis/keys.js';
 import { cliEnv, runCli, startCli, type CliResult } from './helpers/cli.js';
-import { tempDir } from './helpers/temp.js';
-import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
+import { redisUrl } from './helpers/redis.js';
+import { useProcessFixture } from './helpers/process-fixture.js';
 
 const KEY = 'sk-limits-test';
 
@@ -20,24 +20,11 @@ function logged(r: CliResult, msg: string): number {
 }
 
 describe('rate limit across worker processes', () => {
-  const redis = newRedis();
-  let prefix: string;
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
-  let mock: MockApi | undefined;
-
-  beforeEach(async () => {
-    prefix = randomPrefix();
-    tmp = await tempDir();
-  });
-  afterEach(async () => {
-    await mock?.close();
-    mock = undefined;
-    await cleanupPrefix(redis, prefix);
-    await tmp.cleanup();
-  });
+  const fx = useProcessFixture();
+  const { redis } = fx;
 
   async function enqueue(env: NodeJS.ProcessEnv, n: number, rate: string) {
-    const file = join(tmp.dir, 'limits.txt');
+    const file = join(fx.tmp.dir, 'limits.txt');
     await writeFile(file, Array.from({ length: n }, (_, i) => `limits prompt ${i}, a lighthouse at dusk`).join('\n'));
     const r = await runCli(['enqueue', file, '--queue', 'q', '--batch', 'b', '--rate', rate], env);
     expect(r.code, r.stderr).toBe(0);
@@ -50,7 +37,7 @@ describe('rate limit across worker processes', () => {
    */
   function watchGrants() {
     const seen = new Map<string, number>();
-    const key = limiterKeys(prefix, apiKeyId(KEY)).grants;
+    const key = limiterKeys(fx.prefix, apiKeyId(KEY)).grants;
     const read = async () => {
       const flat = await redis.zrange(key, 0, -1, 'WITHSCORES');
       for (let i = 0; i + 1 < flat.length; i += 2) seen.set(flat[i]!, Number(flat[i + 1]));
@@ -77,16 +64,16 @@ describe('rate limit across worker processes', () => {
 
   function workers(env: NodeJS.ProcessEnv, n: number, flags: string[]) {
     return Array.from({ length: n }, () =>
-      startCli(['work', '--exit-when-idle', '--queue', 'q', '--out', join(tmp.dir, 'out'), ...flags], env),
+      startCli(['work', '--exit-when-idle', '--queue', 'q', '--out', join(fx.tmp.dir, 'out'), ...flags], env),
     );
   }
 
   it('two worker processes finish 120 jobs at 50/5 s without a single 429', async () => {
-    mock = await startMockApi({ latencyMs: [100, 300], rateLimit: { count: 50, windowMs: 5000, lockoutMs: 2000 } });
+    fx.mock = await startMockApi({ latencyMs: [100, 300], rateLimit: { count: 50, windowMs: 5000, lockoutMs: 2000 } });
     const env = cliEnv({
-      NIGHTSHIFT_PREFIX: prefix,
+      NIGHTSHIFT_PREFIX: fx.prefix,
       REDIS_URL: redisUrl(),
-      STABILITY_API_HOST: mock.url,
+      STABILITY_API_HOST: fx.mock.url,
       STABILITY_API_KEY: KEY,
     });
     await enqueue(env, 120, '50/5');
@@ -97,18 +84,18 @@ describe('rate limit across worker processes', () => {
     const granted = await grants.stop();
     for (const r of results) expect(r.code, r.stderr).toBe(0);
 
-    expect(mock.stats.rateLimited).toBe(0);
-    expect(mock.stats.maxInWindow(5000)).toBeLessThanOrEqual(50);
+    expect(fx.mock.stats.rateLimited).toBe(0);
+    expect(fx.mock.stats.maxInWindow(5000)).toBeLessThanOrEqual(50);
     // The limit was the bottleneck, and it was used: the limiter granted a full window's worth in
     // some window. Its own grant times say so; arrivals at the fake add this machine's delays (a
     // loaded machine spreads them), which is what the margin absorbs, not what the limiter decided.
     expect(granted.length).toBeGreaterThanOrEqual(120);
     expect(busiest(granted, 5000)).toBeGreaterThanOrEqual(45);
     expect(busiest(granted, 5000)).toBeLessThanOrEqual(50);
-    expect(mock.stats.generations.size).toBe(120);
-    for (const n of mock.stats.generations.values()) expect(n).toBe(1);
+    expect(fx.mock.stats.generations.size).toBe(120);
+    for (const n of fx.mock.stats.generations.values()) expect(n).toBe(1);
     // 120 generations + the balance check: every request counted against the same window.
-    expect(mock.stats.total).toBe(121);
+    expect(fx.mock.stats.total).toBe(121);
     // Every process took part (concurrency 64 each: neither could take all 120 at once).
     expect(results.map((r) => logged(r, 'image saved')).reduce((a, b) => a + b, 0)).toBe(120);
     expect(results.filter((r) => logged(r, 'image saved') > 0).length).toBeGreaterThanOrEqual(2);
@@ -116,10 +103,10 @@ describe('rate limit across worker processes', () => {
 
   it('one 429 with Retry-After makes every worker process wait out the lockout', async () => {
     const latency = 50;
-    mock = await startMockApi({ latencyMs: latency });
+    fx.mock = await startMockApi({ latencyMs: latency });
     let generations = 0;
     let lockedAt: number | null = null;
-    mock.setFault(({ model }) => {
+    fx.mock.setFault(({ model }) => {
       if (!model) return undefined; // the balance check
       generations++;
       if (generations !== 15) return undefined;
@@ -127,9 +114,9 @@ describe('rate limit across worker processes', () => {
       return { status: 429, retryAfterSec: 2 };
     });
     const env = cliEnv({
-      NIGHTSHIFT_PREFIX: prefix,
+      NIGHTSHIFT_PREFIX: fx.prefix,
       REDIS_URL: redisUrl(),
-      STABILITY_API_HOST: mock.url,
+      STABILITY_API_HOST: fx.mock.url,
       STABILITY_API_KEY: KEY,
     });
     await enqueue(env, 60, '1000/1');
@@ -145,14 +132,16 @@ describe('rate limit across worker processes', () => {
     // Slots are checked against the lockout right before sending; the slack covers the last hop
     // (socket write to the fake's handler) on a 2-core machine running other test files at once.
     const slack = 500;
-    const during = mock.stats.arrivals.filter((t) => t > t429 + latency + slack && t < t429 + latency + 2000 - slack);
+    const during = fx.mock.stats.arrivals.filter(
+      (t) => t > t429 + latency + slack && t < t429 + latency + 2000 - slack,
+    );
     expect(during).toEqual([]);
     // Arrivals resume after the lockout (with Retry-After honoured, not --lockout's 30 s).
-    const after = mock.stats.arrivals.filter((t) => t >= t429 + 2000);
+    const after = fx.mock.stats.arrivals.filter((t) => t >= t429 + 2000);
     expect(after.length).toBeGreaterThan(0);
     expect(Math.min(...after)).toBeLessThan(t429 + 2000 + 3000);
-    expect(mock.stats.byStatus.get(429)).toBe(1);
-    expect(mock.stats.generations.size).toBe(60);
+    expect(fx.mock.stats.byStatus.get(429)).toBe(1);
+    expect(fx.mock.stats.generations.size).toBe(60);
     // At least two processes were sending when the 429 came, and all of them held off.
     const busy = results.filter((r) => logged(r, 'image saved') > 0).length;
     expect(busy).toBeGreaterThanOrEqual(2);

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startMockApi, type MockApi } from '../src/mock-api/server.js';
+import { describe, expect, it } from 'vitest';
+import { startMockApi } from '../src/mock-api/server.js';
 import { cliEnv, ROOT, runCli } from './helpers/cli.js';
-import { tempDir } from './helpers/temp.js';
-import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
+import { redisUrl } from './helpers/redis.js';
+import { useProcessFixture } from './helpers/process-fixture.js';
 
 interface Line {
   id: string;
@@ -36,25 +36,12 @@ async function expectManifestMatchesFiles(batchDir: string, lines: Line[]) {
 }
 
 describe('nightshift run, end to end as a child process', () => {
-  const redis = newRedis();
-  let prefix: string;
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
-  let mock: MockApi | undefined;
-
-  beforeEach(async () => {
-    prefix = randomPrefix();
-    tmp = await tempDir();
-  });
-  afterEach(async () => {
-    await mock?.close();
-    mock = undefined;
-    await cleanupPrefix(redis, prefix);
-    await tmp.cleanup();
-  });
+  const fx = useProcessFixture();
+  const { redis } = fx;
 
   it('runs the anime sunset list on --mock, then a second run generates nothing', async () => {
-    const env = cliEnv({ NIGHTSHIFT_PREFIX: prefix, REDIS_URL: redisUrl() });
-    const args = ['run', 'prompts/anime-sunset.txt', '--mock', '--out', tmp.dir];
+    const env = cliEnv({ NIGHTSHIFT_PREFIX: fx.prefix, REDIS_URL: redisUrl() });
+    const args = ['run', 'prompts/anime-sunset.txt', '--mock', '--out', fx.tmp.dir];
     const first = await runCli(args, env);
     expect(first.stderr + first.stdout).not.toMatch(/TypeError|ReferenceError/);
     expect(first.code, first.stderr).toBe(0);
@@ -64,7 +51,7 @@ describe('nightshift run, end to end as a child process', () => {
     const prompts = (await readFile(join(ROOT, 'prompts/anime-sunset.txt'), 'utf8'))
       .split('\n')
       .filter((l) => l.trim() && !l.trim().startsWith('#'));
-    const batchDir = join(tmp.dir, 'mock', 'anime-sunset'); // mock batches live apart from real ones
+    const batchDir = join(fx.tmp.dir, 'mock', 'anime-sunset'); // mock batches live apart from real ones
     const lines = await manifest(batchDir);
     expect(lines).toHaveLength(prompts.length);
     await expectManifestMatchesFiles(batchDir, lines);
@@ -83,41 +70,41 @@ describe('nightshift run, end to end as a child process', () => {
 
   for (const model of ['core', 'stable-diffusion-v1-6'] as const) {
     it(`runs against \`mock-api\`'s fake through STABILITY_API_HOST with ${model}, and a rerun calls the API zero times`, async () => {
-      mock = await startMockApi({ latencyMs: [5, 30] });
-      const file = join(tmp.dir, 'p.txt');
+      fx.mock = await startMockApi({ latencyMs: [5, 30] });
+      const file = join(fx.tmp.dir, 'p.txt');
       await writeFile(file, 'A lighthouse on a cliff\nA red fox in snow, {dawn|dusk}\n');
       const env = cliEnv({
-        NIGHTSHIFT_PREFIX: prefix,
+        NIGHTSHIFT_PREFIX: fx.prefix,
         REDIS_URL: redisUrl(),
-        STABILITY_API_HOST: mock.url,
+        STABILITY_API_HOST: fx.mock.url,
         STABILITY_API_KEY: 'sk-test-key',
       });
-      const args = ['run', file, '--model', model, '--queue', 'q', '--out', join(tmp.dir, 'out')];
+      const args = ['run', file, '--model', model, '--queue', 'q', '--out', join(fx.tmp.dir, 'out')];
       const first = await runCli(args, env);
       expect(first.code, first.stderr).toBe(0);
       expect(first.stdout + first.stderr).not.toContain('sk-test-key');
-      const batchDir = join(tmp.dir, 'out', 'p');
+      const batchDir = join(fx.tmp.dir, 'out', 'p');
       const lines = await manifest(batchDir);
       expect(lines).toHaveLength(3);
       expect(new Set(lines.map((l) => l.model))).toEqual(new Set([model]));
       await expectManifestMatchesFiles(batchDir, lines);
-      const requests = mock.stats.total;
-      expect(mock.stats.generations.size).toBe(3);
+      const requests = fx.mock.stats.total;
+      expect(fx.mock.stats.generations.size).toBe(3);
 
       const second = await runCli(args, env);
       expect(second.code, second.stderr).toBe(0);
-      expect(mock.stats.total).toBe(requests);
+      expect(fx.mock.stats.total).toBe(requests);
     });
   }
 
   it('refuses a prompt file with a bad line, exit 2, naming file:line: field, and enqueues nothing', async () => {
-    const file = join(tmp.dir, 'bad.jsonl');
+    const file = join(fx.tmp.dir, 'bad.jsonl');
     await writeFile(file, '{"prompt":"ok one"}\n{"prompt":"two","steps":"many"}\n{"prompt":"three","colour":"red"}\n');
-    const env = cliEnv({ NIGHTSHIFT_PREFIX: prefix, REDIS_URL: redisUrl() });
-    const res = await runCli(['enqueue', file, '--mock', '--out', tmp.dir], env);
+    const env = cliEnv({ NIGHTSHIFT_PREFIX: fx.prefix, REDIS_URL: redisUrl() });
+    const res = await runCli(['enqueue', file, '--mock', '--out', fx.tmp.dir], env);
     expect(res.code).toBe(2);
     expect(res.stderr).toContain(`${file}:2: steps:`);
     expect(res.stderr).toContain(`${file}:3: colour:`);
-    expect(await redis.keys(`${prefix}*`)).toEqual([]);
+    expect(await redis.keys(`${fx.prefix}*`)).toEqual([]);
   });
 });

@@ -7,12 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startMockApi, type MockApi } from '../src/mock-api/server.js';
+import { describe, expect, it } from 'vitest';
+import { startMockApi } from '../src/mock-api/server.js';
 import type { Fault } from '../src/mock-api/types.js';
 import { cliEnv, runCli } from './helpers/cli.js';
-import { tempDir } from './helpers/temp.js';
-import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
+import { redisUrl } from './helpers/redis.js';
+import { useProcessFixture } from './helpers/process-fixture.js';
 
 const KEY = `sk-${randomBytes(30).toString('base64url').slice(0, 40)}`;
 const NEEDLES = [KEY, KEY.slice(0, 12)];
@@ -58,41 +58,28 @@ function hits(where: string, text: string): string[] {
 }
 
 describe('a hostile API echoing the key, against real processes', () => {
-  const redis = newRedis();
-  let prefix: string;
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
-  let mock: MockApi | undefined;
-
-  beforeEach(async () => {
-    prefix = randomPrefix();
-    tmp = await tempDir();
-  });
-  afterEach(async () => {
-    await mock?.close();
-    mock = undefined;
-    await cleanupPrefix(redis, prefix);
-    await tmp.cleanup();
-  });
+  const fx = useProcessFixture();
+  const { redis } = fx;
 
   async function runAgainst(faults: Record<string, (attempt: number) => Fault | undefined>, batch: string) {
-    mock = await startMockApi({
+    fx.mock = await startMockApi({
       apiKey: KEY,
       fault: ({ prompt, attempt }) => faults[prompt]?.(attempt),
     });
-    const file = join(tmp.dir, `${batch}.txt`);
+    const file = join(fx.tmp.dir, `${batch}.txt`);
     await writeFile(file, `${Object.keys(faults).join('\n')}\n`);
     const env = cliEnv({
-      NIGHTSHIFT_PREFIX: prefix,
+      NIGHTSHIFT_PREFIX: fx.prefix,
       REDIS_URL: redisUrl(),
-      STABILITY_API_HOST: mock.url,
+      STABILITY_API_HOST: fx.mock.url,
       STABILITY_API_KEY: KEY,
     });
-    const out = join(tmp.dir, 'out');
+    const out = join(fx.tmp.dir, 'out');
     const res = await runCli(['run', file, '--model', 'core', '--queue', 'q', '--out', out, ...FAST], env, 120_000);
     const found: string[] = [...hits('stdout', res.stdout), ...hits('stderr', res.stderr)];
     const files = await readTree(out);
     for (const [path, text] of files) found.push(...hits(path, text));
-    const values = await dumpRedis(redis, prefix);
+    const values = await dumpRedis(redis, fx.prefix);
     expect(values.length).toBeGreaterThan(0);
     for (const v of values) found.push(...hits(`redis value ${v.slice(0, 60)}`, v));
     return { res, found, files, values, batchDir: join(out, batch) };
@@ -128,7 +115,7 @@ describe('a hostile API echoing the key, against real processes', () => {
     expect(byPrompt.get('echo in a text body')?.error?.message).toMatch(/Authorization: \[redacted\]/);
     expect(files.get(join(batchDir, 'index.html'))).toContain('[redacted]');
     expect(values.some((v) => v.includes('[redacted]'))).toBe(true); // BullMQ's failedReason
-    expect(mock!.stats.byStatus.get(500)).toBe(5); // every attempt of the id echo was made
+    expect(fx.mock!.stats.byStatus.get(500)).toBe(5); // every attempt of the id echo was made
   });
 
   it('a 401 echoing the key pauses the queue with a clean reason and exits 4', async () => {
