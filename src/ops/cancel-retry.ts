@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import type { QueueContext } from './context.js';
 import type { JobData } from '../queue/job-data.js';
 import { batchDir, sidecarPathFor } from '../output/paths.js';
-import { parseSidecar, SIDECAR_MAX_BYTES } from '../output/sidecar.js';
+import { storedRecordOrNull } from '../output/sidecar.js';
 import { recordFinal } from '../output/finalize.js';
 import type { ManifestRecord } from '../output/record.js';
 import { batchStore, openOutput } from '../output/storage/open.js';
@@ -84,12 +84,6 @@ export async function retryFailed(
 }
 
 /** The job's sidecar in its batch's folder or objects; null when missing or not a record. */
-async function sidecarOf(store: BatchStore, file: string): Promise<ManifestRecord | null> {
-  try {
-    const key = sidecarPathFor(file);
-    const bytes = await store.get(key, SIDECAR_MAX_BYTES);
-    return bytes === null ? null : parseSidecar(bytes.toString('utf8'), key);
-  } catch {
-    return null;
-  }
+function sidecarOf(store: BatchStore, file: string): Promise<ManifestRecord | null> {
+  return storedRecordOrNull(store, sidecarPathFor(file));
 }

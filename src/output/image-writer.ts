@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { JobData } from '../queue/job-data.js';
-import { StorageError } from '../errors.js';
 import type { ManifestRecord } from './record.js';
 import { pngTextParts, isPng } from '../metadata/png-text.js';
 import { formatParameters } from '../metadata/parameters.js';
 import { resolveInBatch, sidecarPathFor } from './paths.js';
-import { parseSidecar, SIDECAR_MAX_BYTES } from './sidecar.js';
+import { readStoredSidecar } from './sidecar.js';
 import { folderStore } from './storage/folder-store.js';
 import type { BatchStore } from './storage/types.js';
 
@@ -107,16 +106,8 @@ export async function findExistingImage(
   job: Pick<SaveJob, 'id' | 'file'>,
 ): Promise<ManifestRecord | null> {
   const store = typeof where === 'string' ? folderStore(where) : where;
-  let record: ManifestRecord;
-  try {
-    const key = sidecarPathFor(job.file);
-    const bytes = await store.get(key, SIDECAR_MAX_BYTES);
-    if (bytes === null) return null;
-    record = parseSidecar(bytes.toString('utf8'), key);
-  } catch (err) {
-    if (err instanceof StorageError) throw err; // the store cannot answer: decide nothing yet
-    return null; // no sidecar, or one we cannot trust: do the work
-  }
-  if (record.id !== job.id) return null;
-  return (await imageIntact(store, record)) ? record : null;
+  // A store that cannot answer throws: decide nothing yet. No sidecar, or one we cannot trust: do the work.
+  const read = await readStoredSidecar(store, sidecarPathFor(job.file));
+  if (read.kind !== 'record' || read.record.id !== job.id) return null;
+  return (await imageIntact(store, read.record)) ? read.record : null;
 }

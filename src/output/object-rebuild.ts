@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { StorageError } from '../errors.js';
 import type { RebuildResult } from './manifest.js';
-import { normalizeRecord, compareRecords, mapLimit, parseSidecar, SIDECAR_MAX_BYTES } from './sidecar.js';
+import { normalizeRecord, compareRecords, mapLimit, readStoredSidecar } from './sidecar.js';
 import type { ManifestRecord } from './record.js';
 import { IMAGES_DIR, MANIFEST_FILE } from './paths.js';
 import { MAX_IMAGE_BYTES, thumbnailOf, thumbPathFor, THUMBS_DIR, type ThumbnailResult } from './thumbnails.js';
@@ -34,14 +33,9 @@ export async function rebuildFromObjects(store: BatchStore): Promise<RebuildResu
 }
 
 async function readRecord(store: BatchStore, key: string, warnings: string[]): Promise<ManifestRecord | null> {
-  try {
-    const bytes = await store.get(key, SIDECAR_MAX_BYTES);
-    return bytes === null ? null : parseSidecar(bytes.toString('utf8'), key);
-  } catch (err) {
-    if (err instanceof StorageError) throw err;
-    warnings.push(`skipped sidecar ${key}: ${(err as Error).message}`);
-    return null;
-  }
+  const read = await readStoredSidecar(store, key);
+  if (read.kind === 'unreadable') warnings.push(`skipped sidecar ${key}: ${read.reason}`);
+  return read.kind === 'record' ? read.record : null;
 }
 
 /** A record's image as stored: bytes and sha256 recomputed when its size differs from the record. */

@@ -1,9 +1,8 @@
-import { StorageError } from '../errors.js';
 import type { ManifestRecord } from './record.js';
 import { scanNames, slugOf, type BatchScan, type DiskVerdict, type JobOnDisk } from './batch-scan.js';
 import { finishedImage } from './image-writer.js';
 import { IMAGES_DIR } from './paths.js';
-import { mapLimit, parseSidecar, SIDECAR_MAX_BYTES } from './sidecar.js';
+import { mapLimit, readStoredSidecar } from './sidecar.js';
 import type { BatchStore } from './storage/types.js';
 
 /**
@@ -61,13 +60,8 @@ async function readSidecarOf(
   key: string,
   jobId: string,
 ): Promise<ManifestRecord | 'another' | 'unreadable'> {
-  try {
-    const bytes = await store.get(key, SIDECAR_MAX_BYTES);
-    if (bytes === null) return 'unreadable';
-    const record = parseSidecar(bytes.toString('utf8'), key);
-    return record.id === jobId ? record : 'another';
-  } catch (err) {
-    if (err instanceof StorageError) throw err;
-    return 'unreadable';
-  }
+  const read = await readStoredSidecar(store, key);
+  // Listed a moment ago and gone now counts as unreadable: it was there, so the job may have run.
+  if (read.kind !== 'record') return 'unreadable';
+  return read.record.id === jobId ? read.record : 'another';
 }

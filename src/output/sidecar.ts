@@ -1,10 +1,12 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { StorageError } from '../errors.js';
 import { readRegularFile } from '../regular-file.js';
 import { manifestRecordSchema } from './record.js';
 import type { ManifestRecord } from './record.js';
 import { isTempName, toStorageError } from './atomic.js';
 import { IMAGES_DIR } from './paths.js';
+import type { BatchStore } from './storage/types.js';
 
 /**
  * One `.json` per job next to its image. Sidecars are the source of truth that
@@ -43,6 +45,38 @@ export async function readSidecar(file: string): Promise<ManifestRecord> {
   if (!read.ok) throw Object.assign(new Error(`${file}: ${read.message}`), { code: read.code });
   const text = read.bytes.toString('utf8');
   return parseSidecar(text, file);
+}
+
+export type StoredSidecar =
+  | { kind: 'record'; record: ManifestRecord }
+  | { kind: 'missing' }
+  /** There, but not a record nightshift can trust: refused (a planted link), not JSON, not a record. */
+  | { kind: 'unreadable'; reason: string };
+
+/**
+ * A sidecar from a batch's folder or bucket, by its key. A store that cannot answer at all (S3 away)
+ * throws its StorageError: "cannot tell" must never read as "not there", which would pay again.
+ */
+export async function readStoredSidecar(store: BatchStore, key: string): Promise<StoredSidecar> {
+  let bytes: Buffer | null;
+  try {
+    bytes = await store.get(key, SIDECAR_MAX_BYTES);
+  } catch (err) {
+    if (err instanceof StorageError) throw err;
+    return { kind: 'unreadable', reason: err instanceof Error ? err.message : String(err) };
+  }
+  if (bytes === null) return { kind: 'missing' };
+  try {
+    return { kind: 'record', record: parseSidecar(bytes.toString('utf8'), key) };
+  } catch (err) {
+    return { kind: 'unreadable', reason: (err as Error).message };
+  }
+}
+
+/** The record in a stored sidecar, or null for anything else, a store that cannot answer included. */
+export async function storedRecordOrNull(store: BatchStore, key: string): Promise<ManifestRecord | null> {
+  const read = await readStoredSidecar(store, key).catch(() => null);
+  return read?.kind === 'record' ? read.record : null;
 }
 
 /** Validates a sidecar's text (`file` names it in errors); throws when it is not a nightshift record. */
