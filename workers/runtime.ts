@@ -173,7 +173,7 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
   const state = createBatchState({ redis, prefix: config.prefix, api });
   const breaker = createCircuitBreaker({ redis, prefix: config.prefix, api, keyId, threshold: wc.breakerThreshold });
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const dirOf = (batch: string) => batchDir(config.out, { api, batch });
+  const qp = queuePrefixOf(config);
 
   let exitCode = 0;
   let stopping: Promise<void> | null = null;
@@ -196,19 +196,13 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
   });
   const consumer = startConsumer({
     queueName: config.queue,
-    prefix: queuePrefixOf(config),
+    prefix: qp,
     redisUrl: opts.redisUrl,
     wc,
     processor: instruments.processor(createGenerateProcessor(deps)),
     logger,
     now,
-    onFailed: recordStalledFailures({
-      state,
-      batchDir: dirOf,
-      storeFor: (batch) => batchStore(output, { api, batch }),
-      now,
-      logger,
-    }),
+    onFailed: recordStalledFailures({ state, batchDir: deps.batchDir, storeFor: deps.storeFor, now, logger }),
     held: wc.window !== null,
   });
   instruments.bind(consumer);
@@ -221,7 +215,7 @@ export async function startWorker(start: StartWorkerOptions): Promise<WorkerHand
   const stopWindow = wc.window ? startWindow({ consumer, window: wc.window, logger, now, onChange: onWindow }) : null;
 
   const unregister = await startHeartbeat({
-    registry: createWorkerRegistry({ redis, prefix: queuePrefixOf(config), queue: config.queue }),
+    registry: createWorkerRegistry({ redis, prefix: qp, queue: config.queue }),
     workerId,
     // Its key's id lets `status` and `resume` find the key's lockout and breaker without the key.
     describe: () => ({
