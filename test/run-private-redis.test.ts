@@ -1,9 +1,13 @@
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cliEnv, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/temp.js';
 import { redisAnswers } from '../src/redis/connect.js';
+import { startPrivateRedis } from '../src/redis/private.js';
+import { EnvironmentError } from '../src/errors.js';
 
 describe('run without a Redis', () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -52,5 +56,35 @@ describe('run without a Redis', () => {
     expect(res.code).toBe(3);
     expect(res.stderr).toMatch(/Redis is unreachable at redis:\/\/127\.0\.0\.1:1/);
     expect(res.stderr).not.toContain('s3cret');
+  });
+});
+
+describe("the private Redis' password file", () => {
+  const silentLog = pino({ level: 'silent' });
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  beforeEach(async () => {
+    tmp = await tempDir();
+  });
+  afterEach(async () => {
+    await tmp.cleanup();
+  });
+
+  it('refuses a planted link, a FIFO or an oversized file there with an environment error naming it', async () => {
+    const dir = join(tmp.dir, '.redis');
+    await mkdir(dir, { mode: 0o700 });
+    const file = join(dir, 'password');
+    await writeFile(join(tmp.dir, 'elsewhere'), 'a'.repeat(40));
+    await symlink(join(tmp.dir, 'elsewhere'), file);
+    await expect(startPrivateRedis(dir, silentLog, '/nonexistent/redis-server')).rejects.toThrow(
+      new RegExp(`${file} is a symbolic link`),
+    );
+    await rm(file);
+    execFileSync('mkfifo', [file]);
+    const fifo = startPrivateRedis(dir, silentLog, '/nonexistent/redis-server');
+    await expect(fifo).rejects.toBeInstanceOf(EnvironmentError);
+    await expect(fifo).rejects.toThrow(/FIFO/);
+    await rm(file);
+    await writeFile(file, 'f'.repeat(2000));
+    await expect(startPrivateRedis(dir, silentLog, '/nonexistent/redis-server')).rejects.toThrow(/too large/);
   });
 });

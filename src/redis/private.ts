@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { EnvironmentError } from '../errors.js';
+import { openRegularFile } from '../regular-file.js';
 import { redactRedisUrl } from './url.js';
 
 /**
@@ -129,24 +130,18 @@ const PASSWORD_FILE = 'password';
  */
 async function privatePassword(dir: string): Promise<string> {
   const file = join(dir, PASSWORD_FILE);
-  try {
-    const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  const opened = await openRegularFile(file, { maxBytes: 1024, noFollow: true });
+  if (opened.ok) {
     try {
-      const st = await fh.stat();
-      if (!st.isFile() || st.size > 1024) throw new EnvironmentError(`${file} is not a password file; remove it`);
-      if ((st.mode & 0o077) !== 0) await fh.chmod(0o600);
-      const text = (await fh.readFile('utf8')).trim();
+      if (((await opened.fh.stat()).mode & 0o077) !== 0) await opened.fh.chmod(0o600);
+      const text = (await opened.fh.readFile('utf8')).trim();
       if (/^[0-9a-f]{32,}$/.test(text)) return text;
       throw new EnvironmentError(`${file} does not hold a password nightshift wrote; remove it`);
     } finally {
-      await fh.close();
+      await opened.fh.close();
     }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
-      throw new EnvironmentError(`${file} is a symbolic link; nightshift does not follow links it did not create`);
-    }
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+  if (opened.code !== 'ENOENT') throw new EnvironmentError(`${file} ${opened.message}; remove it`);
   const password = randomBytes(24).toString('hex');
   // O_EXCL: never onto something another process put there meanwhile.
   const fh = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
