@@ -102,27 +102,49 @@ export async function judgeOnDisk(
   return out;
 }
 
-function judgeJob(batchDir: string, job: JobOnDisk, sidecars: string[]): DiskVerdict | null {
+/**
+ * A sidecar under a job's 8 digits, as read: the job's own record, `another` job's, or `unreadable`
+ * (not a regular file, too large, not a record).
+ */
+export interface SidecarRead {
+  name: string;
+  read: ManifestRecord | 'another' | 'unreadable';
+}
+
+/**
+ * The rule a folder and a bucket both apply to the sidecars under a job's digits, read in turn:
+ * finished at the first of its own whose image is intact; else run again under its own sidecar's
+ * name, or under an unreadable one that carries its slug. Null: the disk knows nothing of the job.
+ */
+export function verdictFrom(
+  job: JobOnDisk,
+  sidecars: Iterable<SidecarRead>,
+  intact: (record: ManifestRecord) => boolean,
+): DiskVerdict | null {
   let own: DiskVerdict | null = null;
   let untrusted: DiskVerdict | null = null;
-  for (const name of sidecars) {
-    const read = readSidecarOf(path.join(batchDir, IMAGES_DIR, name), job.id);
+  for (const { name, read } of sidecars) {
     const sidecar = `${IMAGES_DIR}/${name}`;
     if (read === 'unreadable') {
       if (slugOf(name) === job.slug) untrusted ??= { kind: 'rerun', sidecar };
     } else if (read !== 'another') {
-      if (imageIntactSync(batchDir, read)) return { kind: 'finished', record: read };
+      if (intact(read)) return { kind: 'finished', record: read };
       own ??= { kind: 'rerun', sidecar };
     }
   }
   return own ?? untrusted;
 }
 
-/**
- * The job's record in this sidecar; `another` when it is another job's, `unreadable` when it cannot
- * be trusted (not a regular file, too large, not a record).
- */
-function readSidecarOf(file: string, jobId: string): ManifestRecord | 'another' | 'unreadable' {
+function judgeJob(batchDir: string, job: JobOnDisk, sidecars: string[]): DiskVerdict | null {
+  // Read lazily: the first finished one ends the search.
+  function* reads(): Generator<SidecarRead> {
+    for (const name of sidecars) yield { name, read: readSidecarOf(path.join(batchDir, IMAGES_DIR, name), job.id) };
+  }
+  return verdictFrom(job, reads(), (record) => imageIntactSync(batchDir, record));
+}
+
+/** The job's record in this sidecar, or why not (see SidecarRead). */
+function readSidecarOf(file: string, jobId: string): SidecarRead['read'] {
   let fd: number | undefined;
   try {
     // O_NOFOLLOW: a symlink planted in the folder is never read through.

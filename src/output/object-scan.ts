@@ -1,5 +1,11 @@
-import type { ManifestRecord } from './record.js';
-import { scanNames, slugOf, type BatchScan, type DiskVerdict, type JobOnDisk } from './batch-scan.js';
+import {
+  scanNames,
+  verdictFrom,
+  type BatchScan,
+  type DiskVerdict,
+  type JobOnDisk,
+  type SidecarRead,
+} from './batch-scan.js';
 import { finishedImage } from './image-writer.js';
 import { IMAGES_DIR } from './paths.js';
 import { mapLimit, readStoredSidecar } from './sidecar.js';
@@ -38,28 +44,19 @@ export async function judgeStored(
 }
 
 async function judgeJob(store: BatchStore, scan: StoredScan, job: JobOnDisk): Promise<DiskVerdict | null> {
-  let own: DiskVerdict | null = null;
-  let untrusted: DiskVerdict | null = null;
+  // Nearly always one sidecar under a job's digits: read them all, then judge as a folder does.
+  const reads: SidecarRead[] = [];
   for (const name of scan.sidecarsById8.get(job.id8)!) {
-    const sidecar = `${IMAGES_DIR}/${name}`;
-    const read = await readSidecarOf(store, sidecar, job.id);
-    if (read === 'unreadable') {
-      if (slugOf(name) === job.slug) untrusted ??= { kind: 'rerun', sidecar };
-    } else if (read !== 'another') {
-      const image = finishedImage(read);
-      if (image && scan.sizes.get(image.file) === image.bytes) return { kind: 'finished', record: read };
-      own ??= { kind: 'rerun', sidecar };
-    }
+    reads.push({ name, read: await readSidecarOf(store, `${IMAGES_DIR}/${name}`, job.id) });
   }
-  return own ?? untrusted;
+  return verdictFrom(job, reads, (record) => {
+    const image = finishedImage(record);
+    return image !== null && scan.sizes.get(image.file) === image.bytes;
+  });
 }
 
 /** The job's record in this sidecar; a store that cannot answer throws (it must not read as "not paid"). */
-async function readSidecarOf(
-  store: BatchStore,
-  key: string,
-  jobId: string,
-): Promise<ManifestRecord | 'another' | 'unreadable'> {
+async function readSidecarOf(store: BatchStore, key: string, jobId: string): Promise<SidecarRead['read']> {
   const read = await readStoredSidecar(store, key);
   // Listed a moment ago and gone now counts as unreadable: it was there, so the job may have run.
   if (read.kind !== 'record') return 'unreadable';
