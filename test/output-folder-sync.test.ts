@@ -2,12 +2,20 @@
  * Folders are kept open for their fsync across writes: a folder that is removed or replaced while a
  * worker runs must not swallow the writes that follow.
  */
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { writeFileAtomic, writeFilesAtomic } from '../src/output/atomic.js';
+import { describe, expect, it, vi } from 'vitest';
+import { StorageError } from '../src/errors.js';
+import { DIR_HANDLE_MS, writeFileAtomic, writeFilesAtomic } from '../src/output/atomic.js';
 import { findExistingImage } from '../src/output/image-writer.js';
 import { tempDir } from './helpers/temp.js';
+import { until } from './helpers/wait.js';
+
+/** What this process' descriptors point to (Linux). */
+async function openFolders(): Promise<string[]> {
+  const fds = await readdir('/proc/self/fd');
+  return Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+}
 
 describe('writes into a folder kept open for its fsync', () => {
   it('keeps every file of many writes finishing together', async () => {
@@ -40,11 +48,20 @@ describe('writes into a folder kept open for its fsync', () => {
       await writeFileAtomic(path.join(dir, 'b.png'), 'second').catch(() => {});
       await writeFileAtomic(path.join(dir, 'c.png'), 'third');
       expect(await readFile(path.join(dir, 'c.png'), 'utf8')).toBe('third');
-      // Removed and made again by someone else: the next write lands in the new folder.
+      // Removed and made again by someone else: the next write lands in the new folder, and once the
+      // old handle has had its second, the new folder is the one synced (the old one is let go).
       await rm(dir, { recursive: true });
       await mkdir(dir);
-      await writeFileAtomic(path.join(dir, 'd.png'), 'fourth');
+      vi.useFakeTimers({ toFake: ['Date'] });
+      try {
+        vi.setSystemTime(Date.now() + DIR_HANDLE_MS + 1);
+        await writeFileAtomic(path.join(dir, 'd.png'), 'fourth');
+      } finally {
+        vi.useRealTimers();
+      }
       expect(await readdir(dir)).toEqual(['d.png']);
+      await until('the old handle is closed', async () => !(await openFolders()).includes(`${dir} (deleted)`));
+      expect(await openFolders()).toContain(dir);
     } finally {
       await tmp.cleanup();
     }
@@ -57,6 +74,21 @@ describe('writes into a folder kept open for its fsync', () => {
       expect(await findExistingImage(tmp.dir, job)).toBeNull();
       await mkdir(path.join(tmp.dir, 'images'));
       expect(await findExistingImage(tmp.dir, job)).toBeNull();
+      // A link planted under its name is there but not trusted: the job runs.
+      await symlink('/etc/hostname', path.join(tmp.dir, 'images/00001-x-01234567.json'));
+      expect(await findExistingImage(tmp.dir, job)).toBeNull();
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  it('cannot tell, and says so, when the folder cannot be read: that never reads as "not paid"', async () => {
+    const tmp = await tempDir('ns-dirsync-');
+    try {
+      const job = { id: 'b--0123456789abcdef01234567', file: 'images/00001-x-01234567.png' };
+      // Where the images folder should be, a file: the sidecar's name cannot even be looked up.
+      await writeFile(path.join(tmp.dir, 'images'), 'not a folder');
+      await expect(findExistingImage(tmp.dir, job)).rejects.toBeInstanceOf(StorageError);
     } finally {
       await tmp.cleanup();
     }

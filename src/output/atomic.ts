@@ -39,29 +39,33 @@ const madeDirs = new Set<string>();
 
 /**
  * Folders kept open for their fsync: a worker renames thousands of files into a handful of folders,
- * and opening and closing the folder around every fsync costs more than the fsync. Bounded; a folder
- * that failed a write is dropped (it may have been removed or replaced). A folder replaced without a
- * failed write keeps its old handle until evicted: only the crash-durability of its renames suffers.
+ * and opening and closing the folder around every fsync costs more than the fsync. A handle is used
+ * for a second at most, so a folder removed and made again (by another process) is synced through
+ * its new handle within a second, and a folder that could not be opened is tried again; a folder
+ * that failed a write is dropped at once. Bounded.
  */
 const MAX_OPEN_DIRS = 32;
-const openDirs = new Map<string, Promise<FileHandle | null>>();
+export const DIR_HANDLE_MS = 1000;
+const openDirs = new Map<string, { fh: Promise<FileHandle | null>; openedAt: number }>();
 
 function dirHandle(dir: string): Promise<FileHandle | null> {
-  let fh = openDirs.get(dir);
-  if (!fh) {
-    // Windows and some network filesystems cannot open a directory: null, and no fsync there.
-    fh = open(dir, 'r').catch(() => null);
-    openDirs.set(dir, fh);
-    if (openDirs.size > MAX_OPEN_DIRS) forgetDir(openDirs.keys().next().value!);
-  }
+  const now = Date.now();
+  const held = openDirs.get(dir);
+  if (held && now - held.openedAt < DIR_HANDLE_MS && now >= held.openedAt) return held.fh;
+  if (held) forgetDir(dir);
+  // Windows and some network filesystems cannot open a directory: null, and no fsync there.
+  const fh = open(dir, 'r').catch(() => null);
+  openDirs.set(dir, { fh, openedAt: now });
+  if (openDirs.size > MAX_OPEN_DIRS) forgetDir(openDirs.keys().next().value!);
   return fh;
 }
 
 function forgetDir(dir: string): void {
-  const fh = openDirs.get(dir);
-  if (!fh) return;
+  const held = openDirs.get(dir);
+  if (!held) return;
   openDirs.delete(dir);
-  void fh.then((h) => h?.close()).catch(() => {});
+  // A sync still running on it finishes first: FileHandle.close waits for its pending operations.
+  void held.fh.then((h) => h?.close()).catch(() => {});
 }
 
 /** fsync a directory so the rename itself survives a power cut. Not possible everywhere: best effort. */

@@ -1,6 +1,6 @@
-import { lstatSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { StorageError } from '../../errors.js';
 import { readRegularFile } from '../../regular-file.js';
 import { isTempName, toStorageError, writeFilesAtomic } from '../atomic.js';
 import { resolveInBatch } from '../paths.js';
@@ -22,13 +22,12 @@ export function folderStore(batchDir: string): BatchStore {
     },
     head: (key) => headFile(batchDir, key),
     async get(key, maxBytes) {
-      const file = resolveInBatch(batchDir, key);
-      // Nearly every job asks for a sidecar that is not there yet: one synchronous lstat answers that
-      // without a trip through the thread pool or an error object. Whatever is there is read as before.
-      if (absent(file)) return null;
-      const read = await readRegularFile(file, { maxBytes, noFollow: true });
+      const read = await readRegularFile(resolveInBatch(batchDir, key), { maxBytes, noFollow: true });
       if (read.ok) return read.bytes;
       if (read.code === 'ENOENT') return null;
+      // There but not trusted (a planted link, a FIFO, too large): the caller judges it. Anything
+      // else (no permission, too many open files, an I/O error) means the folder cannot tell.
+      if (!UNTRUSTED.has(read.code)) throw new StorageError(`cannot read ${key}: ${read.message}`, read.code);
       throw Object.assign(new Error(`${key}: ${read.message}`), { code: read.code });
     },
     async list(prefix) {
@@ -47,6 +46,9 @@ export function folderStore(batchDir: string): BatchStore {
   };
 }
 
+/** Refusals of something that is there but is not a file nightshift may read. */
+const UNTRUSTED = new Set(['ELOOP', 'EISDIR', 'NOT_REGULAR', 'TOO_LARGE', 'ENXIO', 'HARD_LINKED']);
+
 /** lstat, not stat: a link planted under a file's name is not ours, whatever it points to. */
 async function headFile(batchDir: string, key: string): Promise<StoredObject | null> {
   try {
@@ -54,14 +56,5 @@ async function headFile(batchDir: string, key: string): Promise<StoredObject | n
     return st.isFile() ? { key, size: st.size, modifiedMs: st.mtimeMs } : null;
   } catch {
     return null;
-  }
-}
-
-/** True only when nothing is there; any other answer (a link, no permission) is left to the read to judge. */
-function absent(file: string): boolean {
-  try {
-    return lstatSync(file, { throwIfNoEntry: false }) === undefined;
-  } catch {
-    return false;
   }
 }
