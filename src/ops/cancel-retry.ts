@@ -84,6 +84,10 @@ export async function retryFailed(
 }
 
 /** The job's sidecar in its batch's folder or objects; null when missing or not a record. */
-function sidecarOf(store: BatchStore, file: string): Promise<ManifestRecord | null> {
-  return storedRecordOrNull(store, sidecarPathFor(file));
+async function sidecarOf(store: BatchStore, file: string): Promise<ManifestRecord | null> {
+  try {
+    return await storedRecordOrNull(store, sidecarPathFor(file));
+  } catch {
+    return null; // a payload naming no valid file has no sidecar either
+  }
 }
