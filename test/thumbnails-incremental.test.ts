@@ -114,13 +114,21 @@ describe('thumbnails wait while the worker is busy', () => {
     }
   });
 
-  it('drops what is waiting when stopped, leaving it to the report', async () => {
-    const made: string[] = [];
-    const q = createThumbnailQueue({ logger: silent, busy: () => true, make: async (_d, f) => void made.push(f) });
-    q.add('/nowhere', 'images/a.png');
-    await q.stop();
-    await q.idle();
-    expect(made).toEqual([]);
+  it('drops what is waiting when stopped, leaving it to the report, and leaves no timer behind', async () => {
+    vi.useFakeTimers();
+    try {
+      const made: string[] = [];
+      const q = createThumbnailQueue({ logger: silent, busy: () => true, make: async (_d, f) => void made.push(f) });
+      q.add('/nowhere', 'images/a.png');
+      await vi.advanceTimersByTimeAsync(50); // it looked, found the worker busy, and will look again
+      expect(vi.getTimerCount()).toBe(1);
+      await q.stop();
+      expect(vi.getTimerCount()).toBe(0);
+      await q.idle();
+      expect(made).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('calls an event loop busy when it spent most of the last window working', async () => {

@@ -29,16 +29,17 @@ export interface ThumbnailQueueOptions {
   maxPending?: number;
   /** Makes one thumbnail (tests inject failures); default: sharp, 256 px WebP. */
   make?: (dir: string, file: string) => Promise<unknown>;
-  /** True while thumbnails should wait; default: the event loop was busy more than half of the last 200 ms. */
+  /** True while thumbnails should wait; default: `loopBusy()`. */
   busy?: () => boolean;
   /** How long to wait before looking again once busy (ms). Default 200. */
   recheckMs?: number;
 }
 
 /**
- * Whether this process' event loop was busy for more than `threshold` of the last `windowMs`. At the
- * API's real latency a worker's loop is nearly idle; it is busy only when answers come faster than
- * it can write them.
+ * Whether this process' event loop was busy for more than `threshold` of the time since the last
+ * judgement, judged again once at least `windowMs` has passed (until then the last answer stands).
+ * At the API's real latency a worker's loop is nearly idle; it is busy only when answers come faster
+ * than it can write them.
  */
 export function loopBusy(opts: { threshold?: number; windowMs?: number } = {}): () => boolean {
   const threshold = opts.threshold ?? 0.5;
