@@ -5,6 +5,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cliEnv, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/temp.js';
+import { useTempDir } from './helpers/temp-hooks.js';
 import { redisAnswers } from '../src/redis/connect.js';
 import { startPrivateRedis } from '../src/redis/private.js';
 import { EnvironmentError } from '../src/errors.js';
@@ -61,20 +62,14 @@ describe('run without a Redis', () => {
 
 describe("the private Redis' password file", () => {
   const silentLog = pino({ level: 'silent' });
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
-  beforeEach(async () => {
-    tmp = await tempDir();
-  });
-  afterEach(async () => {
-    await tmp.cleanup();
-  });
+  const root = useTempDir();
 
   it('refuses a planted link, a FIFO or an oversized file there with an environment error naming it', async () => {
-    const dir = join(tmp.dir, '.redis');
+    const dir = join(root(), '.redis');
     await mkdir(dir, { mode: 0o700 });
     const file = join(dir, 'password');
-    await writeFile(join(tmp.dir, 'elsewhere'), 'a'.repeat(40));
-    await symlink(join(tmp.dir, 'elsewhere'), file);
+    await writeFile(join(root(), 'elsewhere'), 'a'.repeat(40));
+    await symlink(join(root(), 'elsewhere'), file);
     await expect(startPrivateRedis(dir, silentLog, '/nonexistent/redis-server')).rejects.toThrow(
       new RegExp(`${file} is a symbolic link`),
     );
