@@ -4,9 +4,9 @@
  * never read as "not paid".
  */
 import { mkdir, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { StorageError } from '../src/errors.js';
 import { DIR_HANDLE_MS, writeFileAtomic, writeFilesAtomic } from '../src/output/atomic.js';
 import { findExistingImage } from '../src/output/image-writer.js';
 import { useTempDir } from './helpers/temp-hooks.js';
@@ -70,10 +70,30 @@ describe('writes into a folder kept open for its fsync', () => {
     expect(await findExistingImage(root(), job)).toBeNull();
   });
 
-  it('cannot tell, and says so, when the folder cannot be read: that never reads as "not paid"', async () => {
+  it('takes a file where the images folder should be as "nothing there": no sidecar can be under it', async () => {
     const job = { id: 'b--0123456789abcdef01234567', file: 'images/00001-x-01234567.png' };
-    // Where the images folder should be, a file: the sidecar's name cannot even be looked up.
     await writeFile(path.join(root(), 'images'), 'not a folder');
-    await expect(findExistingImage(root(), job)).rejects.toBeInstanceOf(StorageError);
+    expect(await findExistingImage(root(), job)).toBeNull();
+  });
+
+  it('cannot tell, and says so, when the sidecar cannot be opened (no descriptor left): never "not paid"', async () => {
+    const job = { id: 'b--0123456789abcdef01234567', file: 'images/00001-x-01234567.png' };
+    await mkdir(path.join(root(), 'images'));
+    await writeFile(path.join(root(), 'images/00001-x-01234567.json'), '{}');
+    const probe = spawnSync(
+      'prlimit',
+      [
+        '--nofile=256:256',
+        process.execPath,
+        '--import',
+        'tsx',
+        'test/helpers/emfile-probe.ts',
+        root(),
+        job.id,
+        job.file,
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(probe.stdout.trim(), probe.stderr).toBe('storage EMFILE');
   });
 });

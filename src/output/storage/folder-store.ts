@@ -24,7 +24,8 @@ export function folderStore(batchDir: string): BatchStore {
     async get(key, maxBytes) {
       const read = await readRegularFile(resolveInBatch(batchDir, key), { maxBytes, noFollow: true });
       if (read.ok) return read.bytes;
-      if (read.code === 'ENOENT') return null;
+      // ENOTDIR: something on the way is not a folder, so nothing can be there either.
+      if (read.code === 'ENOENT' || read.code === 'ENOTDIR') return null;
       // There but not trusted (a planted link, a FIFO, too large): the caller judges it. Anything
       // else (no permission, too many open files, an I/O error) means the folder cannot tell.
       if (!UNTRUSTED.has(read.code)) throw new StorageError(`cannot read ${key}: ${read.message}`, read.code);
