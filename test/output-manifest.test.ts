@@ -11,11 +11,14 @@ import type { ManifestRecord } from '../src/output/record.js';
 import {
   appendManifest,
   compactManifest,
+  listSidecars,
   manifestPath,
   readManifest,
   rebuildFromDisk,
 } from '../src/output/manifest.js';
-import { listSidecars, readSidecar } from '../src/output/sidecar.js';
+import { parseSidecar } from '../src/output/sidecar.js';
+
+const readSidecar = async (file: string) => parseSidecar(await readFile(file, 'utf8'), file);
 import { makeJob, makeRecord, saveImage, tinyPng, writeSidecar } from './output-fixtures.js';
 import { tempDir } from './helpers/temp.js';
 

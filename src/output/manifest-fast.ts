@@ -1,9 +1,5 @@
-import { readdir } from 'node:fs/promises';
-import path from 'node:path';
-import { toStorageError } from './atomic.js';
 import { checkRecordImage, compactManifest, manifestPath, readManifest, type RebuildResult } from './manifest.js';
-import { IMAGES_DIR } from './paths.js';
-import { compareRecords, isSidecarName, mapLimit } from './sidecar.js';
+import { compareRecords, mapLimit, sidecarNames } from './sidecar.js';
 
 /**
  * The end of `run`: the manifest its workers appended as jobs finished stands for the sidecars when
@@ -17,22 +13,10 @@ export async function recordsFromManifest(batchDir: string, jobIds: Iterable<str
   if (manifest.refused !== undefined || manifest.badLines > 0 || manifest.truncatedTail) return null;
   const ids = new Set(manifest.records.map((r) => r.id));
   for (const id of jobIds) if (!ids.has(id)) return null;
-  if ((await countSidecars(batchDir)) !== manifest.records.length) return null;
+  if ((await sidecarNames(batchDir)).length !== manifest.records.length) return null;
   const ctx = { verify: false, warnings: [] as string[] };
   const records = await mapLimit(manifest.records, 16, (rec) => checkRecordImage(batchDir, rec, ctx));
   records.sort(compareRecords);
   await compactManifest(batchDir, records);
   return { records, repaired: { missing: 0, truncated: 0 }, warnings: ctx.warnings };
-}
-
-/** Sidecars in `<batchDir>/images/`, counted as listSidecars would read them. */
-async function countSidecars(batchDir: string): Promise<number> {
-  const dir = path.join(batchDir, IMAGES_DIR);
-  try {
-    const names = await readdir(dir);
-    return names.filter(isSidecarName).length;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw toStorageError(err, `cannot list ${dir}`);
-  }
 }

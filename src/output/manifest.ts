@@ -9,7 +9,8 @@ import { cleanStaleTemps, ensureDir, toStorageError, writeFileAtomic } from './a
 import { hashImage, manifestLines, MAX_MANIFEST_BYTES } from './manifest-read.js';
 import { APPEND_FLAGS, appendOpenMessage, appendProblem } from './safe-dirs.js';
 import { IMAGES_DIR, MANIFEST_FILE, resolveInBatch } from './paths.js';
-import { compareRecords, listSidecars, mapLimit, normalizeRecord } from './sidecar.js';
+import { compareRecords, mapLimit, normalizeRecord, readSidecars, sidecarNames } from './sidecar.js';
+import { folderStore } from './storage/folder-store.js';
 
 /**
  * `<batch>/manifest.jsonl`: append-only while workers run, one line per job
@@ -211,6 +212,14 @@ export async function checkRecordImage(
     return rec;
   }
   return checkImage(abs, rec, ctx);
+}
+
+/** Every valid sidecar in `<batchDir>/images/`, sorted by index then id; bad ones are named in `warnings`. */
+export async function listSidecars(batchDir: string): Promise<{ records: ManifestRecord[]; warnings: string[] }> {
+  const keys = (await sidecarNames(batchDir)).map((n) => `${IMAGES_DIR}/${n}`);
+  const read = await readSidecars(folderStore(batchDir), keys, 32);
+  read.records.sort(compareRecords);
+  return read;
 }
 
 export async function rebuildFromDisk(batchDir: string, opts: { verify?: boolean } = {}): Promise<RebuildResult> {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RebuildResult } from './manifest.js';
-import { normalizeRecord, compareRecords, mapLimit, readStoredSidecar } from './sidecar.js';
+import { normalizeRecord, compareRecords, mapLimit, readSidecars } from './sidecar.js';
 import type { ManifestRecord } from './record.js';
 import { IMAGES_DIR, MANIFEST_FILE } from './paths.js';
 import { MAX_IMAGE_BYTES, thumbnailOf, thumbPathFor, THUMBS_DIR, type ThumbnailResult } from './thumbnails.js';
@@ -17,10 +17,14 @@ export async function rebuildFromObjects(store: BatchStore): Promise<RebuildResu
   // No batch there (a mistyped name): nothing to rebuild, and nothing is written.
   if (listed.length === 0) return { records: [], repaired: { missing: 0, truncated: 0 }, warnings, listed };
   const sidecars = listed.filter((o) => o.key.endsWith('.json') && !o.key.slice(IMAGES_DIR.length + 1).includes('/'));
-  const read = await mapLimit(sidecars, 16, (o) => readRecord(store, o.key, warnings));
+  const read = await readSidecars(
+    store,
+    sidecars.map((o) => o.key),
+    16,
+  );
+  warnings.push(...read.warnings);
   const byId = new Map<string, ManifestRecord>();
-  for (const r of read) {
-    if (r === null) continue;
+  for (const r of read.records) {
     const seen = byId.get(r.id);
     if (seen === undefined || r.finished_at > seen.finished_at) byId.set(r.id, r);
   }
@@ -30,12 +34,6 @@ export async function rebuildFromObjects(store: BatchStore): Promise<RebuildResu
   const body = records.map((r) => `${JSON.stringify(normalizeRecord(r))}\n`).join('');
   await store.put([{ key: MANIFEST_FILE, data: body }]);
   return { records, repaired: { missing: 0, truncated: 0 }, warnings: warnings.sort(), listed };
-}
-
-async function readRecord(store: BatchStore, key: string, warnings: string[]): Promise<ManifestRecord | null> {
-  const read = await readStoredSidecar(store, key);
-  if (read.kind === 'unreadable') warnings.push(`skipped sidecar ${key}: ${read.reason}`);
-  return read.kind === 'record' ? read.record : null;
 }
 
 /** A record's image as stored: bytes and sha256 recomputed when its size differs from the record. */

@@ -1,7 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { StorageError } from '../errors.js';
-import { readRegularFile } from '../regular-file.js';
 import { manifestRecordSchema } from './record.js';
 import type { ManifestRecord } from './record.js';
 import { isTempName, toStorageError } from './atomic.js';
@@ -37,15 +36,6 @@ export function sidecarText(record: ManifestRecord): string {
 
 /** A sidecar is one record: far below this. */
 export const SIDECAR_MAX_BYTES = 1024 * 1024;
-
-/** Reads and validates one sidecar; throws on a missing, unreadable or invalid file. */
-export async function readSidecar(file: string): Promise<ManifestRecord> {
-  // Never through a link planted under a sidecar's name: its target is outside the batch folder.
-  const read = await readRegularFile(file, { maxBytes: SIDECAR_MAX_BYTES, noFollow: true });
-  if (!read.ok) throw Object.assign(new Error(`${file}: ${read.message}`), { code: read.code });
-  const text = read.bytes.toString('utf8');
-  return parseSidecar(text, file);
-}
 
 export type StoredSidecar =
   | { kind: 'record'; record: ManifestRecord }
@@ -116,29 +106,32 @@ export function isSidecarName(n: string): boolean {
   return n.endsWith('.json') && !isTempName(n) && !n.startsWith('.');
 }
 
-/**
- * Every valid sidecar in `<batchDir>/images/`, sorted by index then id. Temp files are
- * ignored; unreadable or invalid sidecars are skipped and named in `warnings`.
- */
-export async function listSidecars(batchDir: string): Promise<{ records: ManifestRecord[]; warnings: string[] }> {
+/** The sidecars' names in `<batchDir>/images/`, sorted; a batch with no images folder has none. */
+export async function sidecarNames(batchDir: string): Promise<string[]> {
   const dir = path.join(batchDir, IMAGES_DIR);
-  let names: string[];
   try {
-    names = await readdir(dir);
+    return (await readdir(dir)).filter(isSidecarName).sort();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], warnings: [] };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw toStorageError(err, `cannot list ${dir}`);
   }
-  const files = names.filter(isSidecarName).sort();
+}
+
+/**
+ * The records of the sidecars at `keys`, a folder's or a bucket's: one that is there but cannot be
+ * trusted is skipped and named in `warnings`; a store that cannot answer throws (a rebuild must not
+ * drop what it could not read).
+ */
+export async function readSidecars(
+  store: BatchStore,
+  keys: readonly string[],
+  concurrency: number,
+): Promise<{ records: ManifestRecord[]; warnings: string[] }> {
   const warnings: string[] = [];
-  const results = await mapLimit(files, 32, async (name) => {
-    try {
-      return await readSidecar(path.join(dir, name));
-    } catch (err) {
-      warnings.push(`skipped sidecar ${IMAGES_DIR}/${name}: ${(err as Error).message}`);
-      return null;
-    }
+  const read = await mapLimit(keys, concurrency, async (key) => {
+    const r = await readStoredSidecar(store, key);
+    if (r.kind === 'unreadable') warnings.push(`skipped sidecar ${key}: ${r.reason}`);
+    return r.kind === 'record' ? r.record : null;
   });
-  const records = results.filter((r): r is ManifestRecord => r !== null).sort(compareRecords);
-  return { records, warnings: warnings.sort() };
+  return { records: read.filter((r): r is ManifestRecord => r !== null), warnings: warnings.sort() };
 }
