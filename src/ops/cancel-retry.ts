@@ -2,12 +2,10 @@ import type { Job } from 'bullmq';
 import type { Config } from '../config.js';
 import type { QueueContext } from './context.js';
 import type { JobData } from '../queue/job-data.js';
-import { batchDir, sidecarPathFor } from '../output/paths.js';
-import { storedRecordOrNull } from '../output/sidecar.js';
+import { batchDir } from '../output/paths.js';
+import { jobRecordOrNull } from './job-record.js';
 import { recordFinal } from '../output/finalize.js';
-import type { ManifestRecord } from '../output/record.js';
 import { batchStore, openOutput } from '../output/storage/open.js';
-import type { BatchStore } from '../output/storage/types.js';
 
 const PAGE = 500;
 
@@ -70,7 +68,7 @@ export async function retryFailed(
   for await (const j of jobsOf(ctx, ['failed'])) {
     if (!ofBatch(ctx, j, opts.batch)) continue;
     if (opts.errorClass) {
-      const side = await sidecarOf(batchStore(output, { api: ctx.api, batch: j.data.batch }), j.data.file);
+      const side = await jobRecordOrNull(output, { api: ctx.api, batch: j.data.batch, file: j.data.file });
       if (side?.error?.class !== opts.errorClass) continue;
     }
     chosen.push(j);
@@ -81,13 +79,4 @@ export async function retryFailed(
     await j.retry('failed');
   }
   return chosen.length;
-}
-
-/** The job's sidecar in its batch's folder or objects; null when missing or not a record. */
-async function sidecarOf(store: BatchStore, file: string): Promise<ManifestRecord | null> {
-  try {
-    return await storedRecordOrNull(store, sidecarPathFor(file));
-  } catch {
-    return null; // a payload naming no valid file has no sidecar either
-  }
 }

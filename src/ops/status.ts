@@ -2,12 +2,10 @@ import { z } from 'zod';
 import type { QueueContext } from './context.js';
 import { formatDuration } from '../durations.js';
 import type { PauseRecord } from '../queue/pause.js';
-import type { ManifestRecord } from '../output/record.js';
 import type { WorkerEntry } from '../queue/worker-registry.js';
-import { storedRecordOrNull } from '../output/sidecar.js';
-import { batchStore, openOutput } from '../output/storage/open.js';
+import { jobRecordOrNull } from './job-record.js';
+import { openOutput } from '../output/storage/open.js';
 import type { OutputRoot } from '../output/storage/types.js';
-import { sidecarPathFor } from '../output/paths.js';
 import { bullKeys } from '../redis/keys.js';
 import { createRateLimiter, keyLockout } from '../billing/rate-limiter.js';
 
@@ -169,18 +167,6 @@ async function lockoutOf(ctx: QueueContext, keyIds: string[]): Promise<number> {
   return Math.max(0, ...left);
 }
 
-/** A failed job's record from its sidecar; null without one, or when the payload names no valid batch or file. */
-async function failedRecord(
-  output: OutputRoot,
-  job: { api: string; batch: string; file: string },
-): Promise<ManifestRecord | null> {
-  try {
-    return await storedRecordOrNull(batchStore(output, job), sidecarPathFor(job.file));
-  } catch {
-    return null;
-  }
-}
-
 /** Error classes of the newest failed jobs: the sidecar's record when the output folder is readable, else BullMQ's failedReason. */
 async function lastErrors(ctx: QueueContext, output: OutputRoot | undefined): Promise<Record<string, ErrorSummary>> {
   const jobs = await ctx.queue.getFailed(0, RECENT_FAILED - 1);
@@ -190,7 +176,7 @@ async function lastErrors(ctx: QueueContext, output: OutputRoot | undefined): Pr
     const data = job.data as { batch?: string; file?: string; api?: string } | undefined;
     const record =
       output && data?.batch && data.file && data.api
-        ? await failedRecord(output, { api: data.api, batch: data.batch, file: data.file })
+        ? await jobRecordOrNull(output, { api: data.api, batch: data.batch, file: data.file })
         : null;
     const cls = record?.error?.class ?? 'unknown';
     const entry = (result[cls] ??= {

@@ -63,12 +63,6 @@ export async function readStoredSidecar(store: BatchStore, key: string): Promise
   }
 }
 
-/** The record in a stored sidecar, or null for anything else, a store that cannot answer included. */
-export async function storedRecordOrNull(store: BatchStore, key: string): Promise<ManifestRecord | null> {
-  const read = await readStoredSidecar(store, key).catch(() => null);
-  return read?.kind === 'record' ? read.record : null;
-}
-
 /** Validates a sidecar's text (`file` names it in errors); throws when it is not a nightshift record. */
 export function parseSidecar(text: string, file: string): ManifestRecord {
   let json: unknown;
