@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startMockApi } from '../src/mock-api/server.js';
+import { maxInWindow } from '../src/mock-api/stats.js';
 import { apiKeyId } from '../src/billing/rate-limiter.js';
 import { limiterKeys } from '../src/redis/keys.js';
 import { cliEnv, runCli, startCli, type CliResult } from './helpers/cli.js';
@@ -52,16 +53,6 @@ describe('rate limit across worker processes', () => {
     };
   }
 
-  /** Most of the sorted times inside any half-open window [t, t + len). */
-  function busiest(times: number[], len: number): number {
-    let max = 0;
-    for (let i = 0, j = 0; i < times.length; i++) {
-      while (j < times.length && times[j]! < times[i]! + len) j++;
-      max = Math.max(max, j - i);
-    }
-    return max;
-  }
-
   function workers(env: NodeJS.ProcessEnv, n: number, flags: string[]) {
     return Array.from({ length: n }, () =>
       startCli(['work', '--exit-when-idle', '--queue', 'q', '--out', join(fx.tmp.dir, 'out'), ...flags], env),
@@ -90,8 +81,8 @@ describe('rate limit across worker processes', () => {
     // some window. Its own grant times say so; arrivals at the fake add this machine's delays (a
     // loaded machine spreads them), which is what the margin absorbs, not what the limiter decided.
     expect(granted.length).toBeGreaterThanOrEqual(120);
-    expect(busiest(granted, 5000)).toBeGreaterThanOrEqual(45);
-    expect(busiest(granted, 5000)).toBeLessThanOrEqual(50);
+    expect(maxInWindow(granted, 5000)).toBeGreaterThanOrEqual(45);
+    expect(maxInWindow(granted, 5000)).toBeLessThanOrEqual(50);
     expect(fx.mock.stats.generations.size).toBe(120);
     for (const n of fx.mock.stats.generations.values()) expect(n).toBe(1);
     // 120 generations + the balance check: every request counted against the same window.
