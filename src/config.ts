@@ -9,7 +9,7 @@ import { flagName, settingsFrom, sourceOf, type Env } from './config/resolve.js'
 import { SETTINGS, type SettingDef, type SettingGetter, type SettingKey } from './config/settings.js';
 import type { GenerationDefaults } from './prompts/types.js';
 import type { RunWindow } from './queue/window.js';
-import { clusterSecrets, clusterTarget, redactClusterNodes } from './redis/cluster.js';
+import { clusterSecrets, clusterTarget, isClusterTarget, redactClusterNodes } from './redis/cluster.js';
 
 /**
  * The only module that reads process.env. Commands pass their parsed flags in; every setting is
@@ -30,7 +30,7 @@ export interface Config {
    * With --redis-cluster, the cluster's target (`cluster:` + its nodes), which connects the same way.
    */
   redisUrl: string | null;
-  /** A Redis Cluster: each queue's keys then get a hash tag of their own (see queuePrefix). */
+  /** `redisUrl` names a Redis Cluster: each queue's keys then get a hash tag of their own (see queuePrefix). */
   cluster: boolean;
   /** The Redis tried when none is given (tests point it elsewhere to exercise the fallback). */
   defaultRedisUrl: string;
@@ -129,7 +129,7 @@ export function loadConfig(flags: Flags, env: Env = process.env): Config {
   const redisUrl = redisTargetOf(get, flags, env);
   return {
     redisUrl,
-    cluster: get('redisCluster') !== undefined,
+    cluster: redisUrl !== null && isClusterTarget(redisUrl),
     defaultRedisUrl: get('defaultRedis'),
     queue,
     prefix,
