@@ -6,7 +6,9 @@
  *   files — http, writing what nightshift must leave per image, the plain way: the image and a JSON
  *          sidecar each to a temp file, both fsynced, renamed image first, the folder fsynced once,
  *          and a manifest line appended. No budget, no claim, no metadata in the image.
- * Usage: bare-worker.ts <noop|http|files> <queue> <prefix> <concurrency> <jobs> [apiUrl outDir]
+ *   floor — files with the sidecar not fsynced: what a sidecar file costs even when its durability
+ *          is given up, so the most any pipeline leaving one per image can reach.
+ * Usage: bare-worker.ts <noop|http|files|floor> <queue> <prefix> <concurrency> <jobs> [apiUrl outDir]
  * Exits 0 once <jobs> jobs have completed.
  */
 import { randomBytes } from 'node:crypto';
@@ -20,21 +22,23 @@ const [mode, queueName, prefix, concurrencyRaw, jobsRaw, apiUrl, outDir] = proce
 const concurrency = Number(concurrencyRaw);
 const jobs = Number(jobsRaw);
 if (
-  (mode !== 'noop' && mode !== 'http' && mode !== 'files') ||
+  (mode !== 'noop' && mode !== 'http' && mode !== 'files' && mode !== 'floor') ||
   !queueName ||
   !prefix ||
   !(concurrency > 0) ||
   !(jobs > 0)
 ) {
-  throw new Error('usage: bare-worker.ts <noop|http|files> <queue> <prefix> <concurrency> <jobs> [apiUrl outDir]');
+  throw new Error(
+    'usage: bare-worker.ts <noop|http|files|floor> <queue> <prefix> <concurrency> <jobs> [apiUrl outDir]',
+  );
 }
 
-async function writeTemp(data: Buffer | string): Promise<string> {
+async function writeTemp(data: Buffer | string, sync = true): Promise<string> {
   const tmp = join(outDir!, `.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx');
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (sync) await fh.sync();
   } finally {
     await fh.close();
   }
@@ -67,7 +71,7 @@ async function writeWithRecord(job: Job<{ prompt: string; seed: number }>, bytes
     started_at: new Date().toISOString(),
     params: { aspect_ratio: '1:1', output_format: 'png' },
   });
-  const [image, sidecar] = await Promise.all([writeTemp(bytes), writeTemp(`${record}\n`)]);
+  const [image, sidecar] = await Promise.all([writeTemp(bytes), writeTemp(`${record}\n`, mode !== 'floor')]);
   await rename(image, join(outDir!, `${job.id}.png`));
   await rename(sidecar, join(outDir!, `${job.id}.json`));
   await syncFolder();
@@ -89,7 +93,7 @@ async function generate(job: Job<{ prompt: string; seed: number }>): Promise<nul
   });
   const bytes = Buffer.from(await res.body.arrayBuffer());
   if (res.statusCode !== 200) throw new Error(`${res.statusCode}: ${bytes.toString('utf8').slice(0, 200)}`);
-  if (mode === 'files') await writeWithRecord(job, bytes);
+  if (mode === 'files' || mode === 'floor') await writeWithRecord(job, bytes);
   else await writeDurably(join(outDir!, `${job.id}.png`), bytes);
   return null;
 }
