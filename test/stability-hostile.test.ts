@@ -307,6 +307,67 @@ describe('response headers are checked, never fatal after a 200', () => {
     expect((await client.generate(req('core'))).requestId).toBe('id-[redacted]');
   });
 
+  it.each([
+    ['SUCCESS_WITH_WARNINGS', 'SUCCESS'],
+    ['success', 'SUCCESS'],
+    [' Content_Filtered ', 'CONTENT_FILTERED'],
+    ['FILTERED_NSFW', 'CONTENT_FILTERED'],
+  ] as const)('a finish-reason of %j with a good image is %s plus a warning', async (value, reason) => {
+    const png = placeholderBytes({ model: 'core', prompt: 'p', seed: 1, format: 'png' });
+    let sent = 0;
+    const url = await serve((res) => {
+      sent++;
+      res.writeHead(200, { 'content-type': 'image/png', seed: '1', 'finish-reason': value }).end(png);
+    });
+    const client = createStabilityClient({ baseUrl: url, apiKey: KEY, requestTimeoutMs: 5000 });
+    cleanups.push(() => client.close());
+    const r = await client.generate(req('core'));
+    expect(r).toMatchObject({ finishReason: reason, mime: 'image/png' });
+    expect(r.bytes.equals(png)).toBe(true);
+    expect(r.warnings).toEqual([expect.stringMatching(/finish-reason header .* is not one the API documents/)]);
+    expect(sent).toBe(1);
+  });
+
+  it('an unknown finish reason in a JSON answer, v2 or v1, keeps the image', async () => {
+    const png = placeholderBytes({ model: 'core', prompt: 'p', seed: 1, format: 'png' });
+    const url = await serve((res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          image: png.toString('base64'),
+          finish_reason: 'NEW_REASON',
+          seed: 1,
+          artifacts: [{ base64: png.toString('base64'), seed: 1, finishReason: 'Partial' }],
+        }),
+      ),
+    );
+    const client = createStabilityClient({ baseUrl: url, apiKey: KEY, requestTimeoutMs: 5000, accept: 'json' });
+    cleanups.push(() => client.close());
+    for (const model of ['core', 'stable-diffusion-v1-6'] as const) {
+      const r = await client.generate(req(model, 1));
+      expect(r).toMatchObject({ finishReason: 'SUCCESS', mime: 'image/png' });
+      expect(r.warnings).toHaveLength(1);
+    }
+  });
+
+  it('an image type spelled otherwise (image/x-png) is the image its bytes show, with a warning', async () => {
+    const png = placeholderBytes({ model: 'core', prompt: 'p', seed: 1, format: 'png' });
+    const url = await serve((res) => res.writeHead(200, { 'content-type': 'image/x-png', seed: '1' }).end(png));
+    const client = createStabilityClient({ baseUrl: url, apiKey: KEY, requestTimeoutMs: 5000 });
+    cleanups.push(() => client.close());
+    const r = await client.generate(req('core'));
+    expect(r).toMatchObject({ mime: 'image/png', finishReason: 'SUCCESS' });
+    expect(r.warnings).toEqual([
+      expect.stringMatching(/content-type image\/x-png is unknown; the body is a valid image\/png/),
+    ]);
+  });
+
+  it('an unknown image type over bytes that are no image is malformed', async () => {
+    const url = await serve((res) => res.writeHead(200, { 'content-type': 'image/x-png' }).end('<html>oops</html>'));
+    const client = createStabilityClient({ baseUrl: url, apiKey: KEY, requestTimeoutMs: 5000 });
+    cleanups.push(() => client.close());
+    expect((await apiError(client.generate(req('core')))).apiName).toBe('malformed_response');
+  });
+
   it('an in-range seed gives no warning', async () => {
     const { client } = await setup({ kind: 'bad-seed', value: '4294967294' });
     expect(await client.generate(req('core', 3))).toMatchObject({ seed: 4294967294, warnings: [] });

@@ -1,14 +1,15 @@
 /**
  * Reading 200 answers into a GenerateResult. The image must be of the type the answer claims and
- * well formed (see image-check.ts); anything unusable is a transient malformed_response. A bad seed
- * is only a warning: the image is good and paid for.
+ * well formed (see image-check.ts); anything unusable is a transient malformed_response. Once the
+ * image is good, an odd header (a bad seed, an unknown finish reason) is only a warning: the image
+ * is paid for.
  */
 import { ApiError } from '../errors.js';
 import type { OutputFormat } from '../models.js';
 import type { Redact } from '../secrets.js';
 import { excerpt, header, malformedResponse } from './classify.js';
 import { checkImage } from './image-check.js';
-import { ApiFinishReason, type FinishReason, type GenerateResult, type HeaderMap, type ImageMime } from './types.js';
+import { ApiFinishReason, FinishReason, type GenerateResult, type HeaderMap, type ImageMime } from './types.js';
 
 export interface ParseContext {
   /** The seed asked for: recorded when the answer's seed is missing or unusable. */
@@ -36,24 +37,62 @@ export function decodeBase64(value: unknown): Buffer | undefined {
   return Buffer.from(s, 'base64');
 }
 
+/** An `image/…` type nightshift does not know (`image/x-png`): the body says which image it is. */
+const UNNAMED_IMAGE = 'image/*';
+type Claim = ImageMime | typeof UNNAMED_IMAGE;
+
 /**
  * The image type a v2beta answer claims: `image/png`, or JSON's `application/json; type=image/png`.
  * With no type named (no content-type, octet-stream, plain JSON) the format asked for is the claim.
+ * A type that is no image (`text/html`) is a malformed answer; an image type of another spelling
+ * is an image still, of the type its bytes show.
  */
-export function claimedMime(contentType: string | undefined, ctx: ParseContext): ImageMime {
+export function claimedMime(contentType: string | undefined, ctx: ParseContext): Claim {
   const [media = '', ...params] = (contentType ?? '').toLowerCase().split(';');
   const m = media.trim();
   if (m === 'application/json') {
     const type = params.map((p) => p.trim()).find((p) => p.startsWith('type='));
     if (type === undefined) return FORMAT_MIME[ctx.format];
-    const named = MIMES[type.slice(5).replace(/"/g, '').trim()];
-    if (!named) throw malformedResponse(`content-type ${contentType} names no known image type`, ctx.redact);
-    return named;
+    return namedMime(type.slice(5).replace(/"/g, '').trim(), contentType, ctx);
   }
   if (m === '' || m === 'application/octet-stream') return FORMAT_MIME[ctx.format];
+  return namedMime(m, contentType, ctx);
+}
+
+function namedMime(m: string, contentType: string | undefined, ctx: ParseContext): Claim {
   const named = MIMES[m];
-  if (!named) throw malformedResponse(`content-type ${contentType} is not an image type`, ctx.redact);
-  return named;
+  if (named) return named;
+  if (m.startsWith('image/')) return UNNAMED_IMAGE;
+  throw malformedResponse(`content-type ${contentType} is not an image type`, ctx.redact);
+}
+
+/** The image type a body's first bytes show, if any of the three the API sends. */
+function sniffedMime(bytes: Buffer): ImageMime | undefined {
+  if (bytes.subarray(0, 8).equals(PNG_MAGIC)) return 'image/png';
+  if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'image/jpeg';
+  if (bytes.toString('latin1', 0, 4) === 'RIFF' && bytes.toString('latin1', 8, 12) === 'WEBP') return 'image/webp';
+  return undefined;
+}
+const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/**
+ * The checked image under its claim; an unnamed image type is taken as what the bytes show, with a
+ * warning: the answer is paid for, and a header spelled otherwise must not send the request again.
+ */
+function imageUnder(
+  claim: Claim,
+  bytes: Buffer | undefined,
+  what: string,
+  o: { ctx: ParseContext; warnings: string[]; contentType: string | undefined },
+) {
+  if (claim !== UNNAMED_IMAGE) return checkedImage(bytes, claim, what, o.ctx);
+  const shown = bytes ? sniffedMime(bytes) : undefined;
+  if (!shown) throw malformedResponse(`content-type ${o.contentType} names no image type the body shows`, o.ctx.redact);
+  const img = checkedImage(bytes, shown, what, o.ctx);
+  o.warnings.push(
+    `content-type ${excerpt(o.contentType ?? '', 80, o.ctx.redact)} is unknown; the body is a valid ${shown}`,
+  );
+  return img;
 }
 
 function checkedImage(bytes: Buffer | undefined, mime: ImageMime, what: string, ctx: ParseContext) {
@@ -75,12 +114,18 @@ function checkedSeed(value: unknown, where: string, ctx: ParseContext, warnings:
   return ctx.seed;
 }
 
-function finishReason(value: unknown, where: string, ctx: ParseContext): FinishReason {
-  // A missing reason (e.g. stripped by a proxy) is a success; v1's ERROR is a failed, unbilled generation.
+/**
+ * How the generation ended. v1's ERROR comes with no image and is not billed: transient, the only
+ * reason that throws. Any other value comes with the image, checked on its own: a spelling the API
+ * does not document is read case-blind, and one still unknown is a success, or filtered when it
+ * says so, with a warning — never a reason to send a paid request again.
+ */
+function finishReason(value: unknown, where: string, ctx: ParseContext, warnings: string[]): FinishReason {
+  // A missing reason (e.g. stripped by a proxy) is a success.
   if (value === undefined) return 'SUCCESS';
-  const known = ApiFinishReason.safeParse(value);
-  if (known.success && known.data !== 'ERROR') return known.data;
-  if (known.success) {
+  const spelled = typeof value === 'string' ? value.trim().toUpperCase() : value;
+  const known = ApiFinishReason.safeParse(spelled);
+  if (known.success && known.data === 'ERROR') {
     throw new ApiError({
       errorClass: 'transient',
       status: 200,
@@ -88,7 +133,16 @@ function finishReason(value: unknown, where: string, ctx: ParseContext): FinishR
       message: `Stability API HTTP 200: generation finished with ERROR (${where})`,
     });
   }
-  throw malformedResponse(`unknown finish reason ${JSON.stringify(value)} (${where})`, ctx.redact);
+  const paid = FinishReason.safeParse(spelled);
+  if (paid.success && spelled === value) return paid.data;
+  const reason: FinishReason = paid.success
+    ? paid.data
+    : typeof spelled === 'string' && spelled.includes('FILTER')
+      ? 'CONTENT_FILTERED'
+      : 'SUCCESS';
+  const shown = excerpt(JSON.stringify(value) ?? String(value), 40, ctx.redact);
+  warnings.push(`${where} ${shown} is not one the API documents; recorded as ${reason}`);
+  return reason;
 }
 
 /** The result, with the API's request id bounded and redacted: it is the server's text, like any other. */
@@ -113,18 +167,19 @@ function parseJson(body: Buffer, ctx: ParseContext): Record<string, unknown> {
 /** v2beta 200, either Accept mode: decided by the content type actually returned. */
 export function parseV2Success(headers: HeaderMap, body: Buffer, ctx: ParseContext): GenerateResult {
   const requestId = header(headers, 'x-request-id');
-  const ctype = header(headers, 'content-type');
-  const mime = claimedMime(ctype, ctx);
+  const contentType = header(headers, 'content-type');
+  const claim = claimedMime(contentType, ctx);
   const warnings: string[] = [];
-  if ((ctype ?? '').toLowerCase().startsWith('application/json')) {
+  const o = { ctx, warnings, contentType };
+  if ((contentType ?? '').toLowerCase().startsWith('application/json')) {
     const json = parseJson(body, ctx);
-    const reason = finishReason(json.finish_reason, 'finish_reason', ctx);
-    const img = checkedImage(decodeBase64(json.image), mime, 'image', ctx);
+    const reason = finishReason(json.finish_reason, 'finish_reason', ctx, warnings);
+    const img = imageUnder(claim, decodeBase64(json.image), 'image', o);
     const seed = checkedSeed(json.seed, 'seed', ctx, warnings);
     return result({ ...img, seed, finishReason: reason, warnings }, requestId, ctx);
   }
-  const img = checkedImage(body, mime, 'image body', ctx);
-  const reason = finishReason(header(headers, 'finish-reason'), 'finish-reason header', ctx);
+  const reason = finishReason(header(headers, 'finish-reason'), 'finish-reason header', ctx, warnings);
+  const img = imageUnder(claim, body, 'image body', o);
   const seed = checkedSeed(header(headers, 'seed'), 'seed header', ctx, warnings);
   return result({ ...img, seed, finishReason: reason, warnings }, requestId, ctx);
 }
@@ -135,9 +190,9 @@ export function parseV1Success(headers: HeaderMap, body: Buffer, ctx: ParseConte
   const first: unknown = Array.isArray(json.artifacts) ? json.artifacts[0] : undefined;
   if (typeof first !== 'object' || first === null) throw malformedResponse('no artifacts in the response', ctx.redact);
   const a = first as Record<string, unknown>;
-  const reason = finishReason(a.finishReason, 'artifacts[0].finishReason', ctx);
-  const img = checkedImage(decodeBase64(a.base64), 'image/png', 'artifacts[0].base64', ctx);
   const warnings: string[] = [];
+  const reason = finishReason(a.finishReason, 'artifacts[0].finishReason', ctx, warnings);
+  const img = checkedImage(decodeBase64(a.base64), 'image/png', 'artifacts[0].base64', ctx);
   const seed = checkedSeed(a.seed, 'artifacts[0].seed', ctx, warnings);
   return result({ ...img, seed, finishReason: reason, warnings }, header(headers, 'x-request-id'), ctx);
 }
