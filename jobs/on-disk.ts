@@ -1,4 +1,5 @@
 import { DelayedError } from 'bullmq';
+import { StorageError } from '../src/errors.js';
 import type { ManifestRecord } from '../src/output/record.js';
 import { findExistingImage } from '../src/output/image-writer.js';
 import { appendRecord } from '../src/output/finalize.js';
@@ -15,9 +16,16 @@ export function findOwnImage(ctx: JobContext): Promise<ManifestRecord | null> {
   return findExistingImage(ctx.store, { id: ctx.ref.id, file: ctx.data.file });
 }
 
-/** The job's image where a worker recorded saving it (a copy of the job on another queue, numbered otherwise). */
+/**
+ * The job's image where a worker recorded saving it (a copy of the job on another queue, numbered
+ * otherwise). A recorded name that is no file of this batch finds nothing; a store that cannot
+ * answer throws, so the job waits instead of paying again.
+ */
 export function findRecordedImage(ctx: JobContext, file: string): Promise<ManifestRecord | null> {
-  return findExistingImage(ctx.store, { id: ctx.ref.id, file }).catch(() => null);
+  return findExistingImage(ctx.store, { id: ctx.ref.id, file }).catch((err: unknown) => {
+    if (err instanceof StorageError) throw err;
+    return null;
+  });
 }
 
 /**

@@ -50,12 +50,25 @@ export function folderStore(batchDir: string): BatchStore {
 /** Refusals of something that is there but is not a file nightshift may read. */
 const UNTRUSTED = new Set(['ELOOP', 'EISDIR', 'NOT_REGULAR', 'TOO_LARGE', 'ENXIO', 'HARD_LINKED']);
 
-/** lstat, not stat: a link planted under a file's name is not ours, whatever it points to. */
+/**
+ * lstat, not stat: a link planted under a file's name is not ours, whatever it points to. A key
+ * that would leave the batch folder names nothing in it. Only "not there" is null: a folder that
+ * cannot answer (EIO, a stale network mount, no permission) throws, because "cannot tell" must
+ * never read as "no image", which would pay for it again.
+ */
 async function headFile(batchDir: string, key: string): Promise<StoredObject | null> {
+  let file: string;
   try {
-    const st = await lstat(resolveInBatch(batchDir, key));
-    return st.isFile() ? { key, size: st.size, modifiedMs: st.mtimeMs } : null;
+    file = resolveInBatch(batchDir, key);
   } catch {
     return null;
+  }
+  try {
+    const st = await lstat(file);
+    return st.isFile() ? { key, size: st.size, modifiedMs: st.mtimeMs } : null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw toStorageError(err, `cannot look at ${key}`);
   }
 }
