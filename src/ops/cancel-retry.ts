@@ -4,6 +4,7 @@ import type { QueueContext } from './context.js';
 import type { JobData } from '../queue/job-data.js';
 import { batchDir } from '../output/paths.js';
 import { jobRecordOrNull } from './job-record.js';
+import { jobKeys } from '../redis/keys.js';
 import { recordFinal } from '../output/finalize.js';
 import { batchStore, openOutput } from '../output/storage/open.js';
 
@@ -25,15 +26,28 @@ function ofBatch(ctx: QueueContext, j: Job<JobData>, batch?: string): boolean {
   return j.data?.api === ctx.api && (batch === undefined || j.data.batch === batch);
 }
 
+export interface Cancelled {
+  /** Jobs removed, each with a final `cancelled` record. */
+  cancelled: number;
+  /** Jobs removed whose image was already saved (a worker died before the queue heard): their record stays. */
+  finished: number;
+  /** Jobs left in the queue because their paid image waits in Redis to be written: cancelling would lose it. */
+  kept: number;
+}
+
 /** Removes a batch's waiting and delayed jobs; each gets a final `cancelled` record so the report shows it. */
-export async function cancelBatch(ctx: QueueContext, config: Config, batch: string): Promise<number> {
+export async function cancelBatch(ctx: QueueContext, config: Config, batch: string): Promise<Cancelled> {
   const victims: Job<JobData>[] = [];
   for await (const j of jobsOf(ctx, ['wait', 'delayed', 'prioritized'])) if (ofBatch(ctx, j, batch)) victims.push(j);
   const dirOf = (b: string) => batchDir(config.out, { api: ctx.api, batch: b });
   const output = openOutput(config);
   const storeFor = (b: string) => batchStore(output, { api: ctx.api, batch: b });
-  let n = 0;
+  const out: Cancelled = { cancelled: 0, finished: 0, kept: 0 };
   for (const j of victims) {
+    if (await hasStashedImage(ctx, j)) {
+      out.kept++;
+      continue;
+    }
     try {
       await j.remove();
     } catch {
@@ -41,7 +55,7 @@ export async function cancelBatch(ctx: QueueContext, config: Config, batch: stri
     }
     // A cancelled job used no attempt; its batch state becomes `cancelled`.
     const job = { id: j.id!, attemptsMade: j.attemptsMade, data: j.data };
-    await recordFinal({ state: ctx.state, batchDir: dirOf, storeFor, now: Date.now }, job, {
+    const record = await recordFinal({ state: ctx.state, batchDir: dirOf, storeFor, now: Date.now }, job, {
       status: 'failed',
       file: null,
       bytes: null,
@@ -52,9 +66,16 @@ export async function cancelBatch(ctx: QueueContext, config: Config, batch: stri
       attempts: j.attemptsMade,
       error: { class: 'cancelled', status: null, name: 'cancelled', message: 'cancelled with `nightshift cancel`' },
     });
-    n++;
+    if (record.status === 'failed') out.cancelled++;
+    else out.finished++;
   }
-  return n;
+  return out;
+}
+
+/** A paid image whose write failed is kept in Redis until a worker writes it (see billing/stash). */
+async function hasStashedImage(ctx: QueueContext, j: Job<JobData>): Promise<boolean> {
+  const key = jobKeys(ctx.prefix, { api: ctx.api, batch: j.data.batch }, j.id!).stash;
+  return (await ctx.redis.exists(key)) === 1;
 }
 
 /** Puts failed jobs back (by batch, by error class read from their sidecars), with fresh retry counters. */

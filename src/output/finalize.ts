@@ -2,6 +2,7 @@ import type { JobData } from '../queue/job-data.js';
 import type { ManifestRecord } from './record.js';
 import type { ErrorRecord } from '../errors.js';
 import { appendManifest } from './manifest.js';
+import { findExistingImage } from './image-writer.js';
 import { normalizeRecord, sidecarText } from './sidecar.js';
 import { sidecarPathFor } from './paths.js';
 import { folderStore } from './storage/folder-store.js';
@@ -86,7 +87,8 @@ export type RecordFinish = (state: JobState, file: string | undefined) => Promis
 /**
  * Sidecar first (the truth `report` rebuilds from), then the manifest line, then the batch
  * counters (with the image saved, for a copy of the job on another queue), so a crash between
- * steps is repaired by `report`, never lost.
+ * steps is repaired by `report`, never lost. A record without an image never replaces a saved one:
+ * the saved record is returned instead.
  */
 export async function recordFinal(
   deps: FinalizeDeps,
@@ -99,6 +101,10 @@ export async function recordFinal(
   const { data } = job;
   const dir = deps.batchDir(data.batch);
   const store = storeOf(deps, data.batch);
+  if (!image) {
+    const kept = await keepFinished(deps, store, job);
+    if (kept) return kept;
+  }
   const sidecar = { key: sidecarPathFor(data.file), data: sidecarText(record) };
   // Image and sidecar are written together, image first: a sidecar never stands without its image
   // (in a folder: fsynced at once, then renamed in order, one round of fsyncs instead of two).
@@ -108,4 +114,19 @@ export async function recordFinal(
   const file = image && outcome.file !== null ? outcome.file : undefined;
   await (image?.finish ? image.finish(state, file) : deps.state.setState(data.batch, job.id, state, file));
   return record;
+}
+
+/**
+ * A job that ends without an image (failed, cancelled, stalled) may be a copy of one whose image is
+ * already saved (a worker that died after the write, before the queue heard of it): that record is
+ * the truth and stays. Its manifest line and batch state are written again instead of a failure
+ * that would hide a paid image and have the next run pay for it again. A store that cannot answer
+ * throws: nothing is overwritten on a guess.
+ */
+async function keepFinished(deps: FinalizeDeps, store: BatchStore, job: FinalJob): Promise<ManifestRecord | null> {
+  const found = await findExistingImage(store, { id: job.id, file: job.data.file });
+  if (!found) return null;
+  await appendRecord(store, deps.batchDir(job.data.batch), found);
+  await deps.state.setState(job.data.batch, job.id, found.status, found.file ?? undefined);
+  return found;
 }

@@ -123,8 +123,14 @@ export function adminCommands(program: Command): void {
     .action(async (o: Record<string, unknown>) => {
       checkName(String(o.batch), '--batch', 'batch');
       await withContext(o, async (ctx, config) => {
-        const n = await cancelBatch(ctx, config, String(o.batch));
-        process.stdout.write(`cancelled ${n} jobs of batch ${String(o.batch)}\n`);
+        const r = await cancelBatch(ctx, config, String(o.batch));
+        const notes = [
+          r.finished > 0 ? `${r.finished} already saved (their images are kept and recorded)` : '',
+          r.kept > 0 ? `${r.kept} left to run: their paid images wait in Redis to be written` : '',
+        ].filter(Boolean);
+        process.stdout.write(
+          `cancelled ${r.cancelled} jobs of batch ${String(o.batch)}${notes.length ? `; ${notes.join('; ')}` : ''}\n`,
+        );
       });
     });
 
