@@ -44,7 +44,7 @@ describe('cancel never loses or hides a paid image', () => {
     await t.p.enqueue(['a finished image']);
     const w = await t.p.startWorker();
     await waitForBatch(t.p);
-    await w.stop();
+    await w.stop(0);
     const [job] = await t.p.ctx.queue.getCompleted();
     const sidecar = join(t.tmp.dir, 'b', sidecarOf(job!.data.file));
     // Delivered again: its worker died after the write, before the queue heard it finished.
