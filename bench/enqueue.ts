@@ -62,7 +62,7 @@ export async function run(): Promise<BenchResult> {
     await writeFile(jsonl, `${list.map((prompt) => JSON.stringify({ prompt })).join('\n')}\n`);
     // The baseline adds exactly what nightshift would: plan here, untimed, and stream the result.
     const { specs } = await loadPromptFilesOrThrow([txt], {}, { maxPrompts: 2 * n });
-    const ident = identifyJobs(specs, 'b');
+    const ident = identifyJobs(specs, 'b', 'mock');
     const jobs = ident.ids.map((_, i) =>
       buildJob(specs[ident.spec[i]!]!, ident, i, { batch: 'b', api: 'mock', index: i + 1 }),
     );

@@ -44,7 +44,7 @@ const IMAGE = Buffer.from('89504e470d0a1a0a0000', 'hex');
 /** Writes, for every job of the prompt file, the image and sidecar a worker would have left. */
 async function fillBatchFolder(file: string, out: string, n: number): Promise<void> {
   const { specs } = await loadPromptFilesOrThrow([file], {}, { maxPrompts: 2 * n });
-  const ident = identifyJobs(specs, 'b');
+  const ident = identifyJobs(specs, 'b', 'mock');
   const dir = batchDir(out, { api: 'mock', batch: 'b' });
   await mkdir(join(dir, 'images'), { recursive: true });
   const now = Date.now();

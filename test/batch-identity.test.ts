@@ -88,6 +88,27 @@ describe('a batch is (API, name)', () => {
     expect((await readManifest(join(out(), 'mock', 'x', 'manifest.jsonl'))).records).toHaveLength(JOBS);
   });
 
+  it('a mock batch and the real batch of that name on the same --queue: the real jobs are added and sent', async () => {
+    // Both id forms: a hash of what is generated, and a line's own `id`.
+    const file = join(tmp.dir, 'x.jsonl');
+    await writeFile(
+      file,
+      ['{"prompt":"a mill by a river"}', '{"prompt":"a harbour at dusk","id":"harbour"}', ''].join('\n'),
+    );
+    const asMock = await runCli(['run', file, '--mock', '--queue', 'shared', '--out', out()], mockEnv());
+    expect(asMock.code, asMock.stderr).toBe(0);
+    const args = ['run', file, '--queue', 'shared', '--out', out(), '--rate', '1000/1'];
+    const real = await runCli(args, realEnv());
+    expect(real.code, real.stderr).toBe(0);
+    expect(real.stdout).toContain('added 2, already present 0, already on disk 0');
+    expect(real.stdout).toContain('2 succeeded, 0 filtered, 0 failed');
+    expect([...mock.stats.generations.values()]).toEqual([1, 1]);
+    const ids = (await readManifest(join(out(), 'x', 'manifest.jsonl'))).records.map((r) => r.id);
+    const mockIds = (await readManifest(join(out(), 'mock', 'x', 'manifest.jsonl'))).records.map((r) => r.id);
+    expect(ids).toHaveLength(2);
+    expect(ids.filter((id) => mockIds.includes(id))).toEqual([]);
+  });
+
   it('refuses a real batch named `mock` (its folder holds the mock batches), exit 2 naming --batch', async () => {
     const file = join(tmp.dir, 'mock.txt');
     await writeFile(file, 'a prompt\n');

@@ -113,7 +113,7 @@ async function planBatch(opts: EnqueueOptions, deps: Pick<EnqueueDeps, 'api' | '
   // Listed before the pass, so the pass notes which jobs may be on disk while it has their specs.
   const store = deps.output?.kind === 'objects' ? batchStore(deps.output, { api, batch }) : null;
   const scan = opts.dryRun ? null : await listBatch(dir, store);
-  const collect = planCollector(batch, opts.preflight ?? DEFAULT_CHECKS, scan);
+  const collect = planCollector(batch, { api: deps.api, checks: opts.preflight ?? DEFAULT_CHECKS, scan });
   const checked = await validatePromptFiles(opts.files, opts.defaults, loadOptions(opts, batch), collect.look);
   if (checked.problems.length > 0) throw new PromptFileError(checked.problems);
   const plan = collect.finish();

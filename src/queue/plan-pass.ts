@@ -50,8 +50,12 @@ export function fingerprint(spec: PromptSpec): number {
 }
 
 /** Collects a PlanPass from the chunks of a validating pass: `look` each chunk, then `finish`. */
-export function planCollector(batch: string, checks: readonly PreflightCheck[], scan: BatchScan | null) {
-  const builder = identityBuilder(batch);
+export function planCollector(
+  batch: string,
+  o: { api: string; checks: readonly PreflightCheck[]; scan: BatchScan | null },
+) {
+  const { checks, scan } = o;
+  const builder = identityBuilder(batch, o.api);
   const examples = new Set<string>();
   const seenProblems = new Set<string>();
   const preflight: PromptProblem[] = [];

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { MODELS, creditsPerImage, outputExtension } from '../models.js';
 import type { PromptSpec } from '../prompts/types.js';
 import type { JobData } from './job-data.js';
+import { MOCK_API_IDENTITY } from '../config.js';
 import { imageFileName } from '../output/paths.js';
 
 /** Batch names end up in job ids, Redis keys and folder names. */
@@ -47,13 +48,23 @@ export function seedFor(batch: string, spec: PromptSpec, sample: number): number
   return spec.seed === null || spec.seed === 0 ? deriveSeed(batch, spec, sample) : spec.seed + sample;
 }
 
-/** Job id = batch + a hash of what is generated, or batch + the line's id + sample. */
-export function jobIdFor(batch: string, spec: PromptSpec, seed: number, sample: number): { id: string; id8: string } {
+/**
+ * Job id = batch + a hash of what is generated, or batch + the line's id + sample. A mock job's id
+ * differs from the real job's (its hash is salted, its sample marked): a queue holding a batch run
+ * with --mock must not read as already holding the real batch of that name.
+ */
+export function jobIdFor(
+  batch: string,
+  spec: PromptSpec,
+  o: { seed: number; sample: number; api: string },
+): { id: string; id8: string } {
+  const mock = o.api === MOCK_API_IDENTITY;
   if (spec.id !== undefined) {
-    const id8 = sha256(['id', batch, spec.id, sample]).slice(0, 8);
-    return { id: `${batch}--${spec.id}--${sample}`, id8 };
+    const id8 = sha256(['id', batch, spec.id, o.sample]).slice(0, 8);
+    return { id: `${batch}--${spec.id}--${mock ? 'm' : ''}${o.sample}`, id8 };
   }
-  const hash = sha256([spec.model, spec.prompt, spec.negative_prompt, canonicalParams(spec.params), seed, sample]);
+  const what = [spec.model, spec.prompt, spec.negative_prompt, canonicalParams(spec.params), o.seed, o.sample];
+  const hash = sha256(mock ? [MOCK_API_IDENTITY, ...what] : what);
   return { id: `${batch}--${hash.slice(0, 24)}`, id8: hash.slice(0, 8) };
 }
 
@@ -77,7 +88,7 @@ export interface JobIdentities {
  * Builds the identities of a batch's jobs from its specs, a chunk at a time as they are read, so the
  * specs themselves need not be kept: `add` takes the next chunk (specs numbered on from the last).
  */
-export function identityBuilder(batch: string) {
+export function identityBuilder(batch: string, api: string) {
   const seen = new Set<string>();
   const ids: string[] = [];
   const id8s: string[] = [];
@@ -95,7 +106,7 @@ export function identityBuilder(batch: string) {
         const k = specs++;
         for (let sample = 0; sample < spec.samples; sample++) {
           const seed = seedFor(batch, spec, sample);
-          const { id, id8 } = jobIdFor(batch, spec, seed, sample);
+          const { id, id8 } = jobIdFor(batch, spec, { seed, sample, api });
           if (seen.has(id)) {
             collapsed++;
             continue;
@@ -138,8 +149,8 @@ export function identityBuilder(batch: string) {
  * The identities of every job `specs` make, all specs at hand (enqueue builds them a chunk at a time).
  * @public
  */
-export function identifyJobs(specs: readonly PromptSpec[], batch: string): JobIdentities {
-  const b = identityBuilder(batch);
+export function identifyJobs(specs: readonly PromptSpec[], batch: string, api: string): JobIdentities {
+  const b = identityBuilder(batch, api);
   b.add(specs);
   return b.finish();
 }
