@@ -85,8 +85,10 @@ async function payAndWrite(
  * API answered and release the claim, so the next attempt may send (or write) it.
  */
 async function closeUnfinished(deps: ProcessorDeps, ctx: JobContext, o: { owner: string; answered: boolean }) {
-  if (o.answered) await deps.ledger.settle(ctx.data.batch, ctx.data.credits, 'billed').catch(() => {});
-  await deps.inflight.release(ctx.ref, o.owner).catch(() => {});
+  const done = o.answered
+    ? deps.steps.settleAnswered(ctx.ref, { owner: o.owner, credits: ctx.data.credits })
+    : deps.inflight.release(ctx.ref, o.owner);
+  await done.catch(() => {});
 }
 
 /**

@@ -16,10 +16,12 @@ import type { LuaScript } from '../redis/scripts.js';
  * - {'held', pttl}: another owner is sending it;
  * - {'budget', outcome, budget, committed}: over the budget; the claim is dropped again;
  * - {outcome, slot status, at, now}: claimed ('claimed', or 'orphan' when a previous sender died with
- *   its request out: counted as possibly billed), credits reserved, sent mark set, and a rate slot
- *   booked (rateSlot's result).
+ *   its request out: counted as possibly billed), credits reserved, sent mark set (to the owner), and
+ *   a rate slot booked (rateSlot's result).
  * A sender records the job done (or stashes its bytes) before it releases its claim, so a claim
- * taken after that release always sees it.
+ * taken after that release always sees it. Run twice by the same owner (a client that resends a
+ * command whose reply was lost to a reconnect), the second run reserves nothing more: the owner's
+ * claim and sent mark show the first went through; only a new rate slot is booked.
  */
 export const BEGIN: LuaScript = {
   name: 'nsJobBegin',
@@ -40,12 +42,14 @@ if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
 elseif redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {'held', redis.call('PTTL', KEYS[1])}
 end
-local reserved = ledgerReserve(KEYS[5], ARGV[6])
-if reserved[1] == 0 then
-  redis.call('DEL', KEYS[1], KEYS[2])
-  return {'budget', outcome, reserved[2], reserved[3]}
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  local reserved = ledgerReserve(KEYS[5], ARGV[6])
+  if reserved[1] == 0 then
+    redis.call('DEL', KEYS[1], KEYS[2])
+    return {'budget', outcome, reserved[2], reserved[3]}
+  end
+  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[7])
 end
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[7])
 local slot = rateSlot(KEYS[6], KEYS[7], KEYS[8], nowMs(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]),
   tonumber(ARGV[11]), ARGV[12], tonumber(ARGV[13]), 'reserve')
 return {outcome, slot[1], slot[2], slot[3]}
@@ -55,7 +59,11 @@ return {outcome, slot[1], slot[2], slot[3]}
 /**
  * KEYS: ledger, claim, sent mark, then the batch's states, counts, index and done hash.
  * ARGV: micro-credits, mode, owner, batch, job id, state, file.
- * mode 'paid': this owner's request was answered: book it billed and drop its claim and sent mark.
+ * mode 'paid': this owner's request was answered: book it billed and drop its claim and sent mark,
+ * once — the owner's sent mark is what is booked, so a second run (a resent command) books nothing.
+ * A sent mark that is another's (this owner's claim lapsed and another took the job over, counting
+ * this request as possibly billed) is left to that owner. A sent mark of '1' is one set before marks
+ * named their owner: it is this owner's when the claim is.
  * mode 'reused': the image was found on disk. A claim another owner still holds means its sender
  * may be alive and about to book it, or dead with its claim not yet lapsed: nothing is done and the
  * result is {'held', ms left on the claim} (the job waits and comes back). With no claim, a sent mark
@@ -66,11 +74,10 @@ return {outcome, slot[1], slot[2], slot[3]}
 export const FINISH: LuaScript = {
   name: 'nsJobFinish',
   numberOfKeys: 7,
-  uses: ['nowMs', 'ledgerSettle', 'batchSetStates'],
+  uses: ['nowMs', 'ledgerSettle', 'settleAnswered', 'batchSetStates'],
   lua: `
 if ARGV[2] == 'paid' then
-  ledgerSettle(KEYS[1], ARGV[1], 'billed')
-  if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2], KEYS[3]) end
+  settleAnswered(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3])
 elseif ARGV[2] == 'reused' then
   local holder = redis.call('GET', KEYS[2])
   if holder and holder ~= ARGV[3] then return {'held', redis.call('PTTL', KEYS[2])} end
@@ -78,6 +85,21 @@ elseif ARGV[2] == 'reused' then
   if holder then redis.call('DEL', KEYS[2]) end
 end
 batchSetStates(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[4], ARGV, 5)
+return 1
+`,
+};
+
+/**
+ * KEYS: ledger, claim, sent mark. ARGV: micro-credits, owner.
+ * An answered request whose record did not complete (its bytes wait in the stash): book it billed
+ * and drop the owner's claim and sent mark, once (settleAnswered). Result: 1.
+ */
+export const SETTLE_ANSWERED: LuaScript = {
+  name: 'nsJobSettleAnswered',
+  numberOfKeys: 3,
+  uses: ['ledgerSettle', 'settleAnswered'],
+  lua: `
+settleAnswered(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])
 return 1
 `,
 };

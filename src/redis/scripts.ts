@@ -91,6 +91,26 @@ local function ledgerSettle(kLedger, micro, outcome)
 end
 `,
   /**
+   * settleAnswered(ledger, claim, sent, micro, owner): books an answered request billed and drops the
+   * owner's sent mark and claim, once: the owner's sent mark is the request still to book (a mark of
+   * '1', set before marks named their owner, counts when the claim is the owner's). Another owner's
+   * mark (it took the lapsed claim over and counted this request as possibly billed) only releases
+   * this request's reservation. Needs ledgerSettle.
+   */
+  settleAnswered: `
+local function settleAnswered(kLedger, kClaim, kSent, micro, owner)
+  local sent = redis.call('GET', kSent)
+  local claimed = redis.call('GET', kClaim) == owner
+  if sent == owner or (sent == '1' and claimed) then
+    ledgerSettle(kLedger, micro, 'billed')
+    redis.call('DEL', kSent)
+  elseif sent then
+    ledgerSettle(kLedger, micro, 'none')
+  end
+  if claimed then redis.call('DEL', kClaim) end
+end
+`,
+  /**
    * batchSetStates(states, counts, index, done, batch, list, from): records (jobId, state, file or '')
    * triples from list[from] on; returns how many job ids were new to the batch. Registers the batch
    * in the index (first registration time, from Redis so all machines agree). counts holds total and
