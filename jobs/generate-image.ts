@@ -86,7 +86,7 @@ async function payAndWrite(
  */
 async function closeUnfinished(deps: ProcessorDeps, ctx: JobContext, o: { owner: string; answered: boolean }) {
   const done = o.answered
-    ? deps.steps.settleAnswered(ctx.ref, { owner: o.owner, credits: ctx.data.credits })
+    ? deps.steps.bookAnswered(ctx.ref, { owner: o.owner, credits: ctx.data.credits })
     : deps.inflight.release(ctx.ref, o.owner);
   await done.catch(() => {});
 }

@@ -94,7 +94,7 @@ describe('billing scripts run twice book once', () => {
     const { px, steps, ledger } = await setup();
     await steps.begin(job, { owner, credits: 3, ownFile: file });
     px.arm(job.id);
-    await steps.settleAnswered(job, { owner, credits: 3 });
+    await steps.bookAnswered(job, { owner, credits: 3 });
     expect(px.cuts()).toBe(1);
     expect(await ledger.get('b')).toMatchObject({ reserved: 0, billed: 3 });
   });

@@ -16,7 +16,7 @@ export interface JobSteps {
   /** 'held': a reused image whose claim another owner still holds; nothing was recorded. */
   finish(job: JobRef, o: FinishOptions): Promise<Finished>;
   /** An answered request whose record did not complete: booked billed and its claim dropped, once. */
-  settleAnswered(job: JobRef, o: { owner: string; credits: number }): Promise<void>;
+  bookAnswered(job: JobRef, o: { owner: string; credits: number }): Promise<void>;
 }
 
 export interface BeginOptions {
@@ -85,7 +85,7 @@ export function createJobSteps(opts: {
       if (Array.isArray(raw) && raw[0] === 'held') return { kind: 'held', remainingMs: Math.max(0, Number(raw[1])) };
       return { kind: 'finished' };
     },
-    async settleAnswered(job, o) {
+    async bookAnswered(job, o) {
       const k = keysOf(job);
       await settleScript(k.batch.ledger, k.job.inflight, k.job.sent, toMicro(o.credits), o.owner);
     },
