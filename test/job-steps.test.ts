@@ -39,7 +39,7 @@ describe('begin', () => {
     for (const id of ['j1', 'j2', 'j3']) got.push(await s.steps.begin(job(id), opts));
     expect(got.map((g) => (g.kind === 'go' && g.slot.kind === 'slot' ? g.slot.waitMs : -1))).toEqual([0, 0, 1000]);
     expect((await s.ledger.get('b')).reserved).toBe(9);
-    expect(await r.b.get(s.keys('j1').sent)).toBe('1');
+    expect(await r.b.get(s.keys('j1').sent)).toBe('w1:t');
     expect(await r.b.get(s.keys('j1').inflight)).toBe('w1:t');
   });
 
