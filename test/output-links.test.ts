@@ -7,6 +7,7 @@ import { EnvironmentError, StorageError, UsageError } from '../src/errors.js';
 import { writeFileAtomic } from '../src/output/atomic.js';
 import { appendManifest, readManifest, rebuildFromDisk } from '../src/output/manifest.js';
 import { checkBatchFolder, openLogFileSafely } from '../src/output/safe-dirs.js';
+import { openOutput } from '../src/output/storage/open.js';
 import { makeJob, makeRecord, writeSidecar } from './output-fixtures.js';
 import { tempDir } from './helpers/temp.js';
 import { mkfifo } from './helpers/hostile-files.js';
@@ -100,6 +101,39 @@ describe('atomic writes', () => {
     expect((await lstat(sidecar)).isFile()).toBe(true);
     expect(await readFile(sidecar, 'utf8')).toBe('ours');
     expect(await readFile(target, 'utf8')).toBe('precious\n');
+  });
+});
+
+describe('a batch store under --out', () => {
+  it('never writes or reads through a batch folder (or a folder above it) that is a link', async () => {
+    await mkdir(path.join(elsewhere, 'images'), { recursive: true });
+    await writeFile(path.join(elsewhere, 'images', '00001-x-aaaaaaaa.json'), '{"planted":true}\n');
+    await writeFile(path.join(elsewhere, 'images', '00001-x-aaaaaaaa.png'), 'planted');
+    await mkdir(path.join(out, 'mock'), { recursive: true });
+    await symlink(elsewhere, path.join(out, 'mock', 'good'));
+    const store = openOutput({ out, s3: null }).batch('mock/good');
+    const refused = [
+      await rejection(store.put([{ key: 'images/00002-y-bbbbbbbb.png', data: Buffer.from('paid') }])),
+      await rejection(store.get('images/00001-x-aaaaaaaa.json', 1024)),
+      await rejection(store.head('images/00001-x-aaaaaaaa.png')),
+      await rejection(store.list('images/')),
+    ];
+    for (const err of refused) {
+      expect(err).toBeInstanceOf(StorageError);
+      expect((err as StorageError).message).toMatch(/symbolic link/);
+    }
+    expect((await readdir(path.join(elsewhere, 'images'))).sort()).toEqual([
+      '00001-x-aaaaaaaa.json',
+      '00001-x-aaaaaaaa.png',
+    ]);
+  });
+
+  it('--out itself may be a link: it is where the user chose to put the output', async () => {
+    const linkedOut = path.join(dir, 'linked-out');
+    await symlink(out, linkedOut);
+    const store = openOutput({ out: linkedOut, s3: null }).batch('b');
+    await store.put([{ key: 'images/00001-x-aaaaaaaa.png', data: Buffer.from('paid') }]);
+    expect(await store.get('images/00001-x-aaaaaaaa.png', 1024)).toEqual(Buffer.from('paid'));
   });
 });
 

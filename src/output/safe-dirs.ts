@@ -57,6 +57,32 @@ export async function ensureRealDirs(root: string, dir: string): Promise<void> {
   }
 }
 
+/** Folders found real by checkRealDirs: a worker reads thousands of files below a handful of them. */
+const realDirs = new Set<string>();
+
+/**
+ * Like ensureRealDirs, for reading: every folder from `root` (exclusive) down to `dir` that exists
+ * must be a real folder (none is created; a missing one holds nothing to read). Throws StorageError
+ * (ELOOP for a link) naming the first that is not; a folder found real once is not checked again.
+ */
+export async function checkRealDirs(root: string, dir: string): Promise<void> {
+  const key = `${root}\0${dir}`;
+  if (realDirs.has(key)) return;
+  for (const p of chain(root, dir)) {
+    let st: Stats;
+    try {
+      st = await lstat(p);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw err;
+    }
+    const problem = folderProblem(st);
+    if (problem !== null) throw refusal(p, problem);
+  }
+  realDirs.add(key);
+}
+
 /** ensureRealDirs for callers that cannot wait (a logger opens its file while being built). */
 export function ensureRealDirsSync(root: string, dir: string): void {
   mkdirSync(root, { recursive: true });

@@ -3,25 +3,38 @@ import path from 'node:path';
 import { StorageError } from '../../errors.js';
 import { readRegularFile } from '../../regular-file.js';
 import { isTempName, toStorageError, writeFilesAtomic } from '../atomic.js';
+import { checkRealDirs } from '../safe-dirs.js';
 import { resolveInBatch } from '../paths.js';
 import { mapLimit } from '../sidecar.js';
 import type { BatchStore, StoredObject } from './types.js';
 
 /**
  * A batch folder on disk: temp file, fsync and rename for every write (image renamed before its
- * sidecar), nothing read or written through a link planted in the folder.
+ * sidecar), nothing read or written through a link planted in the folder or on the way to it:
+ * every folder below `root` (`--out`; by default the batch folder itself) must be a real one.
  */
-export function folderStore(batchDir: string): BatchStore {
+export function folderStore(batchDir: string, opts: { root?: string } = {}): BatchStore {
+  const root = opts.root ?? batchDir;
+  // A batch folder, or a folder on the way to it, that is a link: refused as a StorageError, so a
+  // read through it never tells a worker an image is (or is not) there.
+  const real = () =>
+    checkRealDirs(root, batchDir).catch((err: unknown) => {
+      throw toStorageError(err, `cannot read in ${batchDir}`);
+    });
   return {
     kind: 'folder',
     where: batchDir,
-    async put(objects, opts = {}) {
-      const files = objects.map((o) => ({ target: resolveInBatch(batchDir, o.key), data: o.data }));
-      // Rebuildable files skip the fsync, and every folder below the batch must be a real one.
-      await writeFilesAtomic(files, opts.durable === false ? { fsync: false, root: batchDir } : {});
+    async put(objects, o = {}) {
+      const files = objects.map((f) => ({ target: resolveInBatch(batchDir, f.key), data: f.data }));
+      // Rebuildable files skip the fsync.
+      await writeFilesAtomic(files, o.durable === false ? { fsync: false, root } : { root });
     },
-    head: (key) => headFile(batchDir, key),
+    async head(key) {
+      await real();
+      return headFile(batchDir, key);
+    },
     async get(key, maxBytes) {
+      await real();
       const read = await readRegularFile(resolveInBatch(batchDir, key), { maxBytes, noFollow: true });
       if (read.ok) return read.bytes;
       // ENOTDIR: something on the way is not a folder, so nothing can be there either.
@@ -32,6 +45,7 @@ export function folderStore(batchDir: string): BatchStore {
       throw Object.assign(new Error(`${key}: ${read.message}`), { code: read.code });
     },
     async list(prefix) {
+      await real();
       const dir = prefix.replace(/\/+$/, '');
       let names: string[];
       try {

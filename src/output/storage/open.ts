@@ -14,7 +14,7 @@ export function openOutput(config: { out: string; s3: S3Target | null }): Output
   return {
     kind: 'folder',
     where: out,
-    batch: (dir) => folderStore(path.join(out, dir)),
+    batch: (dir) => folderStore(path.join(out, dir), { root: out }),
     checkWritable: () => checkWritable(out),
   };
 }
