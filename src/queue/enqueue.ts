@@ -268,15 +268,19 @@ async function storeJobs(r: EnqueueRedis, c: StoreContext): Promise<void> {
   let pending: PlannedJob[] = [];
   let fi = 0;
   let offset = 0;
+  let sent = 0;
   try {
-    for await (const chunk of c.specs) {
-      checkUnchanged(c, chunk, offset);
+    for await (const chunk of secondPass(c, () => sent)) {
+      checkUnchanged(c, chunk, offset, sent);
       for (; fi < c.part.fresh.length && c.plan.ident.spec[c.part.fresh[fi]!.n]! < offset + chunk.length; fi++) {
         const f = c.part.fresh[fi]!;
         const where = f.kept ?? { index: next++ };
         const spec = chunk[c.plan.ident.spec[f.n]! - offset]!;
         pending.push(buildJob(spec, c.plan.ident, f.n, { batch: c.batch, api: c.api, ...where }));
-        if (pending.length >= CHUNK) await store(pending.splice(0));
+        if (pending.length >= CHUNK) {
+          sent += pending.length;
+          await store(pending.splice(0));
+        }
       }
       offset += chunk.length;
     }
@@ -286,7 +290,21 @@ async function storeJobs(r: EnqueueRedis, c: StoreContext): Promise<void> {
     await Promise.all(window);
   }
   if (failed) throw (failed as { err: unknown }).err;
-  if (offset !== c.plan.prompts) throw changedBetweenPasses(c.files);
+  if (offset !== c.plan.prompts) throw changedBetweenPasses(c.files, sent);
+}
+
+/**
+ * The second reading of the files. A line it cannot parse was fine in the first (the file changed in
+ * between, or a line was added): said as a change, with what was already added, never as a plain
+ * line error that would read as "nothing was enqueued".
+ */
+async function* secondPass(c: StoreContext, added: () => number): AsyncGenerator<PromptSpec[]> {
+  try {
+    yield* c.specs;
+  } catch (err) {
+    if (err instanceof PromptFileError) throw changedBetweenPasses(c.files, added(), err);
+    throw err;
+  }
 }
 
 /** Registered before added, so a worker's final state always finds its job registered. */
@@ -299,19 +317,30 @@ async function storeChunk(r: EnqueueRedis, batch: string, jobs: PlannedJob[]): P
 }
 
 /** The second pass must read what the first judged: a spec that differs stops the enqueue there. */
-function checkUnchanged(c: StoreContext, chunk: readonly PromptSpec[], offset: number): void {
+function checkUnchanged(c: StoreContext, chunk: readonly PromptSpec[], offset: number, added: number): void {
   for (const [i, spec] of chunk.entries()) {
-    if (c.plan.fingerprints[offset + i] !== fingerprint(spec)) throw changedBetweenPasses(c.files);
+    if (c.plan.fingerprints[offset + i] !== fingerprint(spec)) {
+      throw changedBetweenPasses(c.files, added, undefined, { file: spec.source, line: spec.line });
+    }
   }
 }
 
-function changedBetweenPasses(files: readonly string[]): PromptFileError {
+function changedBetweenPasses(
+  files: readonly string[],
+  added: number,
+  seen?: PromptFileError,
+  at?: { file: string; line: number },
+): PromptFileError {
+  const first = seen?.problems[0];
+  const why = first ? ` (now ${first.field}: ${first.message})` : '';
+  const kept =
+    added > 0 ? `${added} job(s) added before the change stay in the queue and will run; ` : 'nothing was added; ';
   return new PromptFileError([
     {
-      file: files.join(', '),
-      line: 0,
+      file: first?.file ?? at?.file ?? files.join(', '),
+      line: first?.line ?? at?.line ?? 0,
       field: 'file',
-      message: 'changed while it was being enqueued; jobs added before the change stay; run enqueue again',
+      message: `changed while it was being enqueued${why}; ${kept}run enqueue again once the file is final (it adds only what is missing)`,
     },
   ]);
 }
