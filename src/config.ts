@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { isS3Url, parseS3Target, type S3Target } from './config/s3.js';
 import { UsageError } from './errors.js';
 import { isLoopbackHost, withoutUserinfo } from './config/urls.js';
-import { urlSecrets } from './secrets.js';
+import { dropUserinfo, urlSecrets } from './secrets.js';
 import { checkName } from './names.js';
 import { flagName, settingsFrom, sourceOf, type Env } from './config/resolve.js';
 import { SETTINGS, type SettingDef, type SettingGetter, type SettingKey } from './config/settings.js';
@@ -329,7 +329,7 @@ export interface SettingRow {
 }
 
 const SECRET_SETTINGS: ReadonlySet<SettingKey> = new Set(['apiKey']);
-const URL_SETTINGS: ReadonlySet<SettingKey> = new Set(['redis', 'defaultRedis', 'notifyUrl']);
+const URL_SETTINGS: ReadonlySet<SettingKey> = new Set(['redis', 'defaultRedis', 'notifyUrl', 's3Endpoint']);
 
 /** Each setting's value and where it came from, printable: no secret, no password, no webhook token. */
 export function describeSettings(keys: readonly SettingKey[], flags: Flags, env: Env = process.env): SettingRow[] {
@@ -354,7 +354,7 @@ function printableUrl(raw: unknown): string {
   try {
     const u = raw instanceof URL ? raw : new URL(String(raw));
     // A webhook's path carries its token: its origin is enough to tell which one.
-    return raw instanceof URL ? `${u.origin}/…` : withoutUserinfo(u).replace(/\/$/, '');
+    return raw instanceof URL ? `${u.origin}/…` : dropUserinfo(withoutUserinfo(u).replace(/\/$/, ''));
   } catch {
     return '<invalid URL>';
   }

@@ -141,3 +141,16 @@ function safeDecode(s: string): string {
     return s;
   }
 }
+
+/**
+ * URL-like text without anything up to its last "@", where a user and password would be (the
+ * scheme is kept; without one, "…@" says something was left out): for text that may not parse, or
+ * parses without a host (`redis:/pw@host`), where the end of the userinfo is a guess. Text without
+ * an "@" is returned as it is.
+ */
+export function dropUserinfo(text: string): string {
+  const at = text.lastIndexOf('@');
+  if (at < 0) return text;
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:(?:\/\/)?/.exec(text)?.[0];
+  return `${scheme ?? '…@'}${text.slice(at + 1)}`;
+}

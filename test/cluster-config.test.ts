@@ -32,6 +32,12 @@ describe('--redis-cluster', () => {
       expect(usage(() => parseClusterNodes(bad))).toMatch(/^--redis-cluster: /);
     }
     expect(usage(() => parseClusterNodes('redis://:hunter2@h1:7000/3'))).not.toContain('hunter2');
+    // A password without a scheme (or with a scheme mistyped) is never a host name, nor echoed.
+    for (const bad of [':hunter2@h1:7000', 'hunter2@h1:7000', 'redis:/hunter2@h1:7000']) {
+      const message = usage(() => parseClusterNodes(bad));
+      expect(message).toMatch(/^--redis-cluster: /);
+      expect(message).not.toContain('hunter2');
+    }
     expect(redactClusterNodes('redis://:hunter2@h1:7000,rediss://u:p@h2:7001')).toBe(
       'redis://h1:7000,rediss://h2:7001',
     );

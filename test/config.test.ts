@@ -48,6 +48,18 @@ describe('the API host has one spelling', () => {
     expect(msg).toMatch(/user or password/);
     expect(msg).not.toContain('hunter2secret');
     expect(msg).not.toContain('bob');
+    // A mistyped scheme does not parse: the text is shown without what could be a password.
+    const typo = usage(() => loadConfig({}, { STABILITY_API_HOST: 'https//bob:hunter2secret@api.example.com' }));
+    expect(typo).toMatch(/^STABILITY_API_HOST: "…@api\.example\.com" is not a URL/);
+  });
+
+  it('shows an S3 endpoint without its user or password, however it is wrong', async () => {
+    const { describeSettings } = await import('../src/config.js');
+    const env = { AWS_ENDPOINT_URL_S3: 'http://AKIAX:s3secretkey99@127.0.0.1:9000' };
+    const [row] = describeSettings(['s3Endpoint'], {}, env);
+    expect(row!.shown).toBe('http://127.0.0.1:9000');
+    const bad = usage(() => loadConfig({ out: 's3://b/p' }, { AWS_ENDPOINT_URL_S3: 'http//AKIAX:s3secretkey99@h' }));
+    expect(bad).not.toContain('s3secretkey99');
   });
 
   it('never quotes a webhook URL past its origin, however it is wrong', () => {

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { UsageError } from '../errors.js';
+import { dropUserinfo } from '../secrets.js';
 import { isLoopbackHost } from './urls.js';
 
 /** Where `--out s3://BUCKET/PREFIX` writes, and how the S3 client reaches it. */
@@ -48,7 +49,7 @@ function pathStyleHost(endpoint: string): boolean {
   try {
     host = new URL(endpoint).hostname.replace(/^\[|\]$/g, '');
   } catch {
-    throw new UsageError(`AWS_ENDPOINT_URL: "${endpoint}" is not a URL`);
+    throw new UsageError(`AWS_ENDPOINT_URL: "${dropUserinfo(endpoint).slice(0, 80)}" is not a URL`);
   }
   return isIP(host) !== 0 || isLoopbackHost(host);
 }

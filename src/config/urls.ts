@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { UsageError } from '../errors.js';
+import { dropUserinfo } from '../secrets.js';
 
 /**
  * URLs given by the user. An API host is also an identity: every job records the API it is meant
@@ -27,7 +28,7 @@ function parseUrl(raw: string, name: string, rules: UrlRules): URL {
     url = new URL(raw.trim());
   } catch {
     // Not even the text is shown when it may hold a token.
-    const shown = rules.secretPath ? '' : ` "${raw.slice(0, 80)}"`;
+    const shown = rules.secretPath ? '' : ` "${dropUserinfo(raw).slice(0, 80)}"`;
     throw new UsageError(`${name}:${shown} is not a URL; write it with its scheme, e.g. ${rules.example}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {

@@ -75,7 +75,10 @@ function parseUrlEntry(entry: string, name: string): ParsedEntry {
 function parseEntry(entry: string, name: string): ParsedEntry {
   if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(entry)) return parseUrlEntry(entry, name);
   const m = /^(\[[^\]]+\]|[^:[\]]+):([^:]*)$/.exec(entry);
-  if (!m) throw new UsageError(`${name}: "${entry.slice(0, 80)}" is not HOST:PORT`);
+  if (!m || m[1]!.includes('@')) {
+    const hint = entry.includes('@') ? ' (a password goes in a URL: redis://:PASSWORD@HOST:PORT)' : '';
+    throw new UsageError(`${name}: "${dropUserinfo(entry).slice(0, 80)}" is not HOST:PORT${hint}`);
+  }
   return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port: checkPort(m[2]!, entry, name), tls: false };
 }
 

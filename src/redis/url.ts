@@ -1,4 +1,5 @@
 import { EnvironmentError } from '../errors.js';
+import { dropUserinfo } from '../secrets.js';
 
 /**
  * Redis URLs as the user gives them (`--redis`, REDIS_URL): checked before a client sees them,
@@ -12,19 +13,14 @@ export function redactRedisUrl(url: string): string {
     const u = new URL(url);
     u.username = '';
     u.password = '';
-    return u.toString().replace(/\/$/, '');
+    // Without a host (`redis:/pw@host`) the URL keeps the "@" in its path.
+    return dropUserinfo(u.toString().replace(/\/$/, ''));
   } catch {
     return dropUserinfo(url).slice(0, 200);
   }
 }
 
-/**
- * A URL's text without anything up to its last "@": for text that does not parse, where the end
- * of the userinfo is a guess (a raw "/" or "#" in a password would end the authority early).
- */
-export function dropUserinfo(text: string): string {
-  return text.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/).*@/s, '$1');
-}
+export { dropUserinfo };
 
 export interface RedisUrlParts {
   /** The URL without user and password, for messages. */
@@ -65,11 +61,12 @@ export function checkRedisUrl(url: string): RedisUrlParts {
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
     throw fail(shown, `must start with redis:// or rediss:// (got ${u.protocol}//)`);
   }
+  if (u.hostname === '') throw fail(shown, 'names no host (e.g. redis://127.0.0.1:6379/0)');
   const port = portProblem(shown);
   if (port !== null || u.port === '0') throw fail(shown, port ?? 'has port 0, which is not a port number (1–65535)');
   const path = u.pathname.replace(/^\//, '');
   if (path !== '' && !/^\d{1,9}$/.test(path)) {
-    throw fail(shown, `names database "${path.slice(0, 40)}", which is not a number (e.g. /0)`);
+    throw fail(shown, `names database "${dropUserinfo(path).slice(0, 40)}", which is not a number (e.g. /0)`);
   }
   return { shown, db: path === '' ? 0 : Number(path) };
 }
