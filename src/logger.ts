@@ -1,5 +1,3 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import pino, { type Logger, type DestinationStream, type StreamEntry } from 'pino';
 import pretty from 'pino-pretty';
 import { createRedactor } from './secrets.js';
@@ -26,10 +24,10 @@ export interface LoggerOptions {
   /** Where the main stream goes; stdout for long-running commands, stderr when stdout carries results. */
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
   /**
-   * Extra JSON log files: a path (`--log-file`, where the user chose), or a descriptor opened by the
-   * caller (`<out>/<batch>/run.log`, opened without following a planted link).
+   * Extra JSON log files, as descriptors the caller opened (`--log-file` where the user chose, and
+   * `<out>/<batch>/run.log` without following a planted link): judged before the logger exists.
    */
-  files?: Array<string | { fd: number }>;
+  files?: Array<{ fd: number }>;
   /** Readable lines instead of JSON (default: when the stream is a TTY). */
   pretty?: boolean;
   /**
@@ -53,9 +51,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     : (out as unknown as DestinationStream);
   const streams: StreamEntry[] = [{ level: opts.level as pino.Level, stream: main }];
   for (const file of opts.files ?? []) {
-    if (typeof file === 'string') mkdirSync(dirname(file), { recursive: true });
-    const where = typeof file === 'string' ? { dest: file, append: true, mkdir: true } : { fd: file.fd };
-    streams.push({ level: opts.level as pino.Level, stream: pino.destination({ ...where, sync: false }) });
+    streams.push({ level: opts.level as pino.Level, stream: pino.destination({ fd: file.fd, sync: false }) });
   }
   // Paths catch the fields known to carry secrets; the line hook catches a secret anywhere else.
   const redactLine = createRedactor(opts.secrets ?? []);

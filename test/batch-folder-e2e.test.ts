@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startMockApi, type MockApi } from '../src/mock-api/server.js';
 import { cliEnv, runCli } from './helpers/cli.js';
+import { mkfifo } from './helpers/hostile-files.js';
 import { tempDir } from './helpers/temp.js';
 import { cleanupPrefix, newRedis, randomPrefix, redisUrl } from './helpers/redis.js';
 
@@ -70,6 +71,8 @@ describe('planted links in a batch folder', () => {
       expect(r.stderr).toContain(join(batch, name));
       expect(r.stderr).toMatch(/symbolic link/);
       expect(mock.stats.generations.size).toBe(0);
+      // Refused before anything was queued: no job waits for a worker to pay for it.
+      expect(await redis.keys(`*${prefix}*`)).toEqual([]);
       await elsewhereUntouched();
     });
   }
@@ -80,7 +83,31 @@ describe('planted links in a batch folder', () => {
     const r = await run();
     expect(r.code, r.stdout + r.stderr).toBe(3);
     expect(r.stderr).toContain(batch);
+    expect(await redis.keys(`*${prefix}*`)).toEqual([]);
     await elsewhereUntouched();
+  });
+
+  it('a --log-file that is a folder or a FIFO: exit 3 naming it, before anything is queued', async () => {
+    const folder = join(tmp.dir, 'logs');
+    await mkdir(folder);
+    const fifo = join(tmp.dir, 'log.fifo');
+    mkfifo(fifo);
+    for (const [log, why] of [
+      [folder, /is a folder/],
+      [fifo, /is a FIFO or socket/],
+    ] as const) {
+      for (const args of [
+        ['run', file, '--queue', 'q', '--out', out, '--log-file', log],
+        ['work', '--exit-when-idle', '--queue', 'q', '--out', out, '--log-file', log],
+      ]) {
+        const r = await runCli(args, env);
+        expect(r.code, r.stdout + r.stderr).toBe(3);
+        expect(r.stderr).toContain(`cannot open the log file ${log} (--log-file)`);
+        expect(r.stderr).toMatch(why);
+        expect(r.stderr).not.toMatch(/\n\s+at /);
+      }
+    }
+    expect(await redis.keys(`*${prefix}*`)).toEqual([]);
   });
 
   it('replaces planted image and sidecar links instead of writing through them; report never reads through one', async () => {

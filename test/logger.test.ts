@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openUserLogFile } from '../src/output/safe-dirs.js';
 import { createLogger } from '../src/logger.js';
 import { MIN_RUN } from '../src/secrets.js';
 import { tempDir } from './helpers/temp.js';
@@ -65,7 +66,12 @@ describe('createLogger with secrets', () => {
     cleanups.push(tmp.cleanup);
     const out = sink(true);
     const file = join(tmp.dir, 'run.log');
-    const log = createLogger({ level: 'info', stream: out.stream, files: [file], secrets: [KEY, PASSWORD] });
+    const log = createLogger({
+      level: 'info',
+      stream: out.stream,
+      files: [{ fd: openUserLogFile(file) }],
+      secrets: [KEY, PASSWORD],
+    });
     logEverywhere(log);
     log.flush();
     await new Promise((r) => setTimeout(r, 100));

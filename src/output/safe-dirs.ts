@@ -149,6 +149,41 @@ export function openLogFileSafely(file: string, root: string): number {
   }
 }
 
+/**
+ * Opens `--log-file` for appending, as a file descriptor, before anything else happens: where the
+ * user chose (a link there is theirs), but never a folder, a FIFO (which would block the process
+ * until something reads it) or a socket. Its folder is created. Throws EnvironmentError (exit 3).
+ */
+export function openUserLogFile(file: string): number {
+  let fd: number | undefined;
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    fd = openSync(
+      file,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOCTTY,
+      0o644,
+    );
+    const st = fstatSync(fd);
+    // A terminal or /dev/null is a fine place for lines; a FIFO with a reader is not a file either.
+    if (!st.isFile() && !st.isCharacterDevice()) throw new Error('is not a regular file');
+    return fd;
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'EISDIR'
+        ? 'is a folder'
+        : code === 'ENXIO'
+          ? 'is a FIFO or socket, not a regular file'
+          : err instanceof Error
+            ? err.message
+            : String(err);
+    throw new EnvironmentError(`cannot open the log file ${file} (--log-file): it ${why.replace(/^it /, '')}`, {
+      cause: err,
+    });
+  }
+}
+
 export interface BatchFolderCheck {
   /** The `--out` folder. */
   out: string;

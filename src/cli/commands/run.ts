@@ -8,7 +8,7 @@ import { defaultBatchName, formatSummary } from '../../queue/enqueue.js';
 import { buildReport, reportNotes } from '../../ops/report.js';
 import { openOutput } from '../../output/storage/open.js';
 import { batchDir } from '../../output/paths.js';
-import { checkBatchFolder, openLogFileSafely } from '../../output/safe-dirs.js';
+import { checkBatchFolder, openLogFileSafely, openUserLogFile } from '../../output/safe-dirs.js';
 import { common, generation, withSettings, worker } from '../options.js';
 import { openQueueContext, resolveRunRedis } from '../../ops/context.js';
 import { batchFinishedCheck } from '../../ops/batch-finished.js';
@@ -49,20 +49,19 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     process.stdout.write(e.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
     return 0;
   }
+  // What would stop the run once jobs are queued is judged before any is: the log file the user
+  // named, and a link planted in the batch folder (images/, run.log, …).
+  const userLog = wc.logFile ? [{ fd: openUserLogFile(wc.logFile) }] : [];
+  await checkBatchFolder({ out: config.out, dir: batchDir(config.out, ref) });
   const redis = await resolveRunRedis(config, console);
   try {
     const summary = await runEnqueue(files, { ...o, batch }, { config, logger: console, redisUrl: redis.url });
     process.stdout.write(e.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
-    // A link planted in the batch folder (images/, run.log, …) is refused before anything is written there.
-    await checkBatchFolder({ out: config.out, dir: batchDir(config.out, ref) });
     const logger = createLogger({
       level: config.logLevel,
       stream,
       secrets: config.secrets,
-      files: [
-        { fd: openLogFileSafely(join(batchDir(config.out, ref), 'run.log'), config.out) },
-        ...(wc.logFile ? [wc.logFile] : []),
-      ],
+      files: [{ fd: openLogFileSafely(join(batchDir(config.out, ref), 'run.log'), config.out) }, ...userLog],
     });
     const target = await openApiTarget(config, {
       requestTimeoutMs: wc.requestTimeoutMs,

@@ -8,6 +8,7 @@ import { common, withSettings, worker } from '../options.js';
 import { redisUrlOf } from '../../ops/context.js';
 import { CLOSE_MS, onStopSignals } from '../signals.js';
 import { settleWithin } from '../../timeouts.js';
+import { openUserLogFile } from '../../output/safe-dirs.js';
 
 export function workCommand(program: Command): void {
   const cmd = program
@@ -20,7 +21,7 @@ export function workCommand(program: Command): void {
     const wc = loadWorkerConfig(o);
     const logger = createLogger({
       level: config.logLevel,
-      files: wc.logFile ? [wc.logFile] : [],
+      files: wc.logFile ? [{ fd: openUserLogFile(wc.logFile) }] : [],
       secrets: config.secrets,
     });
     const insecure = checkApiTransport(config);
