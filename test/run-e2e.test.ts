@@ -97,6 +97,23 @@ describe('nightshift run, end to end as a child process', () => {
     });
   }
 
+  it('with --json, stdout is one JSON object: what was added and how the run ended', async () => {
+    const env = cliEnv({ NIGHTSHIFT_PREFIX: fx.prefix, REDIS_URL: redisUrl() });
+    const file = join(fx.tmp.dir, 'j.txt');
+    await writeFile(file, 'a lighthouse in fog\na red fox in snow\n');
+    const res = await runCli(['run', file, '--mock', '--out', fx.tmp.dir, '--json'], env);
+    expect(res.code, res.stderr).toBe(0);
+    const lines = res.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      batch: 'j',
+      added: 2,
+      result: { succeeded: 2, filtered: 0, failed: 0, left_queued: 0, exit_code: 0 },
+    });
+    // The lines for people went to stderr.
+    expect(res.stderr).toMatch(/2 succeeded, 0 filtered, 0 failed/);
+  });
+
   it('refuses a prompt file with a bad line, exit 2, naming file:line: field, and enqueues nothing', async () => {
     const file = join(fx.tmp.dir, 'bad.jsonl');
     await writeFile(file, '{"prompt":"ok one"}\n{"prompt":"two","steps":"many"}\n{"prompt":"three","colour":"red"}\n');

@@ -56,7 +56,10 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
   const redis = await resolveRunRedis(config, console);
   try {
     const summary = await runEnqueue(files, { ...o, batch }, { config, logger: console, redisUrl: redis.url });
-    process.stdout.write(e.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
+    // With --json, stdout carries one JSON object at the end (what was added and how the run ended);
+    // the lines for people go to stderr.
+    const say = (text: string) => void (e.json ? process.stderr : process.stdout).write(text);
+    if (!e.json) say(`${formatSummary(summary)}\n`);
     const logger = createLogger({
       level: config.logLevel,
       stream,
@@ -88,7 +91,7 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     const estimate = estimateBatch({ jobs: pending, rate: wc.rate, window: wc.window, now: new Date() });
     const open = wc.window === null || windowState(wc.window, new Date()).open;
     // Nothing left to send (a rerun): no estimate to give.
-    if (!e.json && pending > 0) process.stdout.write(`${formatEstimate(estimate, open)}\n`);
+    if (pending > 0) say(`${formatEstimate(estimate, open)}\n`);
     let interrupted = false;
     let killed = false;
     const off = onStopSignals(
@@ -146,19 +149,19 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     const report = await buildReport(config.out, ref, { output: openOutput(config), ...(jobs ? { jobs } : {}) });
     if (windowEnded) {
       const next = (windowEnded as WindowState).changesAt;
-      process.stdout.write(
+      say(
         `the run window ${wc.window!.text} closed: ${left} job(s) of batch ${batch} left queued; ` +
           `they run in the next window (${next.toTimeString().slice(0, 5)}) with \`nightshift work\` or this same \`run\`\n`,
       );
     }
     if (interrupted && !windowEnded && left > 0) {
       // The counts below are what is on disk; without this line an interrupted batch reads as a small one.
-      process.stdout.write(
+      say(
         `interrupted: ${left} job(s) of batch ${batch} left queued; the same \`run\` (or \`nightshift work\`) finishes them\n`,
       );
     }
     const budgetHit = (report.byClass.budget ?? 0) > 0;
-    process.stdout.write(
+    say(
       `${report.succeeded} succeeded, ${report.filtered} filtered, ${report.failed} failed; ${report.credits} credits\n` +
         `images:   ${report.images}\nmanifest: ${report.manifest}\ngallery:  ${report.gallery}\n` +
         reportNotes(report)
@@ -167,6 +170,21 @@ async function run(files: string[], o: Record<string, unknown>): Promise<number>
     );
     const code =
       workerCode === 130 || interrupted ? 130 : workerCode === 4 || budgetHit ? 4 : report.failed > 0 ? 1 : 0;
+    if (e.json) {
+      const result = {
+        succeeded: report.succeeded,
+        filtered: report.filtered,
+        failed: report.failed,
+        credits: report.credits,
+        failed_by_class: report.byClass,
+        left_queued: left,
+        images: report.images,
+        manifest: report.manifest,
+        gallery: report.gallery,
+        exit_code: code,
+      };
+      process.stdout.write(`${JSON.stringify({ ...summary, result })}\n`);
+    }
     if (notifyUrl) await sendNotice(notifyUrl, noticeFromReport(report, code, Date.now() - startedAt), { logger });
     return code;
   } finally {
