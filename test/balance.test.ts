@@ -1,5 +1,7 @@
 /** `enqueue` with a key: the balance check, its exit codes, and its slot of the shared rate limit. */
 import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startMockApi, type MockApi } from '../src/mock-api/server.js';
@@ -114,6 +116,22 @@ describe('enqueue checks the account balance', () => {
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toMatch(/unreachable/);
     expect(await jobKeys()).toEqual([]);
+  });
+
+  it('exit 3, nothing enqueued, when the API cannot answer the balance check (a 5xx)', async () => {
+    const server = createServer((_req, res) => res.writeHead(500, { 'content-type': 'text/plain' }).end('down'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const r = await enqueue([], env({ STABILITY_API_HOST: url }));
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(
+        /the API could not answer while checking the balance \(HTTP 500\).*nothing was enqueued/,
+      );
+      expect(await jobKeys()).toEqual([]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('exit 4 when the API refuses the key', async () => {

@@ -50,6 +50,13 @@ async function askApi<T>(call: () => Promise<T>, what: string): Promise<T> {
     if (err instanceof ApiError && err.status === null) {
       throw new EnvironmentError(`the API host is unreachable: ${err.message}`, { cause: err });
     }
+    // A 5xx, a 429, an answer that is not one: the API cannot tell now. Nothing was added yet.
+    if (err instanceof ApiError) {
+      throw new EnvironmentError(
+        `the API could not answer while ${what} (HTTP ${err.status}): ${err.message}; nothing was enqueued, try again`,
+        { cause: err },
+      );
+    }
     throw err;
   }
 }
