@@ -154,3 +154,14 @@ export function dropUserinfo(text: string): string {
   const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:(?:\/\/)?/.exec(text)?.[0];
   return `${scheme ?? '…@'}${text.slice(at + 1)}`;
 }
+
+// eslint-disable-next-line no-control-regex -- control characters are exactly what it escapes
+const TERMINAL_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * Text for a terminal: control characters other than newline and tab (ESC starts sequences that
+ * retitle a window or clear the screen; a file or an API may hold them) shown as `\u001b`.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(TERMINAL_CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -54,3 +54,48 @@ describe('enqueue: --wildcards, --variants, --count and --strict', () => {
     expect(strict.stderr).toMatch(/zh\.txt:2: prompt: /);
   });
 });
+
+/** What a prompt file holds reaches a terminal only as text: no escape sequence passes through. */
+describe('control characters in prompt files', () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  beforeEach(async () => {
+    tmp = await tempDir();
+  });
+  afterEach(() => tmp.cleanup());
+
+  const enqueue = (file: string) => runCli(['enqueue', file, '--mock', '--dry-run'], cliEnv({}), 20_000);
+  const ESC = '\u001b';
+
+  it('a prompt or negative prompt holding one is refused (exit 2, file:line: field, the character named)', async () => {
+    const file = join(tmp.dir, 'p.jsonl');
+    await writeFile(
+      file,
+      [
+        JSON.stringify({ prompt: `${ESC}]0;PWNED\u0007${ESC}[2Ja fox` }),
+        JSON.stringify({ prompt: 'an owl', negative_prompt: `blur\u0000` }),
+        JSON.stringify({ prompt: 'a heron\tat dawn' }),
+        '',
+      ].join('\n'),
+    );
+    const r = await enqueue(file);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${file}:1: prompt: contains the control character U+001B at character 1`);
+    expect(r.stderr).toContain(`${file}:2: negative_prompt: contains the control character U+0000 at character 5`);
+    expect(r.stderr).not.toContain(`${file}:3:`);
+    expect(r.stderr).not.toContain(ESC);
+  });
+
+  it('an error quoting a field name or a CSV header shows its control characters escaped', async () => {
+    const jsonl = join(tmp.dir, 'k.jsonl');
+    // Escaped in the JSON text, a control character once parsed.
+    await writeFile(jsonl, `${JSON.stringify({ prompt: 'a fox', [`${ESC}[31mevil`]: 1 })}\n`);
+    const csv = join(tmp.dir, 'h.csv');
+    await writeFile(csv, `prompt,${ESC}[31mcol\na fox,1\n`);
+    for (const file of [jsonl, csv]) {
+      const r = await enqueue(file);
+      expect(r.code).toBe(2);
+      expect(r.stderr).not.toContain(ESC);
+      expect(r.stderr).toContain('\\u001b[31m');
+    }
+  });
+});

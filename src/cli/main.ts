@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { NightshiftError, PromptFileError } from '../errors.js';
 import { debugEnabled } from '../config.js';
+import { terminalSafe } from '../secrets.js';
 import { enqueueCommand } from './commands/enqueue.js';
 import { workCommand } from './commands/work.js';
 import { runCommand } from './commands/run.js';
@@ -40,7 +41,7 @@ export async function main(argv: string[]): Promise<void> {
     code = exitCodeOf(err);
     if (!(err instanceof CommanderError)) {
       const msg = err instanceof PromptFileError ? err.message : err instanceof Error ? err.message : String(err);
-      process.stderr.write(`nightshift: ${msg}\n`);
+      process.stderr.write(`nightshift: ${terminalSafe(msg)}\n`);
       if (!(err instanceof NightshiftError) && err instanceof Error && debugEnabled())
         process.stderr.write(`${err.stack}\n`);
     }

@@ -3,7 +3,7 @@ import { formatCount } from './dynamic/count.js';
 import type { Expand, ExpandResult, Expansion } from './dynamic/expand.js';
 import type { Row } from './row-schema.js';
 import type { PromptSpec } from './types.js';
-import { promptLengthProblem, type ResolvedRow } from './validate.js';
+import { controlCharProblem, promptLengthProblem, type ResolvedRow } from './validate.js';
 
 /** A row that passed its checks, ready to be expanded into specs. */
 export interface GoodRow {
@@ -45,7 +45,7 @@ export function expandRow(
       problems.push({ file, line, field: 'prompt', message: `${which} is empty` });
       continue;
     }
-    const tooLong = promptLengthProblem(prompt, resolved.model);
+    const tooLong = promptLengthProblem(prompt, resolved.model) ?? controlCharProblem(prompt);
     if (tooLong) {
       problems.push({ file, line, field: 'prompt', message: many ? `${which}: ${tooLong}` : tooLong });
       continue;

@@ -91,6 +91,8 @@ export function resolveRow(
   if (negative !== undefined && negative.length > info.promptMax) {
     fail('negative_prompt', `must be at most ${info.promptMax} characters for model ${model} (got ${negative.length})`);
   }
+  const negativeControl = negative === undefined ? null : controlCharProblem(negative);
+  if (negativeControl) fail('negative_prompt', negativeControl);
 
   const seed = get('seed');
   const samples = get('samples') ?? 1;
@@ -148,6 +150,19 @@ function checkV1Size(
       `${width}x${height} is not a size ${model} accepts; use one of ${sizes}`,
     );
   }
+}
+
+/**
+ * A control character in a prompt (other than tab and line breaks, which a CSV field may hold) is
+ * almost always a file's damage, not a wish; the API would get it and a terminal showing the prompt
+ * would obey it. Null when there is none.
+ */
+export function controlCharProblem(text: string): string | null {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
+  const m = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.exec(text);
+  if (!m) return null;
+  const code = `U+${m[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+  return `contains the control character ${code} at character ${m.index + 1}; remove it`;
 }
 
 /** Checks one prompt (after variant expansion) against the model's length limit; null when fine. */
