@@ -11,6 +11,13 @@ describe('one rule for names', () => {
     expect(defaultBatchName('prompts/anime sunset.txt')).toBe('anime-sunset');
     expect(defaultBatchName('../--night (v2).csv')).toBe('night-v2-');
     expect(defaultBatchName('prompts/---.txt')).toBe('batch');
+    // Letters a name cannot hold leave a hash behind, so two such files are two batches.
+    const [a, b] = [defaultBatchName('日本.txt'), defaultBatchName('中国.txt')];
+    expect(a).toMatch(/^batch-[0-9a-f]{8}$/);
+    expect(b).toMatch(/^batch-[0-9a-f]{8}$/);
+    expect(a).not.toBe(b);
+    expect(defaultBatchName('café.txt')).toMatch(/^caf-[0-9a-f]{8}$/);
+    expect(defaultBatchName('café.txt')).not.toBe(defaultBatchName('cafè.txt'));
   });
 
   it('nameFrom gives null when nothing of the text can be a name', () => {

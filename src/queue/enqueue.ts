@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { basename, extname } from 'node:path';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -69,8 +70,18 @@ export interface EnqueueRedis {
   ledger: Ledger;
 }
 
+/**
+ * The batch a file makes when --batch is not given: its base name as a valid name. Letters outside
+ * ASCII cannot be kept, so such a name carries 8 digits of its hash: `日本.txt` and `中国.txt` must
+ * not become the same batch (and share its numbering, budget and folder) without a word.
+ */
 export function defaultBatchName(file: string): string {
-  return nameFrom(basename(file, extname(file))) ?? 'batch';
+  const base = basename(file, extname(file));
+  const name = nameFrom(base);
+  // eslint-disable-next-line no-control-regex -- what ASCII is
+  if (!/[^\u0000-\u007f]/.test(base)) return name ?? 'batch';
+  const tag = createHash('sha256').update(base).digest('hex').slice(0, 8);
+  return `${(name ?? 'batch').slice(0, 55).replace(/-+$/, '')}-${tag}`;
 }
 
 /** The batch's jobs sorted by what Redis and the disk already know of them. */
@@ -223,11 +234,11 @@ function judgeBatch(b: BatchPlan, scan: BatchScan, jobs: JobOnDisk[]): Promise<M
 
 /** One listing of the batch folder, or of the batch's objects. */
 async function listBatch(dir: string, store: BatchStore | null): Promise<BatchScan> {
-  if (!store) return scanBatch(dir);
   try {
-    return await scanStore(store);
+    return store ? await scanStore(store) : await scanBatch(dir);
   } catch (err) {
-    // Without the bucket's answer nothing can be known paid: add nothing (exit 3, like Redis away).
+    // Without the folder's or the bucket's answer nothing can be known paid: add nothing (exit 3,
+    // like Redis away; an --out that is a file says so here).
     if (!(err instanceof StorageError)) throw err;
     throw new EnvironmentError(`${err.message}; nothing was enqueued`, { cause: err });
   }
