@@ -363,6 +363,13 @@ describe('pure classification', () => {
     expect(classifyHttpError(429, { 'retry-after': '7' }, '').retryAfterMs).toBe(7000);
     const long = classifyHttpError(400, {}, JSON.stringify({ name: 'bad_request', errors: ['x'.repeat(5000)] }));
     expect(long.message.length).toBeLessThan(500);
+    const objects = classifyHttpError(
+      400,
+      {},
+      JSON.stringify({ name: 'bad_request', errors: [{ message: 'prompt is too long' }, { code: 7 }, 'plain'] }),
+    );
+    expect(objects.message).toContain('prompt is too long; {"code":7}; plain');
+    expect(objects.message).not.toContain('[object Object]');
   });
   it.each([
     ['ENOTFOUND', 'transient', false],

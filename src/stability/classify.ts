@@ -66,6 +66,15 @@ export interface ParsedErrorBody {
   message?: string;
 }
 
+function errorEntryText(entry: unknown): string {
+  if (typeof entry === 'string') return entry;
+  if (typeof entry === 'object' && entry !== null && typeof (entry as { message?: unknown }).message === 'string') {
+    return (entry as { message: string }).message;
+  }
+  // Bounded: the whole message is cut to its limit after the entries are joined.
+  return JSON.stringify(entry)?.slice(0, 1000) ?? String(entry);
+}
+
 /**
  * Read either error shape: v1 `{id,name,message}` or v2beta `{id,name,errors[]}`; anything else is
  * kept as a message. Fields are redacted after JSON decoding, so an escaped echo is caught too.
@@ -82,7 +91,8 @@ export function parseErrorBody(text: string, redact: Redact = keep): ParsedError
   const out: ParsedErrorBody = {};
   if (typeof o.id === 'string' && o.id.trim()) out.id = excerpt(o.id, MAX_WORD, redact);
   if (typeof o.name === 'string' && o.name.trim()) out.name = excerpt(o.name, MAX_WORD, redact);
-  const errors = Array.isArray(o.errors) ? o.errors.slice(0, 50).map(String).join('; ') : '';
+  // An entry may be a string or an object of its own ({message}, or anything): never "[object Object]".
+  const errors = Array.isArray(o.errors) ? o.errors.slice(0, 50).map(errorEntryText).join('; ') : '';
   if (errors) out.message = excerpt(errors, MAX_MESSAGE, redact);
   else if (typeof o.message === 'string') out.message = excerpt(o.message, MAX_MESSAGE, redact);
   return out;
