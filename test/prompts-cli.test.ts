@@ -85,6 +85,15 @@ describe('control characters in prompt files', () => {
     expect(r.stderr).not.toContain(ESC);
   });
 
+  it('a .txt with old Mac line endings (a carriage return alone) is refused, not read as one prompt', async () => {
+    const file = join(tmp.dir, 'mac.txt');
+    await writeFile(file, 'line one\rline two\rline three\nfine\r\n');
+    const r = await enqueue(file);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${file}:1: prompt: holds a carriage return without a line feed`);
+    expect(r.stderr).not.toContain(`${file}:2:`);
+  });
+
   it('an error quoting a field name or a CSV header shows its control characters escaped', async () => {
     const jsonl = join(tmp.dir, 'k.jsonl');
     // Escaped in the JSON text, a control character once parsed.

@@ -58,7 +58,7 @@ export function newTally(): ScanTally {
 type Parser = (file: string, events: AsyncIterable<LineEvent>, maxRows: number) => AsyncGenerator<ParseResult>;
 
 const PARSERS: Record<string, Parser> = {
-  '.txt': (_file, events) => txtRows(events),
+  '.txt': txtRows,
   '.jsonl': jsonlRows,
   '.csv': csvRows,
 };
