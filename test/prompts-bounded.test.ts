@@ -133,6 +133,25 @@ describe('reading a chunk at a time', () => {
   });
 });
 
+describe('a JSON line giving a key twice', () => {
+  it('is a problem naming the key, however it is spelled; a key inside a string or a nested object is not one', async () => {
+    const r = await fx.load(
+      'twice.jsonl',
+      [
+        '{"prompt":"a fox","seed":1,"seed":2}',
+        '{"prompt":"an owl","se\\u0065d":1,"seed":2}',
+        '{"prompt":"a \\"seed\\": 1, heron","seed":3}',
+        '{"prompt":"a crow","seed":4}',
+        '',
+      ].join('\n'),
+    );
+    expect(r.problems.map((p) => [p.line, p.field, p.message])).toEqual([
+      [1, 'seed', 'is given twice on this line; keep one'],
+      [2, 'seed', 'is given twice on this line; keep one'],
+    ]);
+  });
+});
+
 describe('deeply nested JSON', () => {
   const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
 

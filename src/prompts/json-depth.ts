@@ -47,6 +47,45 @@ export function tooDeepJson(text: string, max = MAX_JSON_DEPTH): { key: string |
   return null;
 }
 
+/**
+ * The first key a JSON object text gives twice at its top level, or null. JSON.parse keeps the last
+ * silently: a line with two `seed`s would run with one the writer may not have meant. One linear pass.
+ */
+export function duplicateTopLevelKey(text: string): string | null {
+  const seen = new Set<string>();
+  let depth = 0;
+  let inString = false;
+  let stringStart = -1;
+  let lastString: [number, number] | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) {
+        inString = false;
+        if (depth === 1) lastString = [stringStart, i + 1];
+      }
+      continue;
+    }
+    if (c === 0x22) {
+      inString = true;
+      stringStart = i;
+    } else if (c === 0x3a && depth === 1 && lastString !== null) {
+      const key = keyText(text, lastString);
+      if (seen.has(key)) return key;
+      seen.add(key);
+      lastString = null;
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    } else if (c === 0x2c && depth === 1) {
+      lastString = null;
+    }
+  }
+  return null;
+}
+
 function keyText(text: string, [start, end]: [number, number]): string {
   try {
     return String(JSON.parse(text.slice(start, end)));

@@ -1,5 +1,5 @@
 import type { PromptProblem } from '../errors.js';
-import { tooDeepJson, tooDeepMessage } from './json-depth.js';
+import { duplicateTopLevelKey, tooDeepJson, tooDeepMessage } from './json-depth.js';
 import type { LineEvent } from './lines.js';
 import { isRowKey, unknownKeyProblem, type ParseResult, type RawRow } from './row-schema.js';
 
@@ -24,6 +24,10 @@ export function parseJsonObjectLine(
   } catch (err) {
     const message = `invalid JSON: ${err instanceof Error ? err.message : String(err)}`;
     return { ok: false, problem: { file, line, field: 'json', message } };
+  }
+  const twice = typeof value === 'object' && value !== null && !Array.isArray(value) ? duplicateTopLevelKey(raw) : null;
+  if (twice !== null) {
+    return { ok: false, problem: { file, line, field: twice, message: 'is given twice on this line; keep one' } };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return {
