@@ -7,17 +7,23 @@
 /** Far deeper than any prompt line or manifest record (their values nest two levels at most). */
 export const MAX_JSON_DEPTH = 32;
 
+type Span = [number, number];
+
 /**
- * Null when `text` nests at most `max` levels; else the top-level key the too-deep value sits under
- * (null when it is not under a key), so the problem can name the field.
+ * Walks a JSON text once, outside its strings: `key` at each top-level key (the span of its quoted
+ * text), `deeper` at each `[` or `{` (the depth reached, and the top-level key it sits under). A
+ * visitor that returns true ends the walk.
  */
-export function tooDeepJson(text: string, max = MAX_JSON_DEPTH): { key: string | null } | null {
+function walkJson(
+  text: string,
+  on: { key?: (key: Span) => boolean; deeper?: (depth: number, under: Span | null) => boolean },
+): void {
   let depth = 0;
   let inString = false;
   let stringStart = -1;
   // The last string closed at depth 1 and whether a ':' followed it: that makes it the current key.
-  let lastString: [number, number] | null = null;
-  let key: [number, number] | null = null;
+  let lastString: Span | null = null;
+  let key: Span | null = null;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
@@ -34,9 +40,10 @@ export function tooDeepJson(text: string, max = MAX_JSON_DEPTH): { key: string |
       stringStart = i;
     } else if (c === 0x3a && depth === 1) {
       key = lastString;
+      if (key !== null && on.key?.(key)) return;
     } else if (c === 0x7b || c === 0x5b) {
       depth++;
-      if (depth > max) return { key: key === null ? null : keyText(text, key) };
+      if (on.deeper?.(depth, key)) return;
     } else if (c === 0x7d || c === 0x5d) {
       depth--;
       if (depth === 1 || depth === 0) lastString = null;
@@ -44,46 +51,40 @@ export function tooDeepJson(text: string, max = MAX_JSON_DEPTH): { key: string |
       key = null;
     }
   }
-  return null;
+}
+
+/**
+ * Null when `text` nests at most `max` levels; else the top-level key the too-deep value sits under
+ * (null when it is not under a key), so the problem can name the field.
+ */
+export function tooDeepJson(text: string, max = MAX_JSON_DEPTH): { key: string | null } | null {
+  let found: { key: string | null } | null = null;
+  walkJson(text, {
+    deeper: (depth, under) => {
+      if (depth <= max) return false;
+      found = { key: under === null ? null : keyText(text, under) };
+      return true;
+    },
+  });
+  return found;
 }
 
 /**
  * The first key a JSON object text gives twice at its top level, or null. JSON.parse keeps the last
- * silently: a line with two `seed`s would run with one the writer may not have meant. One linear pass.
+ * silently: a line with two `seed`s would run with one the writer may not have meant.
  */
 export function duplicateTopLevelKey(text: string): string | null {
   const seen = new Set<string>();
-  let depth = 0;
-  let inString = false;
-  let stringStart = -1;
-  let lastString: [number, number] | null = null;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) {
-        inString = false;
-        if (depth === 1) lastString = [stringStart, i + 1];
-      }
-      continue;
-    }
-    if (c === 0x22) {
-      inString = true;
-      stringStart = i;
-    } else if (c === 0x3a && depth === 1 && lastString !== null) {
-      const key = keyText(text, lastString);
-      if (seen.has(key)) return key;
+  let twice: string | null = null;
+  walkJson(text, {
+    key: (span) => {
+      const key = keyText(text, span);
+      if (seen.has(key)) twice = key;
       seen.add(key);
-      lastString = null;
-    } else if (c === 0x7b || c === 0x5b) {
-      depth++;
-    } else if (c === 0x7d || c === 0x5d) {
-      depth--;
-    } else if (c === 0x2c && depth === 1) {
-      lastString = null;
-    }
-  }
-  return null;
+      return twice !== null;
+    },
+  });
+  return twice;
 }
 
 function keyText(text: string, [start, end]: [number, number]): string {
