@@ -7,13 +7,9 @@ import { jobKeys } from '../src/redis/keys.js';
 import { defaultJobOptions, JOB_NAME } from '../src/queue/queue.js';
 import { usePipeline, waitForBatch } from './helpers/pipeline.js';
 import { until } from './helpers/wait.js';
+import { exists } from './helpers/temp.js';
 
 const sidecarOf = (file: string) => file.replace(/\.png$/, '.json');
-const exists = (p: string) =>
-  stat(p).then(
-    () => true,
-    () => false,
-  );
 
 describe('cancel never loses or hides a paid image', () => {
   const t = usePipeline({ latencyMs: [1, 5] });

@@ -2,7 +2,7 @@
  * Thumbnails made by the worker as each image is written: the gallery's previews exist while the
  * batch is still running, and a thumbnail that cannot be made never fails or repeats a paid job.
  */
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it, vi } from 'vitest';
@@ -11,12 +11,7 @@ import { thumbPathFor } from '../src/output/thumbnails.js';
 import { createThumbnailQueue, loopBusy } from '../src/output/thumbnail-queue.js';
 import { silent, usePipeline, waitForBatch } from './helpers/pipeline.js';
 import { until } from './helpers/wait.js';
-
-const exists = (file: string) =>
-  stat(file).then(
-    () => true,
-    () => false,
-  );
+import { exists } from './helpers/temp.js';
 
 describe('thumbnails during the run', () => {
   const t = usePipeline({ latencyMs: [1, 5] });

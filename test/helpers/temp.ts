@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -13,3 +13,10 @@ export async function tempDir(prefix = 'nightshift-test-', parent = tmpdir()): P
   const dir = await mkdtemp(join(parent, prefix));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
+
+/** Whether something is at `path` (a test's question, never the product's: the product lstat's). */
+export const exists = (path: string): Promise<boolean> =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
