@@ -33,10 +33,10 @@ export function buildProgram(): Command {
 
 /** Maps errors to exit codes : 2 usage/input, 3 environment, 4 stopped, 1 otherwise. */
 export async function main(argv: string[]): Promise<void> {
-  // Output piped into `head` (or any reader that stops early): the reader has what it wanted.
+  // Output piped into `head` (or any reader that stops early): the reader has what it wanted, and
+  // the command goes on to its own end. Exiting here would cut a run short, its requests in flight.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
-    throw err;
+    if (err.code !== 'EPIPE') throw err;
   });
   let code: number;
   try {
