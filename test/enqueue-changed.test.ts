@@ -55,6 +55,17 @@ describe('a prompt file changed between the two readings of enqueue', () => {
     expect(waiting).toBeGreaterThanOrEqual(1000);
   });
 
+  it('a file cut short: the jobs of the lines read are added, and it says how many', async () => {
+    const { err, waiting } = await enqueueChanging({ 'short.txt': 1500 }, (dir) =>
+      writeFile(
+        join(dir, 'short.txt'),
+        Array.from({ length: 1200 }, (_, i) => `a lighthouse in short.txt, take ${i}\n`).join(''),
+      ),
+    );
+    expect(waiting).toBe(1200);
+    expect(err.message).toMatch(/changed while it was being enqueued; 1200 job\(s\) added before the change stay/);
+  });
+
   it('a line edited before anything was added: nothing added, and it says so', async () => {
     const { err, waiting } = await enqueueChanging({ 'night.txt': 3 }, (dir) =>
       writeFile(

@@ -71,17 +71,18 @@ export interface EnqueueRedis {
 }
 
 /**
- * The batch a file makes when --batch is not given: its base name as a valid name. Letters outside
- * ASCII cannot be kept, so such a name carries 8 digits of its hash: `日本.txt` and `中国.txt` must
- * not become the same batch (and share its numbering, budget and folder) without a word.
+ * The batch a file makes when --batch is not given: its base name as a valid name. A name made only
+ * of letters outside ASCII keeps nothing, so it becomes `batch-` and 8 digits of its hash: `日本.txt`
+ * and `中国.txt` must not become the same batch (numbering, budget, folder) without a word.
  */
 export function defaultBatchName(file: string): string {
   const base = basename(file, extname(file));
   const name = nameFrom(base);
+  if (name !== null) return name;
+  // Nothing of the name can be kept (`日本.txt`): 8 digits of its hash keep such files apart.
   // eslint-disable-next-line no-control-regex -- what ASCII is
-  if (!/[^\u0000-\u007f]/.test(base)) return name ?? 'batch';
-  const tag = createHash('sha256').update(base).digest('hex').slice(0, 8);
-  return `${(name ?? 'batch').slice(0, 55).replace(/-+$/, '')}-${tag}`;
+  if (!/[^\u0000-\u007f]/.test(base)) return 'batch';
+  return `batch-${createHash('sha256').update(base).digest('hex').slice(0, 8)}`;
 }
 
 /** The batch's jobs sorted by what Redis and the disk already know of them. */
@@ -295,8 +296,15 @@ async function storeJobs(r: EnqueueRedis, c: StoreContext): Promise<void> {
       }
       offset += chunk.length;
     }
-    if (pending.length > 0) await store(pending);
+    if (pending.length > 0) {
+      sent += pending.length;
+      await store(pending);
+    }
     pending = [];
+  } catch (err) {
+    // Redis refusing a chunk says more than the change seen after it.
+    await Promise.all(window);
+    throw failed ? (failed as { err: unknown }).err : err;
   } finally {
     await Promise.all(window);
   }
