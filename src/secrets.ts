@@ -151,7 +151,8 @@ function safeDecode(s: string): string {
 export function dropUserinfo(text: string): string {
   const at = text.lastIndexOf('@');
   if (at < 0) return text;
-  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:(?:\/\/)?/.exec(text)?.[0];
+  // Only `scheme://` is a scheme for sure: in `user:pw@host` the "user:" is no scheme.
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(text)?.[0];
   return `${scheme ?? '…@'}${text.slice(at + 1)}`;
 }
 

@@ -33,7 +33,7 @@ describe('--redis-cluster', () => {
     }
     expect(usage(() => parseClusterNodes('redis://:hunter2@h1:7000/3'))).not.toContain('hunter2');
     // A password without a scheme (or with a scheme mistyped) is never a host name, nor echoed.
-    for (const bad of [':hunter2@h1:7000', 'hunter2@h1:7000', 'redis:/hunter2@h1:7000']) {
+    for (const bad of [':hunter2@h1:7000', 'hunter2@h1:7000', 'redis:/hunter2@h1:7000', 'hunter2:pw@h1:7000']) {
       const message = usage(() => parseClusterNodes(bad));
       expect(message).toMatch(/^--redis-cluster: /);
       expect(message).not.toContain('hunter2');

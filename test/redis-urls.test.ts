@@ -61,7 +61,7 @@ describe('Redis URLs, against a redis-server that requires a password', () => {
       () => `redis//:${PASSWORD}@127.0.0.1:${server.port}`,
       /the Redis URL …@127\.0\.0\.1:\d+ is not a URL/,
     ],
-    ['a scheme with one slash', () => `redis:/${PASSWORD}@127.0.0.1`, /the Redis URL redis:127\.0\.0\.1 names no host/],
+    ['a scheme with one slash', () => `redis:/${PASSWORD}@127.0.0.1`, /the Redis URL …@127\.0\.0\.1 names no host/],
   ];
   for (const [what, make, message] of cases) {
     it(`${what}: exit 3 naming the problem, no stack trace, no password`, async () => {
