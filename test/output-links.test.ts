@@ -1,8 +1,8 @@
 /** The output folder is not a path to elsewhere: nothing is written or read through a planted link. */
 import { closeSync, writeSync } from 'node:fs';
-import { link, lstat, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EnvironmentError, StorageError, UsageError } from '../src/errors.js';
 import { writeFileAtomic } from '../src/output/atomic.js';
 import { appendManifest, readManifest, rebuildFromDisk } from '../src/output/manifest.js';
@@ -126,6 +126,30 @@ describe('a batch store under --out', () => {
       '00001-x-aaaaaaaa.json',
       '00001-x-aaaaaaaa.png',
     ]);
+  });
+
+  it('never reads through an images/ folder that is a link, nor one planted after a first look', async () => {
+    await mkdir(path.join(elsewhere, 'images'), { recursive: true });
+    await writeFile(path.join(elsewhere, 'images', '00001-x-aaaaaaaa.json'), '{"planted":true}\n');
+    const store = openOutput({ out, s3: null }).batch('b');
+    // A first look at a real images/ folder, then the folder is swapped for a link.
+    await mkdir(path.join(batch, 'images'));
+    expect(await store.get('images/00001-x-aaaaaaaa.json', 1024)).toBeNull();
+    await rm(path.join(batch, 'images'), { recursive: true });
+    await symlink(path.join(elsewhere, 'images'), path.join(batch, 'images'));
+    // A finding holds for a second: a second later by the clock (only Date is faked).
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 1100);
+    const refused = [
+      await rejection(store.get('images/00001-x-aaaaaaaa.json', 1024)),
+      await rejection(store.head('images/00001-x-aaaaaaaa.json')),
+      await rejection(store.list('images/')),
+    ];
+    vi.useRealTimers();
+    for (const err of refused) {
+      expect(err).toBeInstanceOf(StorageError);
+      expect((err as StorageError).message).toMatch(/symbolic link/);
+    }
   });
 
   it('--out itself may be a link: it is where the user chose to put the output', async () => {

@@ -57,17 +57,24 @@ export async function ensureRealDirs(root: string, dir: string): Promise<void> {
   }
 }
 
-/** Folders found real by checkRealDirs: a worker reads thousands of files below a handful of them. */
-const realDirs = new Set<string>();
+/**
+ * Folders found real by checkRealDirs, and when: a worker reads thousands of files below a handful
+ * of them. A finding holds for a second, so a link planted later is seen within a second. Bounded.
+ */
+const realDirs = new Map<string, number>();
+const REAL_DIR_MS = 1000;
+const MAX_REAL_DIRS = 256;
 
 /**
  * Like ensureRealDirs, for reading: every folder from `root` (exclusive) down to `dir` that exists
  * must be a real folder (none is created; a missing one holds nothing to read). Throws StorageError
- * (ELOOP for a link) naming the first that is not; a folder found real once is not checked again.
+ * (ELOOP for a link) naming the first that is not.
  */
 export async function checkRealDirs(root: string, dir: string): Promise<void> {
   const key = `${root}\0${dir}`;
-  if (realDirs.has(key)) return;
+  const at = realDirs.get(key);
+  const now = Date.now();
+  if (at !== undefined && now - at < REAL_DIR_MS && now >= at) return;
   for (const p of chain(root, dir)) {
     let st: Stats;
     try {
@@ -80,7 +87,9 @@ export async function checkRealDirs(root: string, dir: string): Promise<void> {
     const problem = folderProblem(st);
     if (problem !== null) throw refusal(p, problem);
   }
-  realDirs.add(key);
+  realDirs.delete(key);
+  realDirs.set(key, now);
+  if (realDirs.size > MAX_REAL_DIRS) realDirs.delete(realDirs.keys().next().value!);
 }
 
 /** ensureRealDirs for callers that cannot wait (a logger opens its file while being built). */

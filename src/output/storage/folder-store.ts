@@ -15,12 +15,13 @@ import type { BatchStore, StoredObject } from './types.js';
  */
 export function folderStore(batchDir: string, opts: { root?: string } = {}): BatchStore {
   const root = opts.root ?? batchDir;
-  // A batch folder, or a folder on the way to it, that is a link: refused as a StorageError, so a
-  // read through it never tells a worker an image is (or is not) there.
-  const real = () =>
-    checkRealDirs(root, batchDir).catch((err: unknown) => {
+  // A link on the way to what is read (the batch folder, images/, a folder above them): refused as a
+  // StorageError, so a read through it never tells a worker an image is (or is not) there.
+  const real = (dir: string) =>
+    checkRealDirs(root, dir).catch((err: unknown) => {
       throw toStorageError(err, `cannot read in ${batchDir}`);
     });
+  const folderOf = (key: string) => path.dirname(resolveInBatch(batchDir, key));
   return {
     kind: 'folder',
     where: batchDir,
@@ -30,11 +31,17 @@ export function folderStore(batchDir: string, opts: { root?: string } = {}): Bat
       await writeFilesAtomic(files, o.durable === false ? { fsync: false, root } : { root });
     },
     async head(key) {
-      await real();
+      let dir: string;
+      try {
+        dir = folderOf(key);
+      } catch {
+        return null; // a key that would leave the batch folder names nothing in it
+      }
+      await real(dir);
       return headFile(batchDir, key);
     },
     async get(key, maxBytes) {
-      await real();
+      await real(folderOf(key));
       const read = await readRegularFile(resolveInBatch(batchDir, key), { maxBytes, noFollow: true });
       if (read.ok) return read.bytes;
       // ENOTDIR: something on the way is not a folder, so nothing can be there either.
@@ -45,8 +52,8 @@ export function folderStore(batchDir: string, opts: { root?: string } = {}): Bat
       throw Object.assign(new Error(`${key}: ${read.message}`), { code: read.code });
     },
     async list(prefix) {
-      await real();
       const dir = prefix.replace(/\/+$/, '');
+      await real(dir === '' ? batchDir : resolveInBatch(batchDir, dir));
       let names: string[];
       try {
         names = await readdir(dir === '' ? batchDir : resolveInBatch(batchDir, dir));
