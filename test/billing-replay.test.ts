@@ -99,7 +99,17 @@ describe('billing scripts run twice book once', () => {
     expect(await ledger.get('b')).toMatchObject({ reserved: 0, billed: 3 });
   });
 
-  it('a paid finish after another owner took the lapsed claim over only releases its reservation', async () => {
+  it('another owner that took the lapsed claim over and finished first leaves nothing reserved', async () => {
+    const { steps, ledger } = await setup();
+    await steps.begin(job, { owner, credits: 3, ownFile: file });
+    await plain.del((await plain.keys(`*${job.id}:inflight`))[0]!);
+    await steps.begin(job, { owner: 'w2:t9', credits: 3, ownFile: file });
+    await steps.finish(job, { credits: 3, mode: 'paid', owner: 'w2:t9', state: 'succeeded', file });
+    await steps.finish(job, { credits: 3, mode: 'paid', owner, state: 'succeeded', file });
+    expect(await ledger.get('b')).toMatchObject({ maybeBilled: 3, billed: 3, reserved: 0 });
+  });
+
+  it('a paid finish after another owner took the lapsed claim over books nothing more', async () => {
     const { steps, ledger } = await setup();
     await steps.begin(job, { owner, credits: 3, ownFile: file });
     // The claim lapses; another worker takes the job, counting the first request as possibly billed.

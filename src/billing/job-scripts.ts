@@ -16,7 +16,7 @@ import type { LuaScript } from '../redis/scripts.js';
  * - {'held', pttl}: another owner is sending it;
  * - {'budget', outcome, budget, committed}: over the budget; the claim is dropped again;
  * - {outcome, slot status, at, now}: claimed ('claimed', or 'orphan' when a previous sender died with
- *   its request out: counted as possibly billed), credits reserved, sent mark set (to the owner), and
+ *   its request out: its reservation becomes possibly billed), credits reserved, sent mark set (to the owner), and
  *   a rate slot booked (rateSlot's result).
  * A sender records the job done (or stashes its bytes) before it releases its claim, so a claim
  * taken after that release always sees it. Run twice by the same owner (a client that resends a
@@ -26,7 +26,7 @@ import type { LuaScript } from '../redis/scripts.js';
 export const BEGIN: LuaScript = {
   name: 'nsJobBegin',
   numberOfKeys: 8,
-  uses: ['nowMs', 'rateSlot', 'ledgerReserve'],
+  uses: ['nowMs', 'rateSlot', 'ledgerReserve', 'ledgerSettle'],
   lua: `
 if ARGV[5] ~= '1' then
   local done = redis.call('HGET', KEYS[3], ARGV[3])
@@ -36,8 +36,9 @@ if redis.call('EXISTS', KEYS[4]) == 1 then return {'stashed'} end
 local outcome = 'claimed'
 if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
   if redis.call('DEL', KEYS[2]) == 1 then
+    -- The previous sender's reservation becomes what its request was: possibly billed.
     outcome = 'orphan'
-    redis.call('HINCRBY', KEYS[5], 'maybe_billed', ARGV[6])
+    ledgerSettle(KEYS[5], ARGV[6], 'maybe_billed')
   end
 elseif redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {'held', redis.call('PTTL', KEYS[1])}
@@ -61,8 +62,8 @@ return {outcome, slot[1], slot[2], slot[3]}
  * ARGV: micro-credits, mode, owner, batch, job id, state, file.
  * mode 'paid': this owner's request was answered: book it billed and drop its claim and sent mark,
  * once — the owner's sent mark is what is booked, so a second run (a resent command) books nothing.
- * A sent mark that is another's (this owner's claim lapsed and another took the job over, counting
- * this request as possibly billed) is left to that owner. A sent mark of '1' is one set before marks
+ * A sent mark that is another's, or none, means another owner took the lapsed claim over and turned
+ * this request's reservation into possibly billed: nothing is left to book. A sent mark of '1' is one set before marks
  * named their owner: it is this owner's when the claim is.
  * mode 'reused': the image was found on disk. A claim another owner still holds means its sender
  * may be alive and about to book it, or dead with its claim not yet lapsed: nothing is done and the

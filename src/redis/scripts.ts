@@ -94,8 +94,8 @@ end
    * settleAnswered(ledger, claim, sent, micro, owner): books an answered request billed and drops the
    * owner's sent mark and claim, once: the owner's sent mark is the request still to book (a mark of
    * '1', set before marks named their owner, counts when the claim is the owner's). Another owner's
-   * mark (it took the lapsed claim over and counted this request as possibly billed) only releases
-   * this request's reservation. Needs ledgerSettle.
+   * mark, or none, means another took the lapsed claim over and already turned this request's
+   * reservation into possibly billed: nothing is booked. Needs ledgerSettle.
    */
   settleAnswered: `
 local function settleAnswered(kLedger, kClaim, kSent, micro, owner)
@@ -104,8 +104,6 @@ local function settleAnswered(kLedger, kClaim, kSent, micro, owner)
   if sent == owner or (sent == '1' and claimed) then
     ledgerSettle(kLedger, micro, 'billed')
     redis.call('DEL', kSent)
-  elseif sent then
-    ledgerSettle(kLedger, micro, 'none')
   end
   if claimed then redis.call('DEL', kClaim) end
 end
