@@ -1,4 +1,4 @@
-import { mkdir, readFile, rmdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rmdir, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cancelBatch } from '../src/ops/cancel-retry.js';
@@ -25,7 +25,7 @@ describe('cancel never loses or hides a paid image', () => {
     await until('stashed', async () => (await t.redis.exists(stashKey)) === 1);
     await until('delayed', async () => (await t.p.ctx.queue.getDelayedCount()) === 1);
 
-    expect(await cancelBatch(t.p.ctx, t.p.config, 'b')).toEqual({ cancelled: 0, finished: 0, kept: 1 });
+    expect(await cancelBatch(t.p.ctx, t.p.config, 'b')).toMatchObject({ cancelled: 0, finished: 0, kept: 1 });
     await rmdir(join(batchDir, job!.data.file));
     const sidecar = join(batchDir, sidecarOf(job!.data.file));
     await until('written', async () => (await exists(sidecar)) && (await t.p.ctx.state.counts('b')).succeeded === 1);
@@ -47,7 +47,7 @@ describe('cancel never loses or hides a paid image', () => {
     await job!.remove();
     await t.p.ctx.queue.add(JOB_NAME, job!.data, { ...defaultJobOptions(), jobId: job!.id! });
 
-    expect(await cancelBatch(t.p.ctx, t.p.config, 'b')).toEqual({ cancelled: 0, finished: 1, kept: 0 });
+    expect(await cancelBatch(t.p.ctx, t.p.config, 'b')).toMatchObject({ cancelled: 0, finished: 1, kept: 0 });
     expect(JSON.parse(await readFile(sidecar, 'utf8'))).toMatchObject({ status: 'succeeded', file: job!.data.file });
     const { records } = await readManifest(join(t.tmp.dir, 'b', 'manifest.jsonl'));
     expect(records.map((r) => r.status)).toEqual(['succeeded']);
@@ -59,8 +59,25 @@ describe('cancel never loses or hides a paid image', () => {
 
   it('a waiting job with nothing saved is cancelled and recorded so', async () => {
     await t.p.enqueue(['never sent']);
-    expect(await cancelBatch(t.p.ctx, t.p.config, 'b')).toEqual({ cancelled: 1, finished: 0, kept: 0 });
+    expect(await cancelBatch(t.p.ctx, t.p.config, 'b')).toMatchObject({
+      cancelled: 1,
+      finished: 0,
+      kept: 0,
+      unrecorded: { count: 0 },
+    });
     expect(await t.p.ctx.state.counts('b')).toMatchObject({ cancelled: 1, pending: 0 });
     expect(t.mock.stats.total).toBe(0);
+  });
+
+  it('a batch folder swapped for a link under a worker: no request, and the job ends failed, not pending for ever', async () => {
+    await t.p.enqueue(['an image with a hostile folder']);
+    const elsewhere = join(t.tmp.dir, 'elsewhere');
+    await mkdir(elsewhere);
+    await symlink(elsewhere, join(t.tmp.dir, 'b'));
+    await t.p.startWorker({ backoff: '0.01' });
+    await until('the job ended', async () => (await t.p.ctx.state.counts('b')).pending === 0);
+    expect(await t.p.ctx.state.counts('b')).toMatchObject({ failed: 1, pending: 0 });
+    expect(t.mock.stats.total).toBe(0);
+    expect(await readdir(elsewhere)).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@ import { batchDir } from '../output/paths.js';
 import { jobRecordOrNull } from './job-record.js';
 import { jobKeys } from '../redis/keys.js';
 import { recordFinal } from '../output/finalize.js';
+import type { ManifestRecord } from '../output/record.js';
 import { batchStore, openOutput } from '../output/storage/open.js';
 
 const PAGE = 500;
@@ -33,6 +34,8 @@ export interface Cancelled {
   finished: number;
   /** Jobs left in the queue because their paid image waits in Redis to be written: cancelling would lose it. */
   kept: number;
+  /** Jobs removed whose record could not be written (the output could not say whether an image is saved). */
+  unrecorded: { count: number; reason: string | null };
 }
 
 /** Removes a batch's waiting and delayed jobs; each gets a final `cancelled` record so the report shows it. */
@@ -42,7 +45,7 @@ export async function cancelBatch(ctx: QueueContext, config: Config, batch: stri
   const dirOf = (b: string) => batchDir(config.out, { api: ctx.api, batch: b });
   const output = openOutput(config);
   const storeFor = (b: string) => batchStore(output, { api: ctx.api, batch: b });
-  const out: Cancelled = { cancelled: 0, finished: 0, kept: 0 };
+  const out: Cancelled = { cancelled: 0, finished: 0, kept: 0, unrecorded: { count: 0, reason: null } };
   for (const j of victims) {
     if (await hasStashedImage(ctx, j)) {
       out.kept++;
@@ -55,17 +58,25 @@ export async function cancelBatch(ctx: QueueContext, config: Config, batch: stri
     }
     // A cancelled job used no attempt; its batch state becomes `cancelled`.
     const job = { id: j.id!, attemptsMade: j.attemptsMade, data: j.data };
-    const record = await recordFinal({ state: ctx.state, batchDir: dirOf, storeFor, now: Date.now }, job, {
-      status: 'failed',
-      file: null,
-      bytes: null,
-      sha256: null,
-      seed: j.data.seed,
-      credits: 0,
-      startedAt: null,
-      attempts: j.attemptsMade,
-      error: { class: 'cancelled', status: null, name: 'cancelled', message: 'cancelled with `nightshift cancel`' },
-    });
+    let record: ManifestRecord;
+    try {
+      record = await recordFinal({ state: ctx.state, batchDir: dirOf, storeFor, now: Date.now }, job, {
+        status: 'failed',
+        file: null,
+        bytes: null,
+        sha256: null,
+        seed: j.data.seed,
+        credits: 0,
+        startedAt: null,
+        attempts: j.attemptsMade,
+        error: { class: 'cancelled', status: null, name: 'cancelled', message: 'cancelled with `nightshift cancel`' },
+      });
+    } catch (err) {
+      // Removed, its state says cancelled, and nothing was written over what may be a saved image.
+      out.unrecorded.count++;
+      out.unrecorded.reason ??= err instanceof Error ? err.message : String(err);
+      continue;
+    }
     if (record.status === 'failed') out.cancelled++;
     else out.finished++;
   }

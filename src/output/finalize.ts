@@ -101,8 +101,17 @@ export async function recordFinal(
   const { data } = job;
   const dir = deps.batchDir(data.batch);
   const store = storeOf(deps, data.batch);
+  const state = outcome.error?.class === 'cancelled' ? 'cancelled' : outcome.status;
   if (!image) {
-    const kept = await keepFinished(deps, store, job);
+    let kept: ManifestRecord | null;
+    try {
+      kept = await keepFinished(deps, store, job);
+    } catch (err) {
+      // The store cannot tell whether an image is saved: nothing is written over what may be one,
+      // but the batch state says the job ended, so a run does not wait for it for ever.
+      await deps.state.setState(data.batch, job.id, state).catch(() => {});
+      throw err;
+    }
     if (kept) return kept;
   }
   const sidecar = { key: sidecarPathFor(data.file), data: sidecarText(record) };
@@ -110,7 +119,6 @@ export async function recordFinal(
   // (in a folder: fsynced at once, then renamed in order, one round of fsyncs instead of two).
   await store.put(image ? [{ key: data.file, data: image.parts }, sidecar] : [sidecar]);
   await appendRecord(store, dir, record);
-  const state = outcome.error?.class === 'cancelled' ? 'cancelled' : outcome.status;
   const file = image && outcome.file !== null ? outcome.file : undefined;
   await (image?.finish ? image.finish(state, file) : deps.state.setState(data.batch, job.id, state, file));
   return record;

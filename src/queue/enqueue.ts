@@ -16,6 +16,7 @@ import { addJobs, createJobLookup } from './queue.js';
 import type { BatchState } from './batch-state.js';
 import type { Ledger } from '../billing/ledger.js';
 import { batchDir, checkBatchName } from '../output/paths.js';
+import { checkBatchFolder } from '../output/safe-dirs.js';
 import {
   imageNameOf,
   judgeOnDisk,
@@ -124,6 +125,8 @@ async function planBatch(opts: EnqueueOptions, deps: Pick<EnqueueDeps, 'api' | '
   const dir = batchDir(out, { api, batch });
   // Listed before the pass, so the pass notes which jobs may be on disk while it has their specs.
   const store = deps.output?.kind === 'objects' ? batchStore(deps.output, { api, batch }) : null;
+  // A batch folder that is a link (or holds planted ones) is not read to decide what was paid.
+  if (!opts.dryRun && !store) await checkBatchFolder({ out, dir });
   const scan = opts.dryRun ? null : await listBatch(dir, store);
   const collect = planCollector(batch, { api: deps.api, checks: opts.preflight ?? DEFAULT_CHECKS, scan });
   const checked = await validatePromptFiles(opts.files, opts.defaults, loadOptions(opts, batch), collect.look);

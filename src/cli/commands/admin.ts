@@ -127,6 +127,9 @@ export function adminCommands(program: Command): void {
         const notes = [
           r.finished > 0 ? `${r.finished} already saved (their images are kept and recorded)` : '',
           r.kept > 0 ? `${r.kept} left to run: their paid images wait in Redis to be written` : '',
+          r.unrecorded.count > 0
+            ? `${r.unrecorded.count} without a record, the output could not say whether their images are saved (${r.unrecorded.reason}); \`nightshift report\` rebuilds them once it can`
+            : '',
         ].filter(Boolean);
         process.stdout.write(
           `cancelled ${r.cancelled} jobs of batch ${String(o.batch)}${notes.length ? `; ${notes.join('; ')}` : ''}\n`,
