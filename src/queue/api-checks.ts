@@ -50,11 +50,16 @@ async function askApi<T>(call: () => Promise<T>, what: string): Promise<T> {
     if (err instanceof ApiError && err.status === null) {
       throw new EnvironmentError(`the API host is unreachable: ${err.message}`, { cause: err });
     }
-    // A 5xx, a 429, an answer that is not one: the API cannot tell now. Nothing was added yet.
+    // A 5xx, a 429, an answer that is not one: the API cannot tell now. A 4xx: this API (a proxy,
+    // say) does not answer the check at all. Either way nothing was added yet.
     if (err instanceof ApiError) {
+      const passing = err.errorClass === 'transient' || err.errorClass === 'rate_limited';
+      const then = passing ? 'nothing was enqueued, try again' : 'nothing was enqueued; check STABILITY_API_HOST';
       throw new EnvironmentError(
-        `the API could not answer while ${what} (HTTP ${err.status}): ${err.message}; nothing was enqueued, try again`,
-        { cause: err },
+        `the API could not answer while ${what} (HTTP ${err.status}): ${err.message}; ${then}`,
+        {
+          cause: err,
+        },
       );
     }
     throw err;
