@@ -66,9 +66,9 @@ const REAL_DIR_MS = 1000;
 const MAX_REAL_DIRS = 256;
 
 /**
- * Like ensureRealDirs, for reading: every folder from `root` (exclusive) down to `dir` that exists
- * must be a real folder (none is created; a missing one holds nothing to read). Throws StorageError
- * (ELOOP for a link) naming the first that is not.
+ * Like ensureRealDirs, for reading: no folder from `root` (exclusive) down to `dir` may be a link
+ * (none is created; a missing one, or a file in its place, holds nothing to read). Throws
+ * StorageError (ELOOP) naming the link.
  */
 export async function checkRealDirs(root: string, dir: string): Promise<void> {
   const key = `${root}\0${dir}`;
@@ -84,8 +84,10 @@ export async function checkRealDirs(root: string, dir: string): Promise<void> {
       if (code === 'ENOENT' || code === 'ENOTDIR') return;
       throw err;
     }
-    const problem = folderProblem(st);
-    if (problem !== null) throw refusal(p, problem);
+    // A file where a folder should be holds nothing to read (as ENOTDIR says below it); only a
+    // link is refused, since reading through it would read elsewhere.
+    if (st.isSymbolicLink()) throw refusal(p, folderProblem(st)!);
+    if (!st.isDirectory()) return;
   }
   realDirs.delete(key);
   realDirs.set(key, now);
@@ -211,7 +213,8 @@ async function lstatOrNull(p: string): Promise<Stats | null> {
     return await lstat(p);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
+    // ENOTDIR (a file on the way), EACCES, EIO: the folder cannot be used, and says why (exit 3).
+    throw new EnvironmentError(`cannot use ${p}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -126,7 +126,12 @@ async function planBatch(opts: EnqueueOptions, deps: Pick<EnqueueDeps, 'api' | '
   // Listed before the pass, so the pass notes which jobs may be on disk while it has their specs.
   const store = deps.output?.kind === 'objects' ? batchStore(deps.output, { api, batch }) : null;
   // A batch folder that is a link (or holds planted ones) is not read to decide what was paid.
-  if (!opts.dryRun && !store) await checkBatchFolder({ out, dir });
+  if (!opts.dryRun && !store) {
+    await checkBatchFolder({ out, dir }).catch((err: unknown) => {
+      if (err instanceof EnvironmentError) throw new EnvironmentError(`${err.message}; nothing was enqueued`);
+      throw err;
+    });
+  }
   const scan = opts.dryRun ? null : await listBatch(dir, store);
   const collect = planCollector(batch, { api: deps.api, checks: opts.preflight ?? DEFAULT_CHECKS, scan });
   const checked = await validatePromptFiles(opts.files, opts.defaults, loadOptions(opts, batch), collect.look);
