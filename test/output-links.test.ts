@@ -152,6 +152,20 @@ describe('a batch store under --out', () => {
     }
   });
 
+  it('never writes through an images/ folder swapped for a link after a first write', async () => {
+    const store = openOutput({ out, s3: null }).batch('b');
+    await store.put([{ key: 'images/00001-x-aaaaaaaa.png', data: Buffer.from('paid') }]);
+    await rm(path.join(batch, 'images'), { recursive: true });
+    await symlink(elsewhere, path.join(batch, 'images'));
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 1100);
+    const err = await rejection(store.put([{ key: 'images/00002-y-bbbbbbbb.png', data: Buffer.from('paid') }]));
+    vi.useRealTimers();
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).message).toMatch(/symbolic link/);
+    expect(await readdir(elsewhere)).toEqual([]);
+  });
+
   it('--out itself may be a link: it is where the user chose to put the output', async () => {
     const linkedOut = path.join(dir, 'linked-out');
     await symlink(out, linkedOut);

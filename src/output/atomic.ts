@@ -34,8 +34,13 @@ function tempPathFor(target: string): string {
   return path.join(path.dirname(target), `.${base}.${TEMP_TAG}.${(tempSeq++).toString(36)}.tmp`);
 }
 
-/** Folders this process already created: a worker writes thousands of files into a handful of them. */
-const madeDirs = new Set<string>();
+/**
+ * Folders this process made or found real, and when: a worker writes thousands of files into a
+ * handful of them. A finding holds for a second, so a folder swapped for a link is seen within one.
+ */
+const madeDirs = new Map<string, number>();
+const MADE_DIR_MS = 1000;
+const MAX_MADE_DIRS = 256;
 
 /**
  * Folders kept open for their fsync: a worker renames thousands of files into a handful of folders,
@@ -99,7 +104,9 @@ export interface WriteOptions {
  */
 export async function ensureDir(dir: string, opts: { root?: string; target?: string } = {}): Promise<void> {
   const key = opts.root === undefined ? dir : `${opts.root}\0${dir}`;
-  if (madeDirs.has(key)) return;
+  const at = madeDirs.get(key);
+  const now = Date.now();
+  if (at !== undefined && now - at < MADE_DIR_MS && now >= at) return;
   try {
     if (opts.root !== undefined) {
       await ensureRealDirs(opts.root, dir);
@@ -113,7 +120,9 @@ export async function ensureDir(dir: string, opts: { root?: string; target?: str
         throw new StorageError(`cannot write into ${dir}: it ${what}`, st.isSymbolicLink() ? 'ELOOP' : 'ENOTDIR');
       }
     }
-    madeDirs.add(key);
+    madeDirs.delete(key);
+    madeDirs.set(key, now);
+    if (madeDirs.size > MAX_MADE_DIRS) madeDirs.delete(madeDirs.keys().next().value!);
   } catch (err) {
     throw toStorageError(err, `cannot create folder ${dir}${opts.target ? ` for ${opts.target}` : ''}`);
   }
@@ -137,7 +146,7 @@ async function writeTemp(target: string, data: FileData, opts: { doSync: boolean
     await fh?.close().catch(() => {});
     await rm(tmp, { force: true }).catch(() => {});
     // The folder may be gone or replaced: check again next time.
-    for (const k of [...madeDirs]) if (k === dir || k.endsWith(`\0${dir}`)) madeDirs.delete(k);
+    for (const k of [...madeDirs.keys()]) if (k === dir || k.endsWith(`\0${dir}`)) madeDirs.delete(k);
     forgetDir(dir);
     throw toStorageError(err, `cannot write ${target}`);
   }
