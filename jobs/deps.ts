@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { BatchState } from '../src/queue/batch-state.js';
-import type { Ledger } from '../src/billing/ledger.js';
 import type { RateLimiter } from '../src/billing/rate-limiter.js';
 import type { CircuitBreaker } from '../src/billing/breaker.js';
 import type { Inflight } from '../src/billing/inflight.js';
@@ -33,10 +32,9 @@ export interface ProcessorDeps {
   logger: Logger;
   client: Pick<StabilityClient, 'generate'>;
   limiter: Pick<RateLimiter, 'waitFor' | 'lockout'>;
-  ledger: Pick<Ledger, 'settle'>;
   state: Pick<BatchState, 'setState'>;
   breaker: Pick<CircuitBreaker, 'recordFailure' | 'recordSuccess'>;
-  inflight: Pick<Inflight, 'renew' | 'release'>;
+  inflight: Pick<Inflight, 'renew'>;
   /** The paid job's Redis work in two round trips: before the request and after its record. */
   steps: JobSteps;
   stash: Stash;

@@ -4,8 +4,9 @@ import type { ProcessorDeps } from './deps.js';
 import { jobContext, type JobContext } from './context.js';
 import { findOwnImage, reuseFinished } from './on-disk.js';
 import { ownerOf } from './owner.js';
-import { claimToSend, send } from './send.js';
+import { claimToSend, send, unansweredOutcome } from './send.js';
 import { writePaid } from './write.js';
+import type { SentOutcome } from '../src/billing/job-steps.js';
 import { handleError, type BreakerFeed } from './errors.js';
 
 /** Small return value: never image bytes (they would be copied into Redis twice). */
@@ -63,32 +64,26 @@ async function payAndWrite(
     () => void deps.inflight.renew(ctx.ref, owner).catch(() => {}),
     deps.settings.inflightRenewMs,
   );
-  let answered = false;
+  let outcome: SentOutcome = 'unbilled';
   let finished = false;
   try {
     const image = await send(deps, ctx, cleared);
-    answered = true;
+    outcome = 'billed';
     feed.success();
     return await writePaid(deps, ctx, {
       image,
       fromStash: false,
       answered: { owner, onFinished: () => (finished = true) },
     });
+  } catch (err) {
+    if (outcome !== 'billed') outcome = unansweredOutcome(err);
+    throw err;
   } finally {
     clearInterval(keepAlive);
-    if (!finished) await closeUnfinished(deps, ctx, { owner, answered });
+    // The record did not complete (the request failed, or its image waits in the stash): book what
+    // the request cost and release the claim, in one step, so the next attempt may send (or write) it.
+    if (!finished) await deps.steps.closeSent(ctx.ref, { owner, credits: ctx.data.credits, outcome }).catch(() => {});
   }
-}
-
-/**
- * The record did not complete (the request failed, or its image waits in the stash): book what the
- * API answered and release the claim, so the next attempt may send (or write) it.
- */
-async function closeUnfinished(deps: ProcessorDeps, ctx: JobContext, o: { owner: string; answered: boolean }) {
-  const done = o.answered
-    ? deps.steps.bookAnswered(ctx.ref, { owner: o.owner, credits: ctx.data.credits })
-    : deps.inflight.release(ctx.ref, o.owner);
-  await done.catch(() => {});
 }
 
 /**

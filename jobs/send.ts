@@ -86,30 +86,26 @@ async function refused(
  */
 export async function send(deps: ProcessorDeps, ctx: JobContext, cleared: Cleared): Promise<StashedImage> {
   const { data } = ctx;
-  let answered = false;
-  try {
-    // The sent mark was set with the claim, so nothing stands between the slot and the request leaving.
-    // (A worker that dies while waiting for its slot leaves the mark: the request is counted as
-    // possibly billed, erring on the safe side.)
-    await deps.limiter.waitFor(cleared.slot, ctx.signal);
-    const res = await deps.client.generate(
-      {
-        model: data.model,
-        prompt: data.prompt,
-        negative_prompt: data.negative_prompt,
-        params: data.params,
-        seed: data.seed,
-      },
-      ctx.signal,
-    );
-    answered = true;
-    for (const w of res.warnings) ctx.log.warn({ requestId: res.requestId }, w);
-    return { bytes: res.bytes, mime: res.mime, seed: res.seed, finishReason: res.finishReason };
-  } catch (err) {
-    if (!answered) {
-      const maybe = err instanceof ApiError && err.maybeBilled;
-      await deps.ledger.settle(data.batch, data.credits, maybe ? 'maybe_billed' : 'unbilled');
-    }
-    throw err;
-  }
+  // The sent mark was set with the claim, so nothing stands between the slot and the request leaving.
+  // (A worker that dies while waiting for its slot leaves the mark: the request is counted as
+  // possibly billed, erring on the safe side.) A request that fails is booked by the caller, with
+  // its claim: see unansweredOutcome.
+  await deps.limiter.waitFor(cleared.slot, ctx.signal);
+  const res = await deps.client.generate(
+    {
+      model: data.model,
+      prompt: data.prompt,
+      negative_prompt: data.negative_prompt,
+      params: data.params,
+      seed: data.seed,
+    },
+    ctx.signal,
+  );
+  for (const w of res.warnings) ctx.log.warn({ requestId: res.requestId }, w);
+  return { bytes: res.bytes, mime: res.mime, seed: res.seed, finishReason: res.finishReason };
+}
+
+/** What a request that failed before its answer cost: possibly billed when the API may have run it. */
+export function unansweredOutcome(err: unknown): 'maybe_billed' | 'unbilled' {
+  return err instanceof ApiError && err.maybeBilled ? 'maybe_billed' : 'unbilled';
 }

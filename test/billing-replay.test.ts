@@ -94,9 +94,23 @@ describe('billing scripts run twice book once', () => {
     const { px, steps, ledger } = await setup();
     await steps.begin(job, { owner, credits: 3, ownFile: file });
     px.arm(job.id);
-    await steps.bookAnswered(job, { owner, credits: 3 });
+    await steps.closeSent(job, { owner, credits: 3, outcome: 'billed' });
     expect(px.cuts()).toBe(1);
     expect(await ledger.get('b')).toMatchObject({ reserved: 0, billed: 3 });
+  });
+
+  it('a request that timed out (possibly billed), and one refused before it left', async () => {
+    const { px, steps, ledger } = await setup();
+    await steps.begin(job, { owner, credits: 3, ownFile: file });
+    px.arm(job.id);
+    await steps.closeSent(job, { owner, credits: 3, outcome: 'maybe_billed' });
+    expect(px.cuts()).toBe(1);
+    expect(await ledger.get('b')).toMatchObject({ reserved: 0, billed: 0, maybeBilled: 3 });
+    const other = { batch: 'b', id: 'b--refused-job' };
+    await steps.begin(other, { owner, credits: 3, ownFile: file });
+    px.arm(other.id);
+    await steps.closeSent(other, { owner, credits: 3, outcome: 'unbilled' });
+    expect(await ledger.get('b')).toMatchObject({ reserved: 0, billed: 0, maybeBilled: 3 });
   });
 
   it('another owner that took the lapsed claim over and finished first leaves nothing reserved', async () => {

@@ -16,7 +16,6 @@ import { queuePrefix } from '../src/redis/keys.js';
 import { createWorkerRegistry } from '../src/queue/worker-registry.js';
 import { createControl, type Control } from '../src/queue/pause.js';
 import { createRateLimiter, apiKeyId, type RateLimiter } from '../src/billing/rate-limiter.js';
-import { createLedger } from '../src/billing/ledger.js';
 import { createBatchState } from '../src/queue/batch-state.js';
 import { createCircuitBreaker } from '../src/billing/breaker.js';
 import { createInflight } from '../src/billing/inflight.js';
@@ -122,7 +121,6 @@ function processorDeps(c: DepsContext): ProcessorDeps {
     logger,
     client: opts.client,
     limiter,
-    ledger: createLedger({ redis, prefix, api }),
     state,
     breaker,
     inflight: createInflight({ redis, prefix, api, ttlMs: inflightTtl }),

@@ -13,10 +13,11 @@ import { jobKeys } from '../redis/keys.js';
  * may have been billed, and is counted so (it cannot be known).
  */
 export interface Inflight {
-  /** Keeps this owner's claim alive while its request is pending (the claim itself is taken by the job's begin step). */
+  /**
+   * Keeps this owner's claim alive while its request is pending. The claim is taken by the job's
+   * begin step and dropped, with its sent marker, by the step that books the request (job-steps).
+   */
   renew(job: JobRef, owner: string): Promise<void>;
-  /** Once the outcome is known (or nothing was sent): drops the claim and the sent marker. */
-  release(job: JobRef, owner: string): Promise<void>;
 }
 
 /** A job of a batch of this API. */
@@ -35,31 +36,13 @@ return 0
 `,
 };
 
-/** KEYS: claim, sent marker. ARGV: owner. Result: 1 released, 0 not this owner's claim. */
-const RELEASE: LuaScript = {
-  name: 'nsInflightRelease',
-  numberOfKeys: 2,
-  lua: `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[2])
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-`,
-};
-
 export function createInflight(opts: { redis: Redis; prefix: string; api: string; ttlMs: number }): Inflight {
   const { redis, ttlMs } = opts;
   const keys = (job: JobRef) => jobKeys(opts.prefix, { api: opts.api, batch: job.batch }, job.id);
   const renewScript = loadScript(redis, RENEW);
-  const releaseScript = loadScript(redis, RELEASE);
   return {
     async renew(job, owner) {
       await renewScript(keys(job).inflight, owner, ttlMs);
-    },
-    async release(job, owner) {
-      const k = keys(job);
-      await releaseScript(k.inflight, k.sent, owner);
     },
   };
 }

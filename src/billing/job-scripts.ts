@@ -75,10 +75,10 @@ return {outcome, slot[1], slot[2], slot[3]}
 export const FINISH: LuaScript = {
   name: 'nsJobFinish',
   numberOfKeys: 7,
-  uses: ['nowMs', 'ledgerSettle', 'settleAnswered', 'batchSetStates'],
+  uses: ['nowMs', 'ledgerSettle', 'settleSent', 'batchSetStates'],
   lua: `
 if ARGV[2] == 'paid' then
-  settleAnswered(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3])
+  settleSent(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3], 'billed')
 elseif ARGV[2] == 'reused' then
   local holder = redis.call('GET', KEYS[2])
   if holder and holder ~= ARGV[3] then return {'held', redis.call('PTTL', KEYS[2])} end
@@ -91,16 +91,18 @@ return 1
 };
 
 /**
- * KEYS: ledger, claim, sent mark. ARGV: micro-credits, owner.
- * An answered request whose record did not complete (its bytes wait in the stash): book it billed
- * and drop the owner's claim and sent mark, once (settleAnswered). Result: 1.
+ * KEYS: ledger, claim, sent mark. ARGV: micro-credits, owner, outcome ('billed', 'maybe_billed' or
+ * 'unbilled').
+ * A request whose record did not complete: answered (its bytes wait in the stash), or not (a timeout
+ * that may have been billed, a refusal before it left). Books it as what it was and drops the owner's
+ * claim and sent mark, once (settleSent). Result: 1.
  */
-export const SETTLE_ANSWERED: LuaScript = {
-  name: 'nsJobSettleAnswered',
+export const SETTLE_SENT: LuaScript = {
+  name: 'nsJobSettleSent',
   numberOfKeys: 3,
-  uses: ['ledgerSettle', 'settleAnswered'],
+  uses: ['ledgerSettle', 'settleSent'],
   lua: `
-settleAnswered(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])
+settleSent(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
 return 1
 `,
 };

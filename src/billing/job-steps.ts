@@ -5,7 +5,7 @@ import type { JobState } from '../queue/batch-state.js';
 import type { JobRef } from './inflight.js';
 import { fromMicro, toMicro } from './ledger.js';
 import type { RateLimiter, Slot } from './rate-limiter.js';
-import { BEGIN, FINISH, SETTLE_ANSWERED } from './job-scripts.js';
+import { BEGIN, FINISH, SETTLE_SENT } from './job-scripts.js';
 
 /**
  * A paid job's Redis work in two round trips: `begin` before the request (claim, budget reservation,
@@ -15,8 +15,11 @@ export interface JobSteps {
   begin(job: JobRef, o: BeginOptions): Promise<Begun>;
   /** 'held': a reused image whose claim another owner still holds; nothing was recorded. */
   finish(job: JobRef, o: FinishOptions): Promise<Finished>;
-  /** An answered request whose record did not complete: booked billed and its claim dropped, once. */
-  bookAnswered(job: JobRef, o: { owner: string; credits: number }): Promise<void>;
+  /**
+   * A request whose record did not complete: booked as what it was (answered: billed; a timeout:
+   * possibly billed; refused before it left: not billed) and its claim dropped, once.
+   */
+  closeSent(job: JobRef, o: { owner: string; credits: number; outcome: SentOutcome }): Promise<void>;
 }
 
 export interface BeginOptions {
@@ -36,6 +39,8 @@ export type Begun =
   | { kind: 'go'; orphan: boolean; slot: Slot };
 
 export type Finished = { kind: 'finished' } | { kind: 'held'; remainingMs: number };
+
+export type SentOutcome = 'billed' | 'maybe_billed' | 'unbilled';
 
 export interface FinishOptions {
   credits: number;
@@ -59,7 +64,7 @@ export function createJobSteps(opts: {
   const { redis, prefix, api } = opts;
   const beginScript = loadScript(redis, BEGIN);
   const finishScript = loadScript(redis, FINISH);
-  const settleScript = loadScript(redis, SETTLE_ANSWERED);
+  const settleScript = loadScript(redis, SETTLE_SENT);
   const keysOf = (job: JobRef) => ({
     job: jobKeys(prefix, { api, batch: job.batch }, job.id),
     batch: batchKeys(prefix, { api, batch: job.batch }),
@@ -85,9 +90,9 @@ export function createJobSteps(opts: {
       if (Array.isArray(raw) && raw[0] === 'held') return { kind: 'held', remainingMs: Math.max(0, Number(raw[1])) };
       return { kind: 'finished' };
     },
-    async bookAnswered(job, o) {
+    async closeSent(job, o) {
       const k = keysOf(job);
-      await settleScript(k.batch.ledger, k.job.inflight, k.job.sent, toMicro(o.credits), o.owner);
+      await settleScript(k.batch.ledger, k.job.inflight, k.job.sent, toMicro(o.credits), o.owner, o.outcome);
     },
   };
 }

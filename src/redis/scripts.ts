@@ -91,18 +91,19 @@ local function ledgerSettle(kLedger, micro, outcome)
 end
 `,
   /**
-   * settleAnswered(ledger, claim, sent, micro, owner): books an answered request billed and drops the
-   * owner's sent mark and claim, once: the owner's sent mark is the request still to book (a mark of
-   * '1', set before marks named their owner, counts when the claim is the owner's). Another owner's
-   * mark, or none, means another took the lapsed claim over and already turned this request's
-   * reservation into possibly billed: nothing is booked. Needs ledgerSettle.
+   * settleSent(ledger, claim, sent, micro, owner, outcome): books the owner's request as `outcome`
+   * ('billed', 'maybe_billed' or 'unbilled': see ledgerSettle) and drops the owner's sent mark and
+   * claim, once: the owner's sent mark is the request still to book (a mark of '1', set before marks
+   * named their owner, counts when the claim is the owner's), so a second run books nothing. Another
+   * owner's mark, or none, means another took the lapsed claim over and already turned this
+   * request's reservation into possibly billed: nothing is booked. Needs ledgerSettle.
    */
-  settleAnswered: `
-local function settleAnswered(kLedger, kClaim, kSent, micro, owner)
+  settleSent: `
+local function settleSent(kLedger, kClaim, kSent, micro, owner, outcome)
   local sent = redis.call('GET', kSent)
   local claimed = redis.call('GET', kClaim) == owner
   if sent == owner or (sent == '1' and claimed) then
-    ledgerSettle(kLedger, micro, 'billed')
+    ledgerSettle(kLedger, micro, outcome)
     redis.call('DEL', kSent)
   end
   if claimed then redis.call('DEL', kClaim) end
