@@ -119,17 +119,26 @@ async function startNodes(
   const ports: number[] = [];
   const dirs: string[] = [];
   const servers: RedisServerProcess[] = [];
+  const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'];
+  // No delay before a replica's first full sync: a replica that never synced may not take over.
+  args.push('--cluster-node-timeout', '2000', '--appendonly', 'no', '--repl-diskless-sync-delay', '0');
+  // Replicas log in to their master with it (on the command line: a test's throwaway password).
+  if (password !== undefined) args.push('--masterauth', password);
   for (let i = 0; i < count; i++) {
-    const port = await freeClusterPort(taken);
     const dir = await mkdtemp(join(tmpdir(), 'nightshift-cluster-'));
-    ports.push(port);
     dirs.push(dir);
-    const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'];
-    // No delay before a replica's first full sync: a replica that never synced may not take over.
-    args.push('--cluster-node-timeout', '2000', '--appendonly', 'no', '--repl-diskless-sync-delay', '0');
-    // Replicas log in to their master with it (on the command line: a test's throwaway password).
-    if (password !== undefined) args.push('--masterauth', password);
-    servers.push(await spawnRedisServer({ port, dir, args, timeoutMs: 15_000, ...(password ? { password } : {}) }));
+    // A port found free can be taken before the node binds it (another test file's cluster, whose
+    // bus ports sit 10000 above its own): then the node starts again on another port.
+    for (let attempt = 1; ; attempt++) {
+      const port = await freeClusterPort(taken);
+      try {
+        servers.push(await spawnRedisServer({ port, dir, args, timeoutMs: 15_000, ...(password ? { password } : {}) }));
+        ports.push(port);
+        break;
+      } catch (err) {
+        if (attempt >= 5) throw err;
+      }
+    }
   }
   return { ports, dirs, servers };
 }

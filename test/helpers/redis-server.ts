@@ -20,7 +20,7 @@ export async function startRedisServer(
   opts: { password?: string } = {},
 ): Promise<TestRedisServer> {
   const { dir, cleanup } = await tempDir('nightshift-redis-');
-  const port = await freePort();
+  let port = await freePort();
   let server: RedisServerProcess | null = null;
   const start = async () => {
     server = await spawnRedisServer({ port, dir, args: extraArgs, timeoutMs: 10_000, ...opts });
@@ -30,7 +30,17 @@ export async function startRedisServer(
     server = null;
     await s?.stop(signal);
   };
-  await start();
+  // A port found free can be taken before the server binds it (another test file's server): the
+  // first start tries another; a restart keeps its port, as a restarted Redis does.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      port = await freePort();
+    }
+  }
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
