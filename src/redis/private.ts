@@ -64,7 +64,9 @@ async function answeringPid(url: string): Promise<number | null> {
   try {
     await r.connect();
     const info = await r.info('server');
-    return Number(/process_id:(\d+)/.exec(info)?.[1] ?? NaN);
+    // No process id in the answer (a server still starting, or not a redis-server): not known yet.
+    const m = /process_id:(\d+)/.exec(info);
+    return m ? Number(m[1]) : null;
   } catch {
     return null;
   } finally {
