@@ -66,15 +66,6 @@ function namedMime(m: string, contentType: string | undefined, ctx: ParseContext
   throw malformedResponse(`content-type ${contentType} is not an image type`, ctx.redact);
 }
 
-/** The image type a body's first bytes show, if any of the three the API sends. */
-function sniffedMime(bytes: Buffer): ImageMime | undefined {
-  if (bytes.subarray(0, 8).equals(PNG_MAGIC)) return 'image/png';
-  if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'image/jpeg';
-  if (bytes.toString('latin1', 0, 4) === 'RIFF' && bytes.toString('latin1', 8, 12) === 'WEBP') return 'image/webp';
-  return undefined;
-}
-const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
 /**
  * The checked image under its claim; an unnamed image type is taken as what the bytes show, with a
  * warning: the answer is paid for, and a header spelled otherwise must not send the request again.
@@ -86,9 +77,10 @@ function imageUnder(
   o: { ctx: ParseContext; warnings: string[]; contentType: string | undefined },
 ) {
   if (claim !== UNNAMED_IMAGE) return checkedImage(bytes, claim, what, o.ctx);
-  const shown = bytes ? sniffedMime(bytes) : undefined;
+  // The body names its type by being a well-formed image of it (the same check as a named type).
+  const shown = bytes && Object.values(FORMAT_MIME).find((m) => checkImage(bytes, m).ok);
   if (!shown) throw malformedResponse(`content-type ${o.contentType} names no image type the body shows`, o.ctx.redact);
-  const img = checkedImage(bytes, shown, what, o.ctx);
+  const img = { bytes: bytes!, mime: shown };
   o.warnings.push(
     `content-type ${excerpt(o.contentType ?? '', 80, o.ctx.redact)} is unknown; the body is a valid ${shown}`,
   );
