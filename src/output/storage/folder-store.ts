@@ -21,7 +21,7 @@ export function folderStore(batchDir: string, opts: { root?: string } = {}): Bat
     checkRealDirs(root, dir).catch((err: unknown) => {
       throw toStorageError(err, `cannot read in ${batchDir}`);
     });
-  const folderOf = (key: string) => path.dirname(resolveInBatch(batchDir, key));
+  const fileOf = (key: string) => resolveInBatch(batchDir, key);
   return {
     kind: 'folder',
     where: batchDir,
@@ -31,18 +31,19 @@ export function folderStore(batchDir: string, opts: { root?: string } = {}): Bat
       await writeFilesAtomic(files, o.durable === false ? { fsync: false, root } : { root });
     },
     async head(key) {
-      let dir: string;
+      let file: string;
       try {
-        dir = folderOf(key);
+        file = fileOf(key);
       } catch {
         return null; // a key that would leave the batch folder names nothing in it
       }
-      await real(dir);
-      return headFile(batchDir, key);
+      await real(path.dirname(file));
+      return headFile(file, key);
     },
     async get(key, maxBytes) {
-      await real(folderOf(key));
-      const read = await readRegularFile(resolveInBatch(batchDir, key), { maxBytes, noFollow: true });
+      const file = fileOf(key);
+      await real(path.dirname(file));
+      const read = await readRegularFile(file, { maxBytes, noFollow: true });
       if (read.ok) return read.bytes;
       // ENOTDIR: something on the way is not a folder, so nothing can be there either.
       if (read.code === 'ENOENT' || read.code === 'ENOTDIR') return null;
@@ -53,16 +54,20 @@ export function folderStore(batchDir: string, opts: { root?: string } = {}): Bat
     },
     async list(prefix) {
       const dir = prefix.replace(/\/+$/, '');
-      await real(dir === '' ? batchDir : resolveInBatch(batchDir, dir));
+      const folder = dir === '' ? batchDir : fileOf(dir);
+      await real(folder);
       let names: string[];
       try {
-        names = await readdir(dir === '' ? batchDir : resolveInBatch(batchDir, dir));
+        names = await readdir(folder);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-        throw toStorageError(err, `cannot list ${path.join(batchDir, dir)}`);
+        throw toStorageError(err, `cannot list ${folder}`);
       }
-      const keys = names.filter((n) => !isTempName(n)).map((n) => (dir === '' ? n : `${dir}/${n}`));
-      const found = await mapLimit(keys, 32, (key) => headFile(batchDir, key));
+      const found = await mapLimit(
+        names.filter((n) => !isTempName(n)),
+        32,
+        (n) => headFile(path.join(folder, n), dir === '' ? n : `${dir}/${n}`),
+      );
       return found.filter((f): f is StoredObject => f !== null);
     },
   };
@@ -72,18 +77,11 @@ export function folderStore(batchDir: string, opts: { root?: string } = {}): Bat
 const UNTRUSTED = new Set(['ELOOP', 'EISDIR', 'NOT_REGULAR', 'TOO_LARGE', 'ENXIO', 'HARD_LINKED']);
 
 /**
- * lstat, not stat: a link planted under a file's name is not ours, whatever it points to. A key
- * that would leave the batch folder names nothing in it. Only "not there" is null: a folder that
- * cannot answer (EIO, a stale network mount, no permission) throws, because "cannot tell" must
- * never read as "no image", which would pay for it again.
+ * lstat, not stat: a link planted under a file's name is not ours, whatever it points to. Only "not
+ * there" is null: a folder that cannot answer (EIO, a stale network mount, no permission) throws,
+ * because "cannot tell" must never read as "no image", which would pay for it again.
  */
-async function headFile(batchDir: string, key: string): Promise<StoredObject | null> {
-  let file: string;
-  try {
-    file = resolveInBatch(batchDir, key);
-  } catch {
-    return null;
-  }
+async function headFile(file: string, key: string): Promise<StoredObject | null> {
   try {
     const st = await lstat(file);
     return st.isFile() ? { key, size: st.size, modifiedMs: st.mtimeMs } : null;
