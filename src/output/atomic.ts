@@ -3,6 +3,7 @@ import { lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { StorageError } from '../errors.js';
+import { recentFindings } from './recent.js';
 import { ensureRealDirs } from './safe-dirs.js';
 
 /**
@@ -34,13 +35,8 @@ function tempPathFor(target: string): string {
   return path.join(path.dirname(target), `.${base}.${TEMP_TAG}.${(tempSeq++).toString(36)}.tmp`);
 }
 
-/**
- * Folders this process made or found real, and when: a worker writes thousands of files into a
- * handful of them. A finding holds for a second, so a folder swapped for a link is seen within one.
- */
-const madeDirs = new Map<string, number>();
-const MADE_DIR_MS = 1000;
-const MAX_MADE_DIRS = 256;
+/** Folders this process made or found real lately: a worker writes thousands of files into a handful. */
+const madeDirs = recentFindings(1000, 256);
 
 /**
  * Folders kept open for their fsync: a worker renames thousands of files into a handful of folders,
@@ -104,9 +100,7 @@ export interface WriteOptions {
  */
 export async function ensureDir(dir: string, opts: { root?: string; target?: string } = {}): Promise<void> {
   const key = opts.root === undefined ? dir : `${opts.root}\0${dir}`;
-  const at = madeDirs.get(key);
-  const now = Date.now();
-  if (at !== undefined && now - at < MADE_DIR_MS && now >= at) return;
+  if (madeDirs.has(key)) return;
   try {
     if (opts.root !== undefined) {
       await ensureRealDirs(opts.root, dir);
@@ -120,9 +114,7 @@ export async function ensureDir(dir: string, opts: { root?: string; target?: str
         throw new StorageError(`cannot write into ${dir}: it ${what}`, st.isSymbolicLink() ? 'ELOOP' : 'ENOTDIR');
       }
     }
-    madeDirs.delete(key);
-    madeDirs.set(key, now);
-    if (madeDirs.size > MAX_MADE_DIRS) madeDirs.delete(madeDirs.keys().next().value!);
+    madeDirs.add(key);
   } catch (err) {
     throw toStorageError(err, `cannot create folder ${dir}${opts.target ? ` for ${opts.target}` : ''}`);
   }
@@ -146,7 +138,7 @@ async function writeTemp(target: string, data: FileData, opts: { doSync: boolean
     await fh?.close().catch(() => {});
     await rm(tmp, { force: true }).catch(() => {});
     // The folder may be gone or replaced: check again next time.
-    for (const k of [...madeDirs.keys()]) if (k === dir || k.endsWith(`\0${dir}`)) madeDirs.delete(k);
+    madeDirs.forget((k) => k === dir || k.endsWith(`\0${dir}`));
     forgetDir(dir);
     throw toStorageError(err, `cannot write ${target}`);
   }

@@ -2,6 +2,7 @@ import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, type S
 import { lstat, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { EnvironmentError, StorageError, UsageError } from '../errors.js';
+import { recentFindings } from './recent.js';
 
 /**
  * The output folder is not a path to elsewhere. Below `--out`, nightshift writes only into folders
@@ -57,13 +58,8 @@ export async function ensureRealDirs(root: string, dir: string): Promise<void> {
   }
 }
 
-/**
- * Folders found real by checkRealDirs, and when: a worker reads thousands of files below a handful
- * of them. A finding holds for a second, so a link planted later is seen within a second. Bounded.
- */
-const realDirs = new Map<string, number>();
-const REAL_DIR_MS = 1000;
-const MAX_REAL_DIRS = 256;
+/** Folders checkRealDirs found real lately: a worker reads thousands of files below a handful. */
+const realDirs = recentFindings(1000, 256);
 
 /**
  * Like ensureRealDirs, for reading: no folder from `root` (exclusive) down to `dir` may be a link
@@ -72,9 +68,7 @@ const MAX_REAL_DIRS = 256;
  */
 export async function checkRealDirs(root: string, dir: string): Promise<void> {
   const key = `${root}\0${dir}`;
-  const at = realDirs.get(key);
-  const now = Date.now();
-  if (at !== undefined && now - at < REAL_DIR_MS && now >= at) return;
+  if (realDirs.has(key)) return;
   for (const p of chain(root, dir)) {
     let st: Stats;
     try {
@@ -89,9 +83,7 @@ export async function checkRealDirs(root: string, dir: string): Promise<void> {
     if (st.isSymbolicLink()) throw refusal(p, folderProblem(st)!);
     if (!st.isDirectory()) return;
   }
-  realDirs.delete(key);
-  realDirs.set(key, now);
-  if (realDirs.size > MAX_REAL_DIRS) realDirs.delete(realDirs.keys().next().value!);
+  realDirs.add(key);
 }
 
 /** ensureRealDirs for callers that cannot wait (a logger opens its file while being built). */
