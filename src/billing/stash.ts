@@ -18,6 +18,8 @@ export interface StashedImage {
 export interface Stash {
   put(job: JobRef, img: StashedImage): Promise<void>;
   get(job: JobRef): Promise<StashedImage | null>;
+  /** Whether the job's paid bytes wait here, without fetching them. */
+  has(job: JobRef): Promise<boolean>;
   del(job: JobRef): Promise<void>;
 }
 
@@ -45,6 +47,9 @@ export function createStash(opts: { redis: Redis; prefix: string; api: string })
         seed: Number(seed.toString()),
         finishReason: FinishReason.catch('SUCCESS').parse(finishReason?.toString()),
       };
+    },
+    async has(job) {
+      return (await redis.exists(key(job))) === 1;
     },
     async del(job) {
       await redis.del(key(job));

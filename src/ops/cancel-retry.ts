@@ -4,7 +4,7 @@ import type { QueueContext } from './context.js';
 import type { JobData } from '../queue/job-data.js';
 import { batchDir } from '../output/paths.js';
 import { jobRecordOrNull } from './job-record.js';
-import { jobKeys } from '../redis/keys.js';
+import { createStash } from '../billing/stash.js';
 import { recordFinal } from '../output/finalize.js';
 import type { ManifestRecord } from '../output/record.js';
 import { batchStore, openOutput } from '../output/storage/open.js';
@@ -45,9 +45,11 @@ export async function cancelBatch(ctx: QueueContext, config: Config, batch: stri
   const dirOf = (b: string) => batchDir(config.out, { api: ctx.api, batch: b });
   const output = openOutput(config);
   const storeFor = (b: string) => batchStore(output, { api: ctx.api, batch: b });
+  const stash = createStash({ redis: ctx.redis, prefix: ctx.prefix, api: ctx.api });
   const out: Cancelled = { cancelled: 0, finished: 0, kept: 0, unrecorded: { count: 0, reason: null } };
   for (const j of victims) {
-    if (await hasStashedImage(ctx, j)) {
+    // A paid image whose write failed waits in the stash until a worker writes it: it stays queued.
+    if (await stash.has({ batch: j.data.batch, id: j.id! })) {
       out.kept++;
       continue;
     }
@@ -81,12 +83,6 @@ export async function cancelBatch(ctx: QueueContext, config: Config, batch: stri
     else out.finished++;
   }
   return out;
-}
-
-/** A paid image whose write failed is kept in Redis until a worker writes it (see billing/stash). */
-async function hasStashedImage(ctx: QueueContext, j: Job<JobData>): Promise<boolean> {
-  const key = jobKeys(ctx.prefix, { api: ctx.api, batch: j.data.batch }, j.id!).stash;
-  return (await ctx.redis.exists(key)) === 1;
 }
 
 /** Puts failed jobs back (by batch, by error class read from their sidecars), with fresh retry counters. */
