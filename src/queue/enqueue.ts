@@ -125,14 +125,7 @@ async function planBatch(opts: EnqueueOptions, deps: Pick<EnqueueDeps, 'api' | '
   const dir = batchDir(out, { api, batch });
   // Listed before the pass, so the pass notes which jobs may be on disk while it has their specs.
   const store = deps.output?.kind === 'objects' ? batchStore(deps.output, { api, batch }) : null;
-  // A batch folder that is a link (or holds planted ones) is not read to decide what was paid.
-  if (!opts.dryRun && !store) {
-    await checkBatchFolder({ out, dir }).catch((err: unknown) => {
-      if (err instanceof EnvironmentError) throw new EnvironmentError(`${err.message}; nothing was enqueued`);
-      throw err;
-    });
-  }
-  const scan = opts.dryRun ? null : await listBatch(dir, store);
+  const scan = opts.dryRun ? null : await listBatch({ out, dir }, store);
   const collect = planCollector(batch, { api: deps.api, checks: opts.preflight ?? DEFAULT_CHECKS, scan });
   const checked = await validatePromptFiles(opts.files, opts.defaults, loadOptions(opts, batch), collect.look);
   if (checked.problems.length > 0) throw new PromptFileError(checked.problems);
@@ -241,14 +234,19 @@ function judgeBatch(b: BatchPlan, scan: BatchScan, jobs: JobOnDisk[]): Promise<M
   return b.store ? judgeStored(b.store, scan as StoredScan, jobs) : judgeOnDisk(b.dir, scan, jobs);
 }
 
-/** One listing of the batch folder, or of the batch's objects. */
-async function listBatch(dir: string, store: BatchStore | null): Promise<BatchScan> {
+/**
+ * One listing of the batch folder, or of the batch's objects. A batch folder that is a link (or
+ * holds planted ones) is not read to decide what was paid.
+ */
+async function listBatch(where: { out: string; dir: string }, store: BatchStore | null): Promise<BatchScan> {
   try {
-    return store ? await scanStore(store) : await scanBatch(dir);
+    if (store) return await scanStore(store);
+    await checkBatchFolder(where);
+    return await scanBatch(where.dir);
   } catch (err) {
     // Without the folder's or the bucket's answer nothing can be known paid: add nothing (exit 3,
     // like Redis away; an --out that is a file says so here).
-    if (!(err instanceof StorageError)) throw err;
+    if (!(err instanceof StorageError) && !(err instanceof EnvironmentError)) throw err;
     throw new EnvironmentError(`${err.message}; nothing was enqueued`, { cause: err });
   }
 }
@@ -277,18 +275,21 @@ async function storeJobs(r: EnqueueRedis, c: StoreContext): Promise<void> {
   let next = numbered > 0 ? await r.state.reserveIndexes(c.batch, numbered, c.part.maxIndex) : 0;
   const window = new Set<Promise<void>>();
   let failed: { err: unknown } | null = null;
+  // Jobs handed to Redis so far: what a change seen later says was already added.
+  let sent = 0;
   const store = async (jobs: PlannedJob[]) => {
     if (window.size >= WINDOW) await Promise.race(window);
     if (failed) throw failed.err;
+    sent += jobs.length;
     const p: Promise<void> = storeChunk(r, c.batch, jobs)
       .catch((err: unknown) => void (failed ??= { err }))
       .finally(() => window.delete(p));
     window.add(p);
   };
-  let pending: PlannedJob[] = [];
+  const pending: PlannedJob[] = [];
   let fi = 0;
   let offset = 0;
-  let sent = 0;
+  let stopped: { err: unknown } | null = null;
   try {
     for await (const chunk of secondPass(c, () => sent)) {
       checkUnchanged(c, chunk, offset, sent);
@@ -297,26 +298,18 @@ async function storeJobs(r: EnqueueRedis, c: StoreContext): Promise<void> {
         const where = f.kept ?? { index: next++ };
         const spec = chunk[c.plan.ident.spec[f.n]! - offset]!;
         pending.push(buildJob(spec, c.plan.ident, f.n, { batch: c.batch, api: c.api, ...where }));
-        if (pending.length >= CHUNK) {
-          sent += pending.length;
-          await store(pending.splice(0));
-        }
+        if (pending.length >= CHUNK) await store(pending.splice(0));
       }
       offset += chunk.length;
     }
-    if (pending.length > 0) {
-      sent += pending.length;
-      await store(pending);
-    }
-    pending = [];
+    if (pending.length > 0) await store(pending.splice(0));
   } catch (err) {
-    // Redis refusing a chunk says more than the change seen after it.
-    await Promise.all(window);
-    throw failed ? (failed as { err: unknown }).err : err;
-  } finally {
-    await Promise.all(window);
+    stopped = { err };
   }
+  await Promise.all(window);
+  // Redis refusing a chunk says more than a change seen after it.
   if (failed) throw (failed as { err: unknown }).err;
+  if (stopped) throw stopped.err;
   if (offset !== c.plan.prompts) throw changedBetweenPasses(c.files, sent);
 }
 
