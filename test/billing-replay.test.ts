@@ -90,27 +90,17 @@ describe('billing scripts run twice book once', () => {
     expect(await ledger.get('b')).toMatchObject({ reserved: 0, billed: 3, maybeBilled: 0 });
   });
 
-  it('an answered request whose record did not complete', async () => {
+  it.each([
+    ['answered, its record not complete', 'billed', { billed: 3, maybeBilled: 0 }],
+    ['that timed out (possibly billed)', 'maybe_billed', { billed: 0, maybeBilled: 3 }],
+    ['refused before it left', 'unbilled', { billed: 0, maybeBilled: 0 }],
+  ] as const)('a request %s is booked once', async (_what, outcome, booked) => {
     const { px, steps, ledger } = await setup();
     await steps.begin(job, { owner, credits: 3, ownFile: file });
     px.arm(job.id);
-    await steps.closeSent(job, { owner, credits: 3, outcome: 'billed' });
+    await steps.closeSent(job, { owner, credits: 3, outcome });
     expect(px.cuts()).toBe(1);
-    expect(await ledger.get('b')).toMatchObject({ reserved: 0, billed: 3 });
-  });
-
-  it('a request that timed out (possibly billed), and one refused before it left', async () => {
-    const { px, steps, ledger } = await setup();
-    await steps.begin(job, { owner, credits: 3, ownFile: file });
-    px.arm(job.id);
-    await steps.closeSent(job, { owner, credits: 3, outcome: 'maybe_billed' });
-    expect(px.cuts()).toBe(1);
-    expect(await ledger.get('b')).toMatchObject({ reserved: 0, billed: 0, maybeBilled: 3 });
-    const other = { batch: 'b', id: 'b--refused-job' };
-    await steps.begin(other, { owner, credits: 3, ownFile: file });
-    px.arm(other.id);
-    await steps.closeSent(other, { owner, credits: 3, outcome: 'unbilled' });
-    expect(await ledger.get('b')).toMatchObject({ reserved: 0, billed: 0, maybeBilled: 3 });
+    expect(await ledger.get('b')).toMatchObject({ reserved: 0, ...booked });
   });
 
   it('another owner that took the lapsed claim over and finished first leaves nothing reserved', async () => {
